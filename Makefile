@@ -1,0 +1,28 @@
+# The two commands of the README: `make demo` and `make test`. Both install first (once).
+VENV ?= .venv
+STAMP := $(VENV)/.install-stamp
+INSTALL_INPUTS := scripts/install.sh scripts/system-deps.sh constraints.txt pyproject.toml \
+	libs/core/pyproject.toml libs/core/hatch_build.py $(wildcard services/*/pyproject.toml) \
+	$(wildcard proto/tracewheel/v1/*.proto)
+
+.PHONY: install demo test test-all lint
+
+install: $(STAMP)
+
+$(STAMP): $(INSTALL_INPUTS)
+	bash scripts/install.sh
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/tracewheel demo
+
+# The default suite: everything that runs on a CPU machine without a container engine.
+test: install
+	$(VENV)/bin/python -m pytest -m "not containers and not gpu" -q
+
+test-all: install
+	$(VENV)/bin/python -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

@@ -1,0 +1,176 @@
+"""Events over NATS JetStream: streams, subjects, publishing, durable consumers.
+
+Contract (docs/events.md): every publish sets `Nats-Msg-Id` so JetStream drops duplicates
+inside the stream's duplicate window; every consumer acks only after its effect is durable
+and treats a redelivery as a no-op. Payloads are protobuf messages from proto/.
+
+A consumer sorts failures into three kinds:
+- the payload cannot be decoded (or the handler raises `PoisonMessage`): logged, copied to
+  `deadletter.<subject>` (stream DEADLETTER) and terminated, so it is never redelivered;
+- any other exception is transient: nak with a growing delay, up to `max_deliver` tries;
+- the last failed try is dead-lettered and terminated too, so nothing vanishes silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import nats
+from google.protobuf.message import DecodeError, Message
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import NotFoundError
+
+log = logging.getLogger(__name__)
+
+SUBJECT_TRACE_COMPLETED = "traces.v1.completed"
+SUBJECT_DATASET_BUILT = "datasets.v1.built"
+SUBJECT_MODEL_TRAINED = "models.v1.trained"
+SUBJECT_MODEL_DEPLOYED = "models.v1.deployed"
+SUBJECT_TRAINING_PROGRESS = "trainer.v1.progress"  # core NATS, not persisted
+DEAD_LETTER_PREFIX = "deadletter."
+
+# stream name -> subjects it captures
+STREAMS: dict[str, list[str]] = {
+    "TRACES": ["traces.v1.>"],
+    "DATASETS": ["datasets.v1.>"],
+    "MODELS": ["models.v1.>"],
+    "DEADLETTER": [DEAD_LETTER_PREFIX + ">"],
+}
+DUPLICATE_WINDOW_S = 24 * 3600.0  # a day: redeliveries from a restarted publisher still dedup
+
+
+class PoisonMessage(Exception):  # noqa: N818 - it names the message, not the error
+    """A handler raises this for a payload that will never succeed (e.g. an invalid trace)."""
+
+
+async def connect(url: str, name: str) -> tuple[NatsClient, JetStreamContext]:
+    """Connects to NATS and returns the client and its JetStream context."""
+    client = await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    return client, client.jetstream()
+
+
+async def ensure_streams(js: JetStreamContext, streams: dict[str, list[str]] = STREAMS) -> None:
+    """Declares the streams idempotently: created when missing, updated when their subjects drifted."""
+    for name, subjects in streams.items():
+        config = StreamConfig(name=name, subjects=subjects, duplicate_window=DUPLICATE_WINDOW_S)
+        try:
+            info = await js.stream_info(name)
+        except NotFoundError:
+            await js.add_stream(config)
+            log.info("created stream %s for %s", name, subjects)
+            continue
+        if sorted(info.config.subjects or []) != sorted(subjects):
+            await js.update_stream(config)
+            log.info("updated stream %s to %s", name, subjects)
+
+
+async def publish(js: JetStreamContext, subject: str, payload: Message, msg_id: str) -> bool:
+    """Publishes a protobuf payload with `Nats-Msg-Id`; returns False when it was a duplicate."""
+    ack = await js.publish(subject, payload.SerializeToString(), headers={"Nats-Msg-Id": msg_id})
+    return not ack.duplicate
+
+
+P = TypeVar("P", bound=Message)
+Handler = Callable[[P, Msg], Awaitable[None]]
+
+
+@dataclass
+class ConsumerSpec(Generic[P]):
+    """A durable pull consumer: which stream/subject, its durable name, and the payload type."""
+
+    stream: str
+    subject: str
+    durable: str
+    payload_type: type[P]
+    max_deliver: int = 5
+    ack_wait_s: float = 60.0
+    backoff_s: Sequence[float] = field(default=(0.5, 2.0, 8.0, 30.0))
+
+    def nak_delay(self, delivered: int) -> float:
+        return self.backoff_s[min(delivered, len(self.backoff_s)) - 1]
+
+
+async def _dead_letter(js: JetStreamContext, msg: Msg, reason: str) -> None:
+    headers = {"Tw-Original-Subject": msg.subject, "Tw-Reason": reason[:512]}
+    msg_id = (msg.headers or {}).get("Nats-Msg-Id")
+    if msg_id:
+        headers["Nats-Msg-Id"] = msg_id
+    await js.publish(DEAD_LETTER_PREFIX + msg.subject, msg.data, headers=headers)
+
+
+async def handle_one(js: JetStreamContext, spec: ConsumerSpec[P], msg: Msg, handler: Handler[P]) -> str:
+    """Decodes, runs the handler and settles the message. Returns what happened (for tests/logs)."""
+    delivered = msg.metadata.num_delivered
+    try:
+        payload = spec.payload_type.FromString(msg.data)
+    except DecodeError as exc:
+        log.error("undecodable %s payload on %s (%d bytes): %s; dead-lettered", spec.payload_type.__name__,
+                  msg.subject, len(msg.data), exc)
+        await _dead_letter(js, msg, f"decode error: {exc}")
+        await msg.term()
+        return "terminated"
+    try:
+        await handler(payload, msg)
+    except PoisonMessage as exc:
+        log.error("poison message on %s: %s; dead-lettered", msg.subject, exc)
+        await _dead_letter(js, msg, f"poison: {exc}")
+        await msg.term()
+        return "terminated"
+    except Exception as exc:
+        if delivered >= spec.max_deliver:
+            log.exception("handler failed on delivery %d of %d on %s; dead-lettered", delivered, spec.max_deliver,
+                          msg.subject)
+            await _dead_letter(js, msg, f"gave up after {delivered} deliveries: {exc}")
+            await msg.term()
+            return "terminated"
+        delay = spec.nak_delay(delivered)
+        log.warning("handler failed on %s (delivery %d): %s; retrying in %.1f s", msg.subject, delivered, exc, delay)
+        await msg.nak(delay=delay)
+        return "nak"
+    await msg.ack_sync()
+    return "ack"
+
+
+async def subscribe(js: JetStreamContext, spec: ConsumerSpec[P]) -> JetStreamContext.PullSubscription:
+    """Binds (creating if needed) the durable pull consumer."""
+    config = ConsumerConfig(
+        durable_name=spec.durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=spec.ack_wait_s,
+        max_deliver=spec.max_deliver,
+        filter_subject=spec.subject,
+    )
+    return await js.pull_subscribe(spec.subject, durable=spec.durable, stream=spec.stream, config=config)
+
+
+async def run_consumer(
+    js: JetStreamContext,
+    spec: ConsumerSpec[P],
+    handler: Handler[P],
+    stop: asyncio.Event,
+    *,
+    batch: int = 8,
+    poll_s: float = 1.0,
+) -> None:
+    """Fetches and handles messages one at a time, in order, until `stop` is set."""
+    subscription = await subscribe(js, spec)
+    log.info("consuming %s as %s", spec.subject, spec.durable)
+    try:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(batch, timeout=poll_s)
+            except NatsTimeoutError:
+                continue
+            for msg in messages:
+                await handle_one(js, spec, msg, handler)
+    finally:
+        await subscription.unsubscribe()

@@ -1,0 +1,44 @@
+"""The common `__main__` of a service: settings, logging, gRPC server, signals.
+
+A service passes its settings class and a `setup` coroutine that registers its servicers
+(and starts its event consumers); `setup` may return a coroutine function run at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tracewheel.core.errors import ConfigError
+from tracewheel.core.grpc_server import GrpcServer, serve_until_signal
+from tracewheel.core.logging import configure_logging
+from tracewheel.core.settings import ServiceSettings, load_settings
+
+S = TypeVar("S", bound=ServiceSettings)
+Cleanup = Callable[[], Awaitable[None]]
+Setup = Callable[[S, GrpcServer], Awaitable[Cleanup | None]]
+
+log = logging.getLogger(__name__)
+
+
+async def _serve(settings: S, service_names: list[str], setup: Setup[S] | None) -> None:
+    token = settings.auth_token.get_secret_value() if settings.auth_token else None
+    server = GrpcServer(service_names, auth_token=token)
+    server.bind(settings.grpc_host, settings.grpc_port)
+    cleanup = await setup(settings, server) if setup is not None else None
+    await serve_until_signal(server, on_stop=cleanup)
+
+
+def service_main(name: str, settings_cls: type[S], service_names: list[str], setup: Setup[S] | None = None) -> None:
+    """Runs a service until SIGTERM/SIGINT. A configuration error exits 2 with its message."""
+    try:
+        settings = load_settings(settings_cls)
+    except ConfigError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(name, settings.log_level)
+    log.info("starting %s", name)
+    asyncio.run(_serve(settings, service_names, setup))

@@ -1,0 +1,1 @@
+"""tracewheel dataset service."""

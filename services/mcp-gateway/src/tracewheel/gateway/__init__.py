@@ -1,0 +1,1 @@
+"""tracewheel mcp-gateway service."""

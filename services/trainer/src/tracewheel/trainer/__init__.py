@@ -1,0 +1,1 @@
+"""tracewheel trainer service."""

@@ -1,0 +1,1 @@
+"""The tracewheel command line: local supervisor, demo and client commands."""

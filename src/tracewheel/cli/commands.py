@@ -1,0 +1,96 @@
+"""The CLI commands. Each takes the parsed arguments and a console and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+
+from rich.console import Console
+from rich.table import Table
+
+from tracewheel.cli.stack import StackInfo, Supervisor, home_dir
+from tracewheel.core.health import check_health
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _status_table(info: StackInfo) -> Table:
+    table = Table(title=f"tracewheel stack (supervisor pid {info.supervisor_pid}, NATS {info.nats_url})")
+    for column in ("service", "pid", "gRPC", "HTTP", "health"):
+        table.add_column(column)
+    for name, service in info.services.items():
+        pid, grpc_port, http_port = service["pid"], service["grpc_port"], service["http_port"]
+        alive = pid is not None and _pid_alive(pid)
+        healthy = alive and check_health(f"127.0.0.1:{grpc_port}")
+        health = "[green]serving[/green]" if healthy else ("[yellow]not serving[/yellow]" if alive else "[red]down[/red]")
+        table.add_row(name, str(pid), f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}" if http_port else "-", health)
+    return table
+
+
+def up(args: argparse.Namespace, console: Console) -> int:
+    home = home_dir()
+    supervisor = Supervisor(home, port_offset=args.port_offset, health_timeout_s=args.health_timeout)
+    console.print(f"starting the stack in {home} ...")
+    info = supervisor.start()
+    try:
+        console.print(_status_table(info))
+        console.print("all services healthy; Ctrl-C or SIGTERM stops them")
+        stopped = threading.Event()
+        while not stopped.wait(0.5):
+            failed = supervisor.failed_child()
+            if failed:
+                console.print(f"[red]{failed} exited; stopping the stack[/red]")
+                return 1
+        return 0
+    finally:
+        console.print("stopping ...")
+        supervisor.stop()
+        console.print("stopped")
+
+
+def status(args: argparse.Namespace, console: Console) -> int:
+    info = StackInfo.read(home_dir())
+    if info is None or not _pid_alive(info.supervisor_pid):
+        console.print(f"no stack running for {home_dir()} (start one with `tracewheel up`)")
+        return 1
+    console.print(_status_table(info))
+    return 0
+
+
+# The demo's steps and the issue that brings each; the demo says plainly which are missing.
+DEMO_STEPS = (
+    ("start the stack", None),
+    ("measure the base model on the held-out suite", "agent + inference (issues 3, 5)"),
+    ("collect demonstration traces, ingest, auto-approve", "agent + gateway + dataset (issues 4, 5, 6)"),
+    ("build -> train -> evaluate -> gated hot-load, by events", "dataset + trainer + inference (issues 3, 6, 7)"),
+    ("round 2 and the report", "issue 8"),
+)
+
+
+def demo(args: argparse.Namespace, console: Console) -> int:
+    home = home_dir()
+    running = StackInfo.read(home)
+    supervisor = None
+    if running is None or not _pid_alive(running.supervisor_pid):
+        supervisor = Supervisor(home, port_offset=args.port_offset)
+        console.print(f"starting the stack in {home} ...")
+        running = supervisor.start()
+    try:
+        console.print(_status_table(running))
+        for step, missing in DEMO_STEPS:
+            mark = "[green]done[/green]" if missing is None else f"[yellow]not built yet[/yellow] (needs {missing})"
+            console.print(f"  {step}: {mark}")
+        console.print("The stack runs; the flywheel steps above marked 'not built yet' are still to come.")
+        return 0
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
