@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
-
 from tracewheel.core.events import (
     SUBJECT_TRACE_COMPLETED,
     ConsumerSpec,
@@ -21,7 +20,9 @@ from tracewheel.core.events import (
 from tracewheel.core.natsserver import NatsServer
 from tracewheel.v1 import events_pb2, trace_pb2
 
-SPEC = ConsumerSpec("TRACES", SUBJECT_TRACE_COMPLETED, "test-ingest", events_pb2.TraceCompleted, backoff_s=(0.1,), ack_wait_s=2.0)
+SPEC = ConsumerSpec(
+    "TRACES", SUBJECT_TRACE_COMPLETED, "test-ingest", events_pb2.TraceCompleted, backoff_s=(0.1,), ack_wait_s=2.0
+)
 
 
 def completed(trace_id: str) -> events_pb2.TraceCompleted:
@@ -34,8 +35,13 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> 
             await asyncio.sleep(0.02)
 
 
-async def consume_into(seen: list[str], js, stop: asyncio.Event, spec: ConsumerSpec = SPEC,
-                       handler: Callable[[events_pb2.TraceCompleted, Msg], Awaitable[None]] | None = None) -> asyncio.Task:
+async def consume_into(
+    seen: list[str],
+    js,
+    stop: asyncio.Event,
+    spec: ConsumerSpec = SPEC,
+    handler: Callable[[events_pb2.TraceCompleted, Msg], Awaitable[None]] | None = None,
+) -> asyncio.Task:
     async def record(payload: events_pb2.TraceCompleted, msg: Msg) -> None:
         seen.append(payload.trace.id)
 
@@ -131,7 +137,9 @@ async def test_transient_failure_is_retried_and_poison_is_terminated(nats_server
 async def test_handler_that_always_fails_is_dead_lettered_after_max_deliver(nats_server: NatsServer) -> None:
     client, js = await connect(nats_server.url, "test")
     await ensure_streams(js)
-    spec = ConsumerSpec("TRACES", SUBJECT_TRACE_COMPLETED, "give-up", events_pb2.TraceCompleted, max_deliver=2, backoff_s=(0.05,))
+    spec = ConsumerSpec(
+        "TRACES", SUBJECT_TRACE_COMPLETED, "give-up", events_pb2.TraceCompleted, max_deliver=2, backoff_s=(0.05,)
+    )
     await publish(js, SUBJECT_TRACE_COMPLETED, completed("doomed"), "doomed")
     subscription = await subscribe(js, spec)
     outcomes = []

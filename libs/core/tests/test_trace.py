@@ -10,20 +10,27 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tracewheel.core.errors import TraceValidationError
 from tracewheel.core.trace import Trace, parse_trace_json, validate_trace
 from tracewheel.core.trace_proto import trace_from_proto, trace_to_proto
 from tracewheel.core.trelis import read_trelis_file, trace_from_trelis, trace_to_trelis, write_trelis_file
 from tracewheel.v1 import trace_pb2
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False) | st.text()
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
-arguments = st.dictionaries(st.text(max_size=10), json_values, max_size=5).map(lambda d: json.dumps(d, ensure_ascii=False))
+arguments = st.dictionaries(st.text(max_size=10), json_values, max_size=5).map(
+    lambda d: json.dumps(d, ensure_ascii=False)
+)
 optional_text = st.none() | st.text()
 
 
@@ -44,19 +51,38 @@ def traces(draw: st.DrawFn) -> Trace:
                 for i in range(draw(st.integers(0, 4)))
             ]
             messages.append(
-                {"role": "assistant", "content": draw(optional_text), "reasoning_content": draw(optional_text), "tool_calls": calls}
+                {
+                    "role": "assistant",
+                    "content": draw(optional_text),
+                    "reasoning_content": draw(optional_text),
+                    "tool_calls": calls,
+                }
             )
             for call in calls:
                 messages.append(
-                    {"role": "tool", "tool_call_id": call["id"], "name": call["function"]["name"], "content": draw(st.text())}
+                    {
+                        "role": "tool",
+                        "tool_call_id": call["id"],
+                        "name": call["function"]["name"],
+                        "content": draw(st.text()),
+                    }
                 )
     tools = [
-        {"type": "function", "function": {"name": name, "description": draw(st.text()), "parameters": draw(st.dictionaries(st.text(max_size=6), json_values, max_size=3))}}
+        {
+            "type": "function",
+            "function": {
+                "name": name,
+                "description": draw(st.text()),
+                "parameters": draw(st.dictionaries(st.text(max_size=6), json_values, max_size=3)),
+            },
+        }
         for name in draw(st.lists(st.text(min_size=1, max_size=10), max_size=3))
     ]
     data: dict[str, Any] = {
         "id": draw(st.text(min_size=1, max_size=20)),
-        "created_at": draw(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))),
+        "created_at": draw(
+            st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
+        ),
         "model": draw(st.text()),
         "tools": tools,
         "messages": messages,
@@ -64,7 +90,9 @@ def traces(draw: st.DrawFn) -> Trace:
             "guidance_prompt": draw(optional_text),
             "guidance_stripped": draw(st.booleans()),
             "truncation_limit": draw(st.integers(0, 10**6)),
-            "timings_s": draw(st.dictionaries(st.text(max_size=8), st.floats(allow_nan=False), max_size=3)),
+            "timings_s": draw(
+                st.dictionaries(st.text(max_size=8), st.floats(allow_nan=False, allow_infinity=False), max_size=3)
+            ),
             "usage": {"prompt_tokens": draw(st.integers(0, 10**9)), "completion_tokens": draw(st.integers(0, 10**9))},
             "source": draw(st.text(max_size=10)),
             "parse_errors": draw(st.lists(st.text(), max_size=2)),
@@ -77,7 +105,7 @@ def traces(draw: st.DrawFn) -> Trace:
     if draw(st.booleans()):
         data["outcome"] = {
             "verdict": draw(st.sampled_from(["unspecified", "passed", "failed", "error"])),
-            "score": draw(st.floats(allow_nan=False)),
+            "score": draw(st.floats(allow_nan=False, allow_infinity=False)),
             "final_answer": draw(optional_text),
             "detail": draw(st.text()),
         }
@@ -111,15 +139,46 @@ def workshop_file() -> dict[str, Any]:
                 "content": "\n\n",
                 "reasoning_content": "I should open the page and take a snapshot.",
                 "tool_calls": [
-                    {"id": "chatcmpl-tool-a1", "type": "function", "function": {"name": "browser_navigate", "arguments": "{\"url\": \"http://127.0.0.1:8400\"}"}},
-                    {"id": "chatcmpl-tool-a2", "type": "function", "function": {"name": "browser_snapshot", "arguments": "{}"}},
+                    {
+                        "id": "chatcmpl-tool-a1",
+                        "type": "function",
+                        "function": {"name": "browser_navigate", "arguments": '{"url": "http://127.0.0.1:8400"}'},
+                    },
+                    {
+                        "id": "chatcmpl-tool-a2",
+                        "type": "function",
+                        "function": {"name": "browser_snapshot", "arguments": "{}"},
+                    },
                 ],
             },
-            {"role": "tool", "tool_call_id": "chatcmpl-tool-a1", "name": "browser_navigate", "content": "Page URL: http://127.0.0.1:8400/"},
-            {"role": "tool", "tool_call_id": "chatcmpl-tool-a2", "name": "browser_snapshot", "content": "- link \"Red kettle\" [ref=e3]"},
-            {"role": "assistant", "content": "The first product is the Red kettle.", "reasoning_content": "It is listed first."},
+            {
+                "role": "tool",
+                "tool_call_id": "chatcmpl-tool-a1",
+                "name": "browser_navigate",
+                "content": "Page URL: http://127.0.0.1:8400/",
+            },
+            {
+                "role": "tool",
+                "tool_call_id": "chatcmpl-tool-a2",
+                "name": "browser_snapshot",
+                "content": '- link "Red kettle" [ref=e3]',
+            },
+            {
+                "role": "assistant",
+                "content": "The first product is the Red kettle.",
+                "reasoning_content": "It is listed first.",
+            },
         ],
-        "tools": [{"type": "function", "function": {"name": "browser_navigate", "description": "Go to a URL", "parameters": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]}}}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "browser_navigate",
+                    "description": "Go to a URL",
+                    "parameters": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
+                },
+            }
+        ],
     }
 
 
@@ -141,9 +200,18 @@ def test_workshop_file_imports_and_keeps_its_fields(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: d["messages"][2]["tool_calls"][0]["function"].update(arguments="{not json"), "messages[2].tool_calls[0].function.arguments: not valid JSON"),
-        (lambda d: d["messages"][2]["tool_calls"][0]["function"].update(arguments="[1, 2]"), "messages[2].tool_calls[0].function.arguments: must be a JSON object"),
-        (lambda d: d["messages"][3].update(tool_call_id="chatcmpl-tool-zz"), "messages[3]: tool message answers tool_call_id 'chatcmpl-tool-zz'"),
+        (
+            lambda d: d["messages"][2]["tool_calls"][0]["function"].update(arguments="{not json"),
+            "messages[2].tool_calls[0].function.arguments: not valid JSON",
+        ),
+        (
+            lambda d: d["messages"][2]["tool_calls"][0]["function"].update(arguments="[1, 2]"),
+            "messages[2].tool_calls[0].function.arguments: must be a JSON object",
+        ),
+        (
+            lambda d: d["messages"][3].update(tool_call_id="chatcmpl-tool-zz"),
+            "messages[3]: tool message answers tool_call_id 'chatcmpl-tool-zz'",
+        ),
         (lambda d: d["messages"][1].update(role="robot"), "messages[1].role"),
         (lambda d: d.update(messages=[]), "messages: List should have at least 1 item"),
         (lambda d: d["messages"][4].pop("tool_call_id"), "messages[4]: Value error, a tool message needs tool_call_id"),
@@ -162,4 +230,3 @@ def test_parse_trace_json_rejects_non_json_and_non_objects() -> None:
         parse_trace_json("{")
     with pytest.raises(TraceValidationError, match="a trace is a JSON object"):
         parse_trace_json("[]")
-

@@ -9,9 +9,9 @@ import threading
 from collections.abc import Sequence
 
 from rich.console import Console
+from tracewheel.core.errors import TracewheelError
 
 from tracewheel.cli import commands
-from tracewheel.core.errors import TracewheelError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,12 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     console = Console()
     # SIGTERM behaves like Ctrl-C, so `finally` blocks stop the children.
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         code = {"up": commands.up, "status": commands.status, "demo": commands.demo}[args.command](args, console)
     except TracewheelError as exc:

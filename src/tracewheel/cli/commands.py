@@ -8,9 +8,9 @@ import threading
 
 from rich.console import Console
 from rich.table import Table
+from tracewheel.core.health import check_health
 
 from tracewheel.cli.stack import StackInfo, Supervisor, home_dir
-from tracewheel.core.health import check_health
 
 
 def _pid_alive(pid: int) -> bool:
@@ -31,8 +31,12 @@ def _status_table(info: StackInfo) -> Table:
         pid, grpc_port, http_port = service["pid"], service["grpc_port"], service["http_port"]
         alive = pid is not None and _pid_alive(pid)
         healthy = alive and check_health(f"127.0.0.1:{grpc_port}")
-        health = "[green]serving[/green]" if healthy else ("[yellow]not serving[/yellow]" if alive else "[red]down[/red]")
-        table.add_row(name, str(pid), f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}" if http_port else "-", health)
+        health = (
+            "[green]serving[/green]" if healthy else ("[yellow]not serving[/yellow]" if alive else "[red]down[/red]")
+        )
+        table.add_row(
+            name, str(pid), f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}" if http_port else "-", health
+        )
     return table
 
 

@@ -8,6 +8,7 @@ The stack's addresses are written to `<home>/stack.json` for `tracewheel status`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -83,8 +84,15 @@ def _stream_output(name: str, stream: TextIO, sink: TextIO, lock: threading.Lock
 class Supervisor:
     """Starts and stops the local stack. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, home: Path, *, port_offset: int = 0, services: tuple[ServiceSpec, ...] = SERVICES,
-                 sink: TextIO = sys.stdout, health_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        port_offset: int = 0,
+        services: tuple[ServiceSpec, ...] = SERVICES,
+        sink: TextIO = sys.stdout,
+        health_timeout_s: float = 60.0,
+    ) -> None:
         self.home = home
         self.port_offset = port_offset
         self.services = services
@@ -124,7 +132,9 @@ class Supervisor:
             start_new_session=True,  # its own process group: stop() reaches grandchildren too
         )
         self.children[spec.name] = process
-        thread = threading.Thread(target=_stream_output, args=(spec.name, process.stdout, self.sink, self._lock), daemon=True)
+        thread = threading.Thread(
+            target=_stream_output, args=(spec.name, process.stdout, self.sink, self._lock), daemon=True
+        )
         thread.start()
         self._threads.append(thread)
 
@@ -148,7 +158,11 @@ class Supervisor:
             supervisor_pid=os.getpid(),
             nats_url=self.nats.url,
             services={
-                s.name: {"pid": self.children[s.name].pid, "grpc_port": self.grpc_port(s), "http_port": self.http_port(s)}
+                s.name: {
+                    "pid": self.children[s.name].pid,
+                    "grpc_port": self.grpc_port(s),
+                    "http_port": self.http_port(s),
+                }
                 for s in self.services
             },
         )
@@ -195,7 +209,5 @@ class Supervisor:
 
 
 def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -4,13 +4,13 @@ The public surface is small on purpose; import the modules for the rest.
 """
 
 from tracewheel.core.errors import (
-    Conflict,
     ConfigError,
+    Conflict,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    TracewheelError,
     TraceValidationError,
+    TracewheelError,
     Unavailable,
 )
 from tracewheel.core.settings import ServiceSettings, load_settings

@@ -47,7 +47,7 @@ STREAMS: dict[str, list[str]] = {
 DUPLICATE_WINDOW_S = 24 * 3600.0  # a day: redeliveries from a restarted publisher still dedup
 
 
-class PoisonMessage(Exception):  # noqa: N818 - it names the message, not the error
+class PoisonMessage(Exception):
     """A handler raises this for a payload that will never succeed (e.g. an invalid trace)."""
 
 
@@ -112,8 +112,13 @@ async def handle_one(js: JetStreamContext, spec: ConsumerSpec[P], msg: Msg, hand
     try:
         payload = spec.payload_type.FromString(msg.data)
     except DecodeError as exc:
-        log.error("undecodable %s payload on %s (%d bytes): %s; dead-lettered", spec.payload_type.__name__,
-                  msg.subject, len(msg.data), exc)
+        log.error(
+            "undecodable %s payload on %s (%d bytes): %s; dead-lettered",
+            spec.payload_type.__name__,
+            msg.subject,
+            len(msg.data),
+            exc,
+        )
         await _dead_letter(js, msg, f"decode error: {exc}")
         await msg.term()
         return "terminated"
@@ -126,8 +131,9 @@ async def handle_one(js: JetStreamContext, spec: ConsumerSpec[P], msg: Msg, hand
         return "terminated"
     except Exception as exc:
         if delivered >= spec.max_deliver:
-            log.exception("handler failed on delivery %d of %d on %s; dead-lettered", delivered, spec.max_deliver,
-                          msg.subject)
+            log.exception(
+                "handler failed on delivery %d of %d on %s; dead-lettered", delivered, spec.max_deliver, msg.subject
+            )
             await _dead_letter(js, msg, f"gave up after {delivered} deliveries: {exc}")
             await msg.term()
             return "terminated"

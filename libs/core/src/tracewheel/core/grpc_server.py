@@ -17,7 +17,6 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
 from tracewheel.core.errors import TracewheelError
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,9 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
             return await continuation(details)
 
         async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (authorization metadata)")
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (authorization metadata)"
+            )
 
         return grpc.unary_unary_rpc_method_handler(deny)
 
@@ -116,7 +117,9 @@ class GrpcServer:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service_names = list(service_names)
-        reflection.enable_server_reflection([*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
+        reflection.enable_server_reflection(
+            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
         self.port = 0
 
     def bind(self, host: str, port: int) -> int:

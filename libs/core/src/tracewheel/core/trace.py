@@ -13,7 +13,6 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from tracewheel.core.errors import TraceValidationError
 
 Role = Literal["system", "user", "assistant", "tool"]

@@ -7,7 +7,6 @@ from datetime import UTC
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from tracewheel.core.errors import TraceValidationError
 from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Trace, TraceMetadata, Verdict, validate_trace
 from tracewheel.v1 import trace_pb2
@@ -42,7 +41,11 @@ def _message_from_proto(message: trace_pb2.Message) -> dict[str, Any]:
     data: dict[str, Any] = {f: getattr(message, f) for f in _OPTIONAL_MESSAGE_FIELDS if message.HasField(f)}
     data["role"] = message.role
     data["tool_calls"] = [
-        {"id": c.id, "type": c.type or "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
+        {
+            "id": c.id,
+            "type": c.type or "function",
+            "function": {"name": c.function.name, "arguments": c.function.arguments},
+        }
         for c in message.tool_calls
     ]
     return data
@@ -70,7 +73,9 @@ def _metadata_from_proto(metadata: trace_pb2.TraceMetadata) -> TraceMetadata:
         guidance_stripped=metadata.guidance_stripped,
         truncation_limit=metadata.truncation_limit,
         timings_s=dict(metadata.timings_s),
-        usage=TokenUsage(prompt_tokens=metadata.usage.prompt_tokens, completion_tokens=metadata.usage.completion_tokens),
+        usage=TokenUsage(
+            prompt_tokens=metadata.usage.prompt_tokens, completion_tokens=metadata.usage.completion_tokens
+        ),
         source=metadata.source,
         parse_errors=list(metadata.parse_errors),
         rejected_tool_calls=metadata.rejected_tool_calls,
@@ -120,11 +125,17 @@ def trace_from_proto(message: trace_pb2.Trace) -> Trace:
         try:
             parameters = json.loads(tool.function.parameters_json) if tool.function.parameters_json else {}
         except json.JSONDecodeError as exc:
-            raise TraceValidationError([f"tools[{index}].function.parameters_json: not valid JSON ({exc.msg})"]) from None
+            raise TraceValidationError(
+                [f"tools[{index}].function.parameters_json: not valid JSON ({exc.msg})"]
+            ) from None
         tools.append(
             {
                 "type": tool.type or "function",
-                "function": {"name": tool.function.name, "description": tool.function.description, "parameters": parameters},
+                "function": {
+                    "name": tool.function.name,
+                    "description": tool.function.description,
+                    "parameters": parameters,
+                },
             }
         )
     data: dict[str, Any] = {
@@ -136,7 +147,9 @@ def trace_from_proto(message: trace_pb2.Trace) -> Trace:
         "metadata": _metadata_from_proto(message.metadata).model_dump(),
     }
     if message.HasField("task"):
-        data["task"] = Task(suite=message.task.suite, task_id=message.task.task_id, prompt=message.task.prompt).model_dump()
+        data["task"] = Task(
+            suite=message.task.suite, task_id=message.task.task_id, prompt=message.task.prompt
+        ).model_dump()
     if message.HasField("outcome"):
         data["outcome"] = Outcome(
             verdict=_VERDICT_FROM_PROTO[message.outcome.verdict],

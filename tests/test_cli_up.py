@@ -1,0 +1,101 @@
+"""`tracewheel up` as a person runs it: start, status, SIGTERM; nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tracewheel.cli.stack import NATS_PORT, SERVICES
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def all_ports(offset: int) -> list[int]:
+    ports = [NATS_PORT + offset]
+    for spec in SERVICES:
+        ports += [spec.grpc_port + offset] + ([spec.http_port + offset] if spec.http_port else [])
+    return ports
+
+
+def free_offset() -> int:
+    for _ in range(50):
+        offset = random.randrange(1000, 9000)
+        if all(port_is_free(p) for p in all_ports(offset)):
+            return offset
+    raise RuntimeError("no free port range")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie awaiting its parent counts as gone
+    status = Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}/status").exists() else ""
+    return "State:\tZ" not in status
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_up_then_sigterm_leaves_no_process_and_frees_every_port(tmp_path: Path) -> None:
+    offset = free_offset()
+    env = {**os.environ, "TRACEWHEEL_HOME": str(tmp_path)}
+    cli = [sys.executable, "-m", "tracewheel.cli"]
+    log = (tmp_path / "up.log").open("w")
+    up = subprocess.Popen([*cli, "up", "--port-offset", str(offset)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        stack_file = tmp_path / "stack.json"
+        wait_for(lambda: stack_file.exists() or up.poll() is not None, 120, "stack.json")
+        assert up.poll() is None, (tmp_path / "up.log").read_text()
+        stack = json.loads(stack_file.read_text())
+        assert set(stack["services"]) == {s.name for s in SERVICES}
+
+        status = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert status.stdout.count("serving") == len(SERVICES)
+
+        nats_pid = int(
+            subprocess.run(
+                ["pgrep", "-f", f"nats-server.*-sd {tmp_path}"], capture_output=True, text=True
+            ).stdout.split()[0]
+        )
+        child_pids = [s["pid"] for s in stack["services"].values()] + [nats_pid]
+        assert all(pid_alive(pid) for pid in child_pids)
+
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(60) == 130
+    finally:
+        if up.poll() is None:
+            up.kill()
+        log.close()
+    wait_for(lambda: not any(pid_alive(pid) for pid in child_pids), 10, "children to exit")
+    wait_for(lambda: all(port_is_free(p) for p in all_ports(offset)), 10, "ports to be freed")
+    assert not stack_file.exists()
+    logs = (tmp_path / "up.log").read_text()
+    assert "[dataset] " in logs and "shutting down" in logs
+
+    after = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True, timeout=60)
+    assert after.returncode == 1 and "no stack running" in after.stdout
