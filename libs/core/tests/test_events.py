@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
+
 from tracewheel.core.events import (
     SUBJECT_TRACE_COMPLETED,
     ConsumerSpec,

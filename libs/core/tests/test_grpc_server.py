@@ -8,6 +8,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from tracewheel.core.errors import Conflict, NotFound
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.v1 import events_pb2, trainer_pb2, trainer_pb2_grpc

@@ -6,6 +6,7 @@ import logging
 import pytest
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
 from tracewheel.core.errors import ConfigError
 from tracewheel.core.logging import JsonFormatter
 from tracewheel.core.settings import ServiceSettings, load_settings

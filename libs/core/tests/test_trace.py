@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tracewheel.core.errors import TraceValidationError
 from tracewheel.core.trace import Trace, parse_trace_json, validate_trace
 from tracewheel.core.trace_proto import trace_from_proto, trace_to_proto

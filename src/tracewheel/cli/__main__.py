@@ -9,9 +9,9 @@ import threading
 from collections.abc import Sequence
 
 from rich.console import Console
-from tracewheel.core.errors import TracewheelError
 
 from tracewheel.cli import commands
+from tracewheel.core.errors import TracewheelError
 
 
 def build_parser() -> argparse.ArgumentParser:

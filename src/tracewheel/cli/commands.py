@@ -8,9 +8,9 @@ import threading
 
 from rich.console import Console
 from rich.table import Table
-from tracewheel.core.health import check_health
 
 from tracewheel.cli.stack import StackInfo, Supervisor, home_dir
+from tracewheel.core.health import check_health
 
 
 def _pid_alive(pid: int) -> bool:

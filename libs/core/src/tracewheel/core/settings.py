@@ -13,6 +13,7 @@ from typing import Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from tracewheel.core.errors import ConfigError
 
 HOME_VARIABLE = "TRACEWHEEL_HOME"

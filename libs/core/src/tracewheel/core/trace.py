@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from tracewheel.core.errors import TraceValidationError
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -181,6 +182,9 @@ def validate_trace(data: dict[str, Any]) -> Trace:
         problems = []
         for error in exc.errors(include_url=False):
             message = error["msg"].removeprefix("Value error, ")
+            if not error["loc"]:  # whole-trace checks already name their locations
+                problems.extend(message.split("; "))
+                continue
             problems.append(f"{_location(tuple(error['loc']))}: {message}")
         raise TraceValidationError(problems) from None
 

@@ -7,6 +7,7 @@ from datetime import UTC
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from tracewheel.core.errors import TraceValidationError
 from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Trace, TraceMetadata, Verdict, validate_trace
 from tracewheel.v1 import trace_pb2

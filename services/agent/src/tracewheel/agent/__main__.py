@@ -1,7 +1,7 @@
 """Entrypoint: `python -m tracewheel.agent`."""
 
-from tracewheel.core.service import service_main
 from tracewheel.agent.config import AgentSettings
+from tracewheel.core.service import service_main
 
 
 def main() -> None:

@@ -1,0 +1,392 @@
+"""The trace store: traces, their curation state and revisions, and the record of builds.
+
+One SQLite file (schema in `store_schema`). Every method is one transaction: on any error
+nothing it started is left written. Ingest is idempotent by trace id, so a redelivered event
+is a no-op. Edits are optimistic: they name the revision they were based on and a stale one
+is refused with Conflict. Revision 0 is the trace as ingested and is kept forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from tracewheel.core.errors import Conflict, InvalidArgument, NotFound
+from tracewheel.core.trace import Trace, validate_trace
+from tracewheel.dataset import edits
+from tracewheel.dataset.builds import BuildLog
+from tracewheel.dataset.curation import CurationSettings, CurationStatus, curate, duplicate_fingerprint
+from tracewheel.dataset.records import IngestResult, RevisionInfo, StoredTrace, TracePage, TraceQuery
+from tracewheel.dataset.store_schema import (
+    connect,
+    decode_page_token,
+    encode_page_token,
+    from_iso,
+    iso,
+    where_clauses,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 500
+MAX_TAG_LENGTH = 64
+_TRACE_COLUMNS = "t.id, t.status, t.reason, t.notes, t.revision AS latest, t.ingested_at, t.updated_at, t.created_at"
+
+
+def _now() -> str:
+    return iso(datetime.now(UTC))
+
+
+def _validated(trace: Trace | Mapping[str, Any]) -> Trace:
+    # A Trace built elsewhere (model_construct, mutated lists) is checked again like plain data.
+    data = trace.model_dump(mode="json") if isinstance(trace, Trace) else dict(trace)
+    return validate_trace(data)
+
+
+class TraceStore(BuildLog):
+    """Traces with curation state, revisions, tags, notes, and the builds made from them (`BuildLog`)."""
+
+    def __init__(self, path: str | Path, curation: CurationSettings | None = None) -> None:
+        """Opens (or creates) the store file.
+
+        Raises:
+            FailedPrecondition: the file's schema is newer than this code.
+        """
+        self.path = str(path)
+        self.curation = curation or CurationSettings()
+        self._db = connect(self.path)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> TraceStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, mode: Literal["DEFERRED", "IMMEDIATE"] = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute(f"BEGIN {mode}")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # also when COMMIT itself failed (busy, disk full)
+                    self._db.execute("ROLLBACK")
+                raise
+
+    # ingest and read
+
+    def ingest(self, trace: Trace | Mapping[str, Any]) -> IngestResult:
+        """Stores a new trace as revision 0 with the status the curation rules give it.
+
+        Raises:
+            TraceValidationError: the trace is malformed (each problem names the field and message index).
+        """
+        trace = _validated(trace)
+        with self._transaction() as db:
+            row = db.execute("SELECT status, reason FROM traces WHERE id = ?", (trace.id,)).fetchone()
+            if row is not None:
+                logger.info("trace %s already stored; ingest is a no-op", trace.id)
+                tags = self._tags(db, [trace.id])[trace.id]
+                return IngestResult(created=False, status=row["status"], reason=row["reason"], tags=tags)
+            decision = curate(trace, self.curation, lambda fp: self._trace_with_fingerprint(db, fp))
+            now = _now()
+            columns = (*self._filter_columns(trace), decision.status, decision.reason)
+            db.execute(
+                "INSERT INTO traces (id, created_at, ingested_at, updated_at, model, suite, task_id, verdict,"
+                " fingerprint, status, reason, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                (trace.id, iso(trace.created_at), now, now, *columns),
+            )
+            self._insert_revision(db, trace, 0, "ingest", now)
+            self._insert_tags(db, trace.id, decision.tags)
+        logger.info("stored trace %s as %s", trace.id, decision.status)
+        return IngestResult(created=True, status=decision.status, reason=decision.reason, tags=decision.tags)
+
+    @staticmethod
+    def _filter_columns(trace: Trace) -> tuple[str, str, str, str, str]:
+        task = trace.task
+        verdict = trace.outcome.verdict.value if trace.outcome else "unspecified"
+        suite, task_id = (task.suite, task.task_id) if task else ("", "")
+        return trace.model, suite, task_id, verdict, duplicate_fingerprint(trace)
+
+    @staticmethod
+    def _trace_with_fingerprint(db: sqlite3.Connection, fingerprint: str) -> str | None:
+        row = db.execute("SELECT id FROM traces WHERE fingerprint = ? ORDER BY id LIMIT 1", (fingerprint,)).fetchone()
+        return None if row is None else str(row["id"])
+
+    @staticmethod
+    def _insert_revision(db: sqlite3.Connection, trace: Trace, revision: int, summary: str, now: str) -> None:
+        db.execute(
+            "INSERT INTO revisions (trace_id, revision, created_at, summary, body) VALUES (?, ?, ?, ?, ?)",
+            (trace.id, revision, now, summary, trace.model_dump_json()),
+        )
+
+    @staticmethod
+    def _insert_tags(db: sqlite3.Connection, trace_id: str, tags: Iterable[str]) -> None:
+        db.executemany("INSERT OR IGNORE INTO tags (trace_id, tag) VALUES (?, ?)", [(trace_id, t) for t in tags])
+
+    @staticmethod
+    def _tags(db: sqlite3.Connection, trace_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {trace_id: [] for trace_id in trace_ids}
+        for start in range(0, len(trace_ids), 500):
+            chunk = trace_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(f"SELECT trace_id, tag FROM tags WHERE trace_id IN ({marks}) ORDER BY tag", chunk)
+            for row in rows:
+                found[row["trace_id"]].append(row["tag"])
+        return {trace_id: tuple(tags) for trace_id, tags in found.items()}
+
+    def _stored(self, db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[StoredTrace]:
+        tags = self._tags(db, [row["id"] for row in rows])
+        return [
+            StoredTrace(
+                trace=Trace.model_validate_json(row["body"]),
+                status=row["status"],
+                reason=row["reason"],
+                revision=row["shown"],
+                latest_revision=row["latest"],
+                tags=tags[row["id"]],
+                notes=row["notes"],
+                ingested_at=from_iso(row["ingested_at"]),
+                updated_at=from_iso(row["updated_at"]),
+            )
+            for row in rows
+        ]
+
+    def _get(self, db: sqlite3.Connection, trace_id: str, revision: int | None = None) -> StoredTrace:
+        row = db.execute(
+            f"SELECT {_TRACE_COLUMNS}, r.revision AS shown, r.body FROM traces t JOIN revisions r"
+            " ON r.trace_id = t.id AND r.revision = COALESCE(?, t.revision) WHERE t.id = ?",
+            (revision, trace_id),
+        ).fetchone()
+        if row is None:
+            exists = db.execute("SELECT revision FROM traces WHERE id = ?", (trace_id,)).fetchone()
+            if exists is None:
+                raise NotFound(f"trace {trace_id!r} is not in the store")
+            raise NotFound(f"trace {trace_id!r} has no revision {revision}; the latest is {exists['revision']}")
+        return self._stored(db, [row])[0]
+
+    def get(self, trace_id: str, revision: int | None = None) -> StoredTrace:
+        """A stored trace at its current revision, or at `revision`.
+
+        Raises:
+            NotFound: no such trace or revision.
+        """
+        with self._transaction("DEFERRED") as db:
+            return self._get(db, trace_id, revision)
+
+    def revisions(self, trace_id: str) -> list[RevisionInfo]:
+        """The revision history of a trace, oldest first.
+
+        Raises:
+            NotFound: no such trace.
+        """
+        with self._transaction("DEFERRED") as db:
+            rows = db.execute(
+                "SELECT revision, created_at, summary FROM revisions WHERE trace_id = ? ORDER BY revision", (trace_id,)
+            ).fetchall()
+        if not rows:
+            raise NotFound(f"trace {trace_id!r} is not in the store")
+        return [
+            RevisionInfo(revision=r["revision"], created_at=from_iso(r["created_at"]), summary=r["summary"])
+            for r in rows
+        ]
+
+    # listing
+
+    def list_traces(self, query: TraceQuery | None = None, page_size: int = 50, page_token: str = "") -> TracePage:
+        """One page of the traces matching `query`, newest first (keyset pagination).
+
+        Raises:
+            InvalidArgument: page_size is outside 1..MAX_PAGE_SIZE, or page_token is not from this query.
+        """
+        query = query or TraceQuery()
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidArgument(f"page_size: must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+        clauses, params = where_clauses(query)
+        if page_token:
+            created_at, last_id = decode_page_token(page_token, query.key())
+            clauses.append("(t.created_at < ? OR (t.created_at = ? AND t.id < ?))")
+            params += [created_at, created_at, last_id]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = (
+            f"SELECT {_TRACE_COLUMNS}, r.revision AS shown, r.body FROM traces t JOIN revisions r"
+            f" ON r.trace_id = t.id AND r.revision = t.revision {where}"
+            " ORDER BY t.created_at DESC, t.id DESC LIMIT ?"
+        )
+        with self._transaction("DEFERRED") as db:
+            rows = db.execute(sql, [*params, page_size + 1]).fetchall()
+            stored = self._stored(db, rows[:page_size])
+        token = ""
+        if len(rows) > page_size:
+            last = rows[page_size - 1]
+            token = encode_page_token(last["created_at"], last["id"], query.key())
+        return TracePage(traces=stored, next_page_token=token)
+
+    def count_by_status(self, query: TraceQuery | None = None) -> dict[CurationStatus, int]:
+        """How many traces match `query`, per curation status (the status filter is ignored)."""
+        clauses, params = where_clauses((query or TraceQuery()).model_copy(update={"status": None}))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        counts = dict.fromkeys(CurationStatus, 0)
+        with self._transaction("DEFERRED") as db:
+            for row in db.execute(f"SELECT t.status, COUNT(*) AS n FROM traces t {where} GROUP BY t.status", params):
+                counts[CurationStatus(row["status"])] = row["n"]
+        return counts
+
+    # curation state
+
+    def _touch(self, db: sqlite3.Connection, trace_id: str, base_revision: int | None) -> int:
+        row = db.execute("SELECT revision FROM traces WHERE id = ?", (trace_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"trace {trace_id!r} is not in the store")
+        if base_revision is not None and base_revision != row["revision"]:
+            raise Conflict(
+                f"trace {trace_id!r} is at revision {row['revision']}, not {base_revision};"
+                " reload it and redo the change"
+            )
+        db.execute("UPDATE traces SET updated_at = ? WHERE id = ?", (_now(), trace_id))
+        return int(row["revision"])
+
+    def set_status(
+        self, trace_id: str, status: CurationStatus, reason: str = "", base_revision: int | None = None
+    ) -> StoredTrace:
+        """Sets a trace's curation status (a person's decision overrides the rules').
+
+        Raises:
+            NotFound: no such trace.
+            Conflict: base_revision is given and is not the current revision.
+            InvalidArgument: a rejection without a reason.
+        """
+        status = CurationStatus(status)
+        if status == CurationStatus.REJECTED and not reason.strip():
+            raise InvalidArgument("reason: a rejection needs a reason (it is shown to the next curator)")
+        with self._transaction() as db:
+            self._touch(db, trace_id, base_revision)
+            db.execute("UPDATE traces SET status = ?, reason = ? WHERE id = ?", (status, reason.strip(), trace_id))
+            logger.info("trace %s set to %s", trace_id, status)
+            return self._get(db, trace_id)
+
+    def add_tags(self, trace_id: str, tags: Iterable[str]) -> StoredTrace:
+        """Adds tags (already present ones are kept once).
+
+        Raises:
+            NotFound: no such trace.
+            InvalidArgument: a tag is empty or longer than MAX_TAG_LENGTH.
+        """
+        cleaned = [tag.strip() for tag in tags]
+        bad = [tag for tag in cleaned if not tag or len(tag) > MAX_TAG_LENGTH]
+        if bad:
+            raise InvalidArgument(f"tags: each tag is 1 to {MAX_TAG_LENGTH} characters; got {bad!r}")
+        with self._transaction() as db:
+            self._touch(db, trace_id, None)
+            self._insert_tags(db, trace_id, cleaned)
+            return self._get(db, trace_id)
+
+    def remove_tags(self, trace_id: str, tags: Iterable[str]) -> StoredTrace:
+        """Removes tags; absent ones are ignored.
+
+        Raises:
+            NotFound: no such trace.
+        """
+        with self._transaction() as db:
+            self._touch(db, trace_id, None)
+            db.executemany("DELETE FROM tags WHERE trace_id = ? AND tag = ?", [(trace_id, t.strip()) for t in tags])
+            return self._get(db, trace_id)
+
+    def set_notes(self, trace_id: str, notes: str) -> StoredTrace:
+        """Replaces the curator's notes on a trace.
+
+        Raises:
+            NotFound: no such trace.
+        """
+        with self._transaction() as db:
+            self._touch(db, trace_id, None)
+            db.execute("UPDATE traces SET notes = ? WHERE id = ?", (notes, trace_id))
+            return self._get(db, trace_id)
+
+    # edits
+
+    def edit(
+        self, trace_id: str, base_revision: int, new_trace: Trace | Mapping[str, Any], summary: str = "edit"
+    ) -> StoredTrace:
+        """Stores `new_trace` as the next revision; the curation status is kept.
+
+        An edit that changes nothing stores no revision.
+
+        Raises:
+            TraceValidationError: the new trace is malformed (checked exactly like ingest).
+            InvalidArgument: the new trace has another id.
+            NotFound: no such trace.
+            Conflict: base_revision is not the current revision.
+        """
+        trace = _validated(new_trace)
+        if trace.id != trace_id:
+            raise InvalidArgument(f"id: an edit keeps the trace id {trace_id!r}, got {trace.id!r}")
+        with self._transaction() as db:
+            current = self._get(db, trace_id)
+            if base_revision != current.revision:
+                raise Conflict(
+                    f"trace {trace_id!r} is at revision {current.revision}, not {base_revision};"
+                    " reload it and redo the edit"
+                )
+            if trace == current.trace:
+                return current
+            revision = current.revision + 1
+            now = _now()
+            self._insert_revision(db, trace, revision, summary, now)
+            db.execute(
+                "UPDATE traces SET revision = ?, updated_at = ?, created_at = ?, model = ?, suite = ?, task_id = ?,"
+                " verdict = ?, fingerprint = ? WHERE id = ?",
+                (revision, now, iso(trace.created_at), *self._filter_columns(trace), trace_id),
+            )
+            logger.info("trace %s: revision %d (%s)", trace_id, revision, summary)
+            return self._get(db, trace_id)
+
+    def edit_message(
+        self,
+        trace_id: str,
+        base_revision: int,
+        index: int,
+        text: str | None,
+        field: Literal["content", "reasoning_content"] = "content",
+    ) -> StoredTrace:
+        """Replaces one message's content (or reasoning) in a new revision.
+
+        Raises:
+            InvalidArgument, TraceValidationError, NotFound, Conflict: as `edits.replace_message_text` and `edit`.
+        """
+        base = self.get(trace_id, base_revision).trace
+        edited = edits.replace_message_text(base, index, text, field)
+        return self.edit(trace_id, base_revision, edited, summary=f"edit messages[{index}].{field}")
+
+    def delete_turn(self, trace_id: str, base_revision: int, index: int) -> StoredTrace:
+        """Deletes the turn at `index` in a new revision (what goes with it: `edits` module docstring).
+
+        Raises:
+            InvalidArgument, FailedPrecondition, TraceValidationError, NotFound, Conflict:
+                as `edits.delete_turn` and `edit`.
+        """
+        base = self.get(trace_id, base_revision).trace
+        removed = edits.turn_indices(base, index)
+        edited = edits.delete_turn(base, index)
+        return self.edit(trace_id, base_revision, edited, summary=f"delete messages{removed}")
+
+    def strip_guidance(self, trace_id: str, base_revision: int) -> StoredTrace:
+        """Removes the guidance system prompt in a new revision.
+
+        Raises:
+            FailedPrecondition, TraceValidationError, NotFound, Conflict: as `edits.strip_guidance` and `edit`.
+        """
+        base = self.get(trace_id, base_revision).trace
+        return self.edit(trace_id, base_revision, edits.strip_guidance(base), summary="strip guidance prompt")

@@ -1,0 +1,95 @@
+"""Unrolling traces into training rows.
+
+The chat template keeps an assistant turn's reasoning only when the turn comes after the last
+user query of the rendered conversation. So a multi-query trace rendered whole would train its
+earlier answers without their reasoning. `unroll_at_user_turns` makes one row per user query:
+the conversation up to the last assistant turn answering that query, with loss only on the
+assistant turns after the query. Each row's targets follow its last user query, so all their
+reasoning is rendered; every assistant turn is a target in exactly one row.
+
+Assistant turns before the first user query answer no query (a scripted greeting): they are
+kept as context, never trained. Tool results render as user turns in the template, but they
+are not queries: they never start a row.
+
+`unroll_per_assistant_turn` is the Trelis workshop recipe, kept as the benchmark baseline:
+one row per assistant turn with loss on every assistant turn in it, so early turns are trained
+many times and, after a later user query, without their reasoning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel, ConfigDict
+
+from tracewheel.core.trace import Message, Tool, Trace
+
+
+class TrainingRow(BaseModel):
+    """A conversation prefix and the indices of the assistant messages that carry loss."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trace_id: str
+    tools: list[Tool]
+    messages: list[Message]
+    targets: list[int]
+    """Indices into `messages` of the assistant messages trained on, ascending."""
+
+    def content_key(self) -> str:
+        """A hash of what the row trains (tools, messages, targets), not where it came from."""
+        canonical = json.dumps(
+            self.model_dump(mode="json", include={"tools", "messages", "targets"}), sort_keys=True, ensure_ascii=False
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def last_user_index(messages: list[Message]) -> int:
+    """The index of the last user message, or -1 when there is none."""
+    return next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), -1)
+
+
+def reasoning_rendered(messages: list[Message], index: int) -> bool:
+    """Whether the template renders the reasoning of the assistant turn at `index` in `messages`.
+
+    It does for assistant turns after the last user query (Qwen3 and the project template).
+    """
+    return messages[index].role == "assistant" and index > last_user_index(messages)
+
+
+def _row(trace: Trace, end: int, targets: list[int]) -> TrainingRow:
+    return TrainingRow(trace_id=trace.id, tools=trace.tools, messages=trace.messages[:end], targets=targets)
+
+
+def unroll_at_user_turns(trace: Trace) -> list[TrainingRow]:
+    """One row per answered user query, with loss on that query's assistant turns only.
+
+    A row runs from the start of the trace (system and guidance messages included) to the last
+    assistant turn before the next user query; a query with no assistant turn after it (a
+    trailing question) makes no row.
+    """
+    rows: list[TrainingRow] = []
+    targets: list[int] = []
+    in_query = False
+    for index, message in enumerate(trace.messages):
+        if message.role == "user":
+            if targets:
+                rows.append(_row(trace, targets[-1] + 1, targets))
+            targets, in_query = [], True
+        elif message.role == "assistant" and in_query:
+            targets.append(index)
+    if targets:
+        rows.append(_row(trace, targets[-1] + 1, targets))
+    return rows
+
+
+def unroll_per_assistant_turn(trace: Trace) -> list[TrainingRow]:
+    """The naive baseline: one row per assistant turn, ending at it, with loss on every assistant turn in it."""
+    rows: list[TrainingRow] = []
+    targets: list[int] = []
+    for index, message in enumerate(trace.messages):
+        if message.role == "assistant":
+            targets = [*targets, index]
+            rows.append(_row(trace, index + 1, targets))
+    return rows
