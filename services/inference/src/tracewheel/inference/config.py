@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -11,6 +13,40 @@ from tracewheel.core.settings import ServiceSettings
 class InferenceSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TW_INFERENCE_", extra="forbid", frozen=True)
 
-    grpc_port: int = Field(default=50051, ge=0, le=65535, description="gRPC port.")
-    http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
-    http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP port.")
+    grpc_port: int = Field(default=50051, ge=0, le=65535, description="gRPC control port.")
+    http_host: str = Field(default="127.0.0.1", description="Address the OpenAI HTTP API binds to.")
+    http_port: int = Field(default=8000, ge=0, le=65535, description="OpenAI HTTP API port.")
+    backend: Literal["transformers", "vllm"] = Field(
+        default="transformers",
+        description="transformers: the embedded CPU engine; vllm: own a `vllm serve` process (GPU).",
+    )
+    model: str = Field(
+        default="SmolLM2-135M-Instruct",
+        description="The bundled default (converted once from its GGUF) or a local Hugging Face model folder.",
+    )
+    served_model_name: str = Field(default="", description="Name clients use for the base model; default: the model's.")
+    chat_template: str = Field(
+        default="",
+        description="'smollm2_tools' (the project's template), a .jinja file path, or '' for the model's own "
+        "(the default model gets smollm2_tools).",
+    )
+    tool_call_parser: str = Field(
+        default="hermes", description="Tool-call parser by vLLM name; '' disables tool parsing."
+    )
+    reasoning_parser: str = Field(default="qwen3", description="Reasoning parser by vLLM name; '' disables it.")
+    max_batch: int = Field(default=8, ge=1, description="Requests decoded together in one forward pass.")
+    prefix_cache_tokens: int = Field(default=32768, ge=0, description="Tokens of prompt KV kept for reuse; 0 disables.")
+    default_max_tokens: int = Field(default=512, ge=1, description="max_tokens when a request gives none.")
+    torch_threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
+    deploy_alias: str = Field(
+        default="agent", description="The alias that models.v1.trained moves when the gate passes."
+    )
+    deploy_min_gain: float = Field(
+        default=0.0, description="The candidate's success rate must beat the current one by more than this."
+    )
+    deploy_gate: Literal["strict", "always"] = Field(
+        default="strict", description="'always' deploys without comparing (the --quick demo's tiny model only)."
+    )
+    vllm_max_lora_rank: int = Field(default=64, description="vLLM --max-lora-rank.")
+    vllm_max_loras: int = Field(default=4, description="vLLM --max-loras.")
+    vllm_port: int = Field(default=8001, description="Port of the owned `vllm serve` process.")

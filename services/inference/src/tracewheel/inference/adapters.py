@@ -1,0 +1,187 @@
+"""What is served: the base model, LoRA adapters loaded on it, and aliases that point at one.
+
+Agents call an alias (default `agent`), so a deployment moves the alias and never needs an
+agent restart. Each alias keeps its history for `rollback`. Adapters are checked before PEFT
+touches the model (config present, LoRA, every weight's shape matching this base model), so
+a wrong adapter gives a clear error and what is served stays served.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tracewheel.core.errors import FailedPrecondition, InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ALIAS = "agent"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    kind: str  # base | adapter | alias
+    target: str = ""
+    path: str = ""
+
+
+def check_adapter(path: Path, model: Any) -> dict[str, Any]:
+    """Validates a LoRA adapter folder against the served base model; returns its config.
+
+    Raises:
+        InvalidArgument: missing folder or files, not a LoRA adapter, or trained for another base.
+    """
+    if not path.is_dir():
+        raise InvalidArgument(f"adapter path {path} does not exist or is not a folder")
+    config_file = path / "adapter_config.json"
+    weights_file = path / "adapter_model.safetensors"
+    if not config_file.exists() or not weights_file.exists():
+        raise InvalidArgument(f"{path} is not a PEFT adapter (needs adapter_config.json and adapter_model.safetensors)")
+    config = json.loads(config_file.read_text())
+    if config.get("peft_type") != "LORA":
+        raise InvalidArgument(f"{path}: only LoRA adapters are served, this one is {config.get('peft_type')!r}")
+    from safetensors import safe_open
+
+    base = getattr(model, "get_base_model", lambda: model)()
+    modules = dict(base.named_modules())
+    with safe_open(str(weights_file), framework="pt") as weights:
+        for key in weights.keys():  # noqa: SIM118 - safe_open has no __iter__
+            # base_model.model.<module path>.lora_A.weight
+            module_path, _, kind = key.removeprefix("base_model.model.").rpartition(".lora_")
+            module = modules.get(module_path)
+            if module is None:
+                raise InvalidArgument(
+                    f"{path} was trained for another base model: it has {module_path}, this model does not"
+                )
+            base_layer = getattr(module, "base_layer", module)
+            shape = weights.get_slice(key).get_shape()
+            expected = base_layer.in_features if kind.startswith("A") else base_layer.out_features
+            actual = shape[1] if kind.startswith("A") else shape[0]
+            if actual != expected:
+                raise InvalidArgument(
+                    f"{path} was trained for another base model: {module_path} has {expected} features here, "
+                    f"{actual} in the adapter"
+                )
+    return config
+
+
+@dataclass
+class ModelRegistry:
+    """Adapters and aliases over one engine's model. Thread-safe; PEFT changes take the engine lock."""
+
+    engine: Any
+    base_name: str
+    adapters: dict[str, str] = field(default_factory=dict)  # name -> path
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> target model name
+    history: dict[str, list[str]] = field(default_factory=dict)  # alias -> previous targets
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self.aliases.setdefault(DEFAULT_ALIAS, self.base_name)
+
+    def resolve(self, name: str) -> str | None:
+        """The adapter a request for `name` runs with (None: the base model).
+
+        Raises:
+            NotFound: no model, adapter or alias has that name.
+        """
+        with self._lock:
+            target = self.aliases.get(name, name)
+            if target == self.base_name:
+                return None
+            if target in self.adapters:
+                return target
+        raise NotFound(f"The model `{name}` does not exist.")
+
+    def list(self) -> list[ServedModel]:
+        with self._lock:
+            models = [ServedModel(self.base_name, "base")]
+            models += [ServedModel(name, "adapter", self.base_name, path) for name, path in self.adapters.items()]
+            models += [ServedModel(alias, "alias", target) for alias, target in self.aliases.items()]
+            return models
+
+    def load(self, name: str, path: str) -> tuple[ServedModel, float]:
+        """Loads a LoRA adapter under `name`; returns it and the seconds it took.
+
+        Raises:
+            InvalidArgument: a bad adapter (see check_adapter) or a name taken by the base or an alias.
+        """
+        if name == self.base_name or name in self.aliases:
+            raise InvalidArgument(f"the name {name!r} is taken by the base model or an alias")
+        started = time.perf_counter()
+        with self._lock, self.engine.lock:
+            if name in self.adapters:
+                if self.adapters[name] == path:
+                    return ServedModel(name, "adapter", self.base_name, path), 0.0  # a repeated load is a no-op
+                raise InvalidArgument(f"an adapter named {name!r} is already loaded from {self.adapters[name]}")
+            check_adapter(Path(path), self.engine.model)
+            from peft import PeftModel
+
+            if self.adapters:
+                self.engine.model.load_adapter(path, adapter_name=name, is_trainable=False)
+            else:
+                self.engine.model = PeftModel.from_pretrained(self.engine.model, path, adapter_name=name).eval()
+            self.adapters[name] = path
+        seconds = time.perf_counter() - started
+        log.info("loaded adapter %s from %s in %.2f s", name, path, seconds)
+        return ServedModel(name, "adapter", self.base_name, path), seconds
+
+    def unload(self, name: str) -> None:
+        """Removes an adapter.
+
+        Raises:
+            NotFound: no such adapter. FailedPrecondition: an alias still points at it.
+        """
+        with self._lock, self.engine.lock:
+            if name not in self.adapters:
+                raise NotFound(f"no adapter named {name!r} is loaded")
+            users = [alias for alias, target in self.aliases.items() if target == name]
+            if users:
+                raise FailedPrecondition(f"adapter {name!r} is behind alias(es) {users}; move them first")
+            if len(self.adapters) == 1:
+                self.engine.model = self.engine.model.unload()  # back to the plain base model
+            else:
+                self.engine.model.delete_adapter(name)
+            del self.adapters[name]
+            if self.engine.prefix_cache is not None:
+                self.engine.prefix_cache.drop_adapter(name)
+        log.info("unloaded adapter %s", name)
+
+    def set_alias(self, alias: str, target: str) -> str:
+        """Points `alias` at a model; returns the previous target ('' if new).
+
+        Raises:
+            NotFound: the target is not served. InvalidArgument: the alias names a model.
+        """
+        with self._lock:
+            if alias == self.base_name or alias in self.adapters:
+                raise InvalidArgument(f"{alias!r} is a model name, not an alias")
+            if target != self.base_name and target not in self.adapters:
+                raise NotFound(f"cannot point {alias!r} at {target!r}: no such model or adapter")
+            previous = self.aliases.get(alias, "")
+            if previous and previous != target:
+                self.history.setdefault(alias, []).append(previous)
+            self.aliases[alias] = target
+            return previous
+
+    def rollback(self, alias: str) -> tuple[str, str]:
+        """Moves `alias` back to its previous target; returns (new target, the one left).
+
+        Raises:
+            FailedPrecondition: the alias has no earlier target.
+        """
+        with self._lock:
+            earlier = self.history.get(alias) or []
+            while earlier and earlier[-1] != self.base_name and earlier[-1] not in self.adapters:
+                earlier.pop()  # skip targets unloaded since
+            if not earlier:
+                raise FailedPrecondition(f"alias {alias!r} has no earlier target to roll back to")
+            left = self.aliases[alias]
+            self.aliases[alias] = earlier.pop()
+            return self.aliases[alias], left

@@ -1,0 +1,286 @@
+"""The CPU engine: one worker thread runs prefills and batched decode steps.
+
+Scheduling: each loop iteration admits at most one waiting request (prefilled alone, with
+prefix caching), then runs one decode step for every running request together. Running
+requests therefore keep streaming while a new one is admitted, and N concurrent requests
+share each forward pass (batched decoding with left padding), which is where the throughput
+gain over one-at-a-time comes from on a CPU.
+
+Rows may use different LoRA adapters: with a PEFT model, `adapter_names` routes each row of
+the batch through its own adapter (PEFT's mixed-batch inference).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import DynamicCache
+
+from tracewheel.inference.engine.prefix_cache import KV, PrefixCache
+from tracewheel.inference.engine.sampling import SamplingParams, make_generator, sample_token
+
+log = logging.getLogger(__name__)
+
+BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in adapter_names
+
+
+@dataclass
+class GenerationResult:
+    finish_reason: str  # stop | length | cancelled | error
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    error: str = ""
+
+
+# on_text(delta) for each piece of text; on_done(result) once at the end
+TextCallback = Callable[[str], None]
+DoneCallback = Callable[[GenerationResult], None]
+
+
+@dataclass
+class GenerationHandle:
+    prompt_ids: list[int]
+    params: SamplingParams
+    adapter: str | None
+    on_text: TextCallback
+    on_done: DoneCallback
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    # engine-side state
+    out_ids: list[int] = field(default_factory=list)
+    emitted: str = ""
+    cached_tokens: int = 0
+    generator: torch.Generator | None = None
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+class _Batch:
+    """The running rows: a left-padded batched KV cache and its attention mask."""
+
+    def __init__(self) -> None:
+        self.rows: list[GenerationHandle] = []
+        self.kv: KV = []
+        self.mask = torch.zeros(0, 0, dtype=torch.long)
+
+    def add(self, handle: GenerationHandle, kv: KV) -> None:
+        length = kv[0][0].shape[2]
+        if not self.rows:
+            self.rows, self.kv, self.mask = [handle], kv, torch.ones(1, length, dtype=torch.long)
+            return
+        width = max(self.mask.shape[1], length)
+        pad_old, pad_new = width - self.mask.shape[1], width - length
+        self.kv = [
+            (
+                torch.cat([F.pad(k, (0, 0, pad_old, 0)), F.pad(nk, (0, 0, pad_new, 0))]),
+                torch.cat([F.pad(v, (0, 0, pad_old, 0)), F.pad(nv, (0, 0, pad_new, 0))]),
+            )
+            for (k, v), (nk, nv) in zip(self.kv, kv, strict=True)
+        ]
+        new_mask = F.pad(torch.ones(1, length, dtype=torch.long), (pad_new, 0))
+        self.mask = torch.cat([F.pad(self.mask, (pad_old, 0)), new_mask])
+        self.rows.append(handle)
+
+    def keep(self, keep: list[int]) -> None:
+        if len(keep) == len(self.rows):
+            return
+        self.rows = [self.rows[i] for i in keep]
+        if not keep:
+            self.kv, self.mask = [], torch.zeros(0, 0, dtype=torch.long)
+            return
+        index = torch.tensor(keep)
+        self.mask = self.mask[index]
+        first = int(self.mask.any(dim=0).nonzero()[0].item())  # drop columns that are padding for all rows
+        self.mask = self.mask[:, first:]
+        self.kv = [(k[index][:, :, first:], v[index][:, :, first:]) for k, v in self.kv]
+
+
+class Engine:
+    """Serves generation requests from a worker thread. `submit` is thread-safe."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch: int = 8,
+        prefix_cache: PrefixCache | None = None,
+        stop_token_ids: set[int] | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_batch = max_batch
+        self.prefix_cache = prefix_cache
+        self.stop_token_ids = stop_token_ids or {tokenizer.eos_token_id}
+        self.context_length = int(getattr(model.config, "max_position_embeddings", 8192))
+        self.lock = threading.RLock()  # held for each forward; adapter loading takes it too
+        self._inbox: queue.Queue[GenerationHandle] = queue.Queue()
+        self._batch = _Batch()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+
+    def start(self) -> Engine:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def submit(
+        self,
+        prompt_ids: list[int],
+        params: SamplingParams,
+        adapter: str | None,
+        on_text: TextCallback,
+        on_done: DoneCallback,
+    ) -> GenerationHandle:
+        handle = GenerationHandle(prompt_ids, params, adapter, on_text, on_done, generator=make_generator(params.seed))
+        self._inbox.put(handle)
+        return handle
+
+    # -- worker ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            handle = self._next_request()
+            try:
+                with self.lock, torch.inference_mode():
+                    if handle is not None:
+                        self._admit(handle)
+                    if self._batch.rows:
+                        self._decode_step()
+            except Exception as exc:  # a failed forward ends the requests involved, not the engine
+                log.exception("engine step failed")
+                for row in [*self._batch.rows, *([handle] if handle else [])]:
+                    self._finish(row, "error", error=str(exc))
+                self._batch = _Batch()
+
+    def _next_request(self) -> GenerationHandle | None:
+        """A waiting request, if the batch has room (waits briefly only when idle)."""
+        if len(self._batch.rows) >= self.max_batch:
+            return None
+        try:
+            return self._inbox.get(timeout=0.05) if not self._batch.rows else self._inbox.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        kv: KV | None,
+        adapters: list[str | None],
+    ) -> tuple[torch.Tensor, KV]:
+        cache = DynamicCache(ddp_cache_data=kv) if kv else DynamicCache()
+        kwargs: dict[str, Any] = {}
+        if getattr(self.model, "peft_config", None):
+            kwargs["adapter_names"] = [a or BASE_ADAPTER for a in adapters]
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+            **kwargs,
+        )
+        new_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        return out.logits[:, -1, :], new_kv
+
+    def _admit(self, handle: GenerationHandle) -> None:
+        if handle.cancelled.is_set():
+            self._finish(handle, "cancelled")
+            return
+        ids = handle.prompt_ids
+        cached, kv = (0, None)
+        if self.prefix_cache is not None:
+            cached, kv = self.prefix_cache.lookup(handle.adapter, ids)
+        handle.cached_tokens = cached
+        tail = torch.tensor([ids[cached:]])
+        logits, full_kv = self._forward(
+            tail,
+            torch.ones(1, len(ids), dtype=torch.long),
+            torch.arange(cached, len(ids)).unsqueeze(0),
+            kv,
+            [handle.adapter],
+        )
+        if self.prefix_cache is not None:
+            self.prefix_cache.insert(handle.adapter, ids, full_kv)
+        if self._accept(handle, logits[0]):
+            self._batch.add(handle, full_kv)
+
+    def _decode_step(self) -> None:
+        rows = self._batch.rows
+        input_ids = torch.tensor([[row.out_ids[-1]] for row in rows])
+        positions = torch.tensor([[len(row.prompt_ids) + len(row.out_ids) - 1] for row in rows])
+        mask = torch.cat([self._batch.mask, torch.ones(len(rows), 1, dtype=torch.long)], dim=1)
+        logits, kv = self._forward(input_ids, mask, positions, self._batch.kv, [r.adapter for r in rows])
+        self._batch.kv, self._batch.mask = kv, mask
+        keep = [i for i, row in enumerate(rows) if self._accept(row, logits[i])]
+        self._batch.keep(keep)
+
+    def _accept(self, handle: GenerationHandle, logits: torch.Tensor) -> bool:
+        """Samples one token for a row; returns False when the row is finished."""
+        if handle.cancelled.is_set():
+            self._finish(handle, "cancelled")
+            return False
+        token = sample_token(logits, handle.params, handle.generator)
+        if token in self.stop_token_ids:
+            self._flush(handle, final=True)
+            self._finish(handle, "stop")
+            return False
+        handle.out_ids.append(token)
+        if self._flush(handle, final=False):
+            self._finish(handle, "stop")
+            return False
+        limit = min(handle.params.max_tokens, self.context_length - len(handle.prompt_ids))
+        if len(handle.out_ids) >= limit:
+            self._flush(handle, final=True)
+            self._finish(handle, "length")
+            return False
+        return True
+
+    def _flush(self, handle: GenerationHandle, final: bool) -> bool:
+        """Emits new text; returns True when a stop string was reached (text cut before it)."""
+        text = self.tokenizer.decode(handle.out_ids, skip_special_tokens=False)
+        if text.endswith("\ufffd") and not final:
+            return False  # an incomplete UTF-8 sequence: wait for the next token
+        for stop in handle.params.stop:
+            at = text.find(stop, max(0, len(handle.emitted) - len(stop)))
+            if at != -1:
+                if at > len(handle.emitted):
+                    handle.on_text(text[len(handle.emitted) : at])
+                handle.emitted = text[:at]
+                return True
+        # hold back a tail that could be the start of a stop string
+        hold = max((len(s) - 1 for s in handle.params.stop), default=0) if not final else 0
+        ready = text[: len(text) - hold] if hold else text
+        if len(ready) > len(handle.emitted):
+            handle.on_text(ready[len(handle.emitted) :])
+            handle.emitted = ready
+        return False
+
+    def _finish(self, handle: GenerationHandle, reason: str, error: str = "") -> None:
+        handle.on_done(
+            GenerationResult(reason, len(handle.prompt_ids), len(handle.out_ids), handle.cached_tokens, error)
+        )
+
+    def generate_blocking(
+        self, prompt_ids: list[int], params: SamplingParams, adapter: str | None = None, timeout_s: float = 600.0
+    ) -> tuple[str, GenerationResult]:
+        """Convenience for scripts and benchmarks: waits for the whole text."""
+        pieces: list[str] = []
+        done = threading.Event()
+        result: list[GenerationResult] = []
+        self.submit(prompt_ids, params, adapter, pieces.append, lambda r: (result.append(r), done.set()))
+        if not done.wait(timeout_s):
+            raise TimeoutError(f"generation did not finish within {timeout_s} s")
+        return "".join(pieces), result[0]

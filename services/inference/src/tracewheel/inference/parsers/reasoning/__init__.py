@@ -1,0 +1,1 @@
+"""Reasoning parsers, one per module; `tracewheel.inference.parsers.registry` names them."""

@@ -1,0 +1,1 @@
+"""Tool-call parsers, one per module; `tracewheel.inference.parsers.registry` names them."""

@@ -1,0 +1,80 @@
+"""Builds the embedded serving state from settings: model, tokenizer and template, engine."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from tracewheel.core.errors import ConfigError
+from tracewheel.inference.adapters import ModelRegistry
+from tracewheel.inference.config import InferenceSettings
+from tracewheel.inference.engine import Engine
+from tracewheel.inference.engine.prefix_cache import PrefixCache
+from tracewheel.inference.model_store import DEFAULT_MODEL, resolve_model
+from tracewheel.inference.openai_api import ServingState
+from tracewheel.inference.parsers.registry import get_reasoning_parser, get_tool_parser
+from tracewheel.inference.templates import SERVING_TEMPLATE, TEMPLATE_NAMES, load_template
+
+log = logging.getLogger(__name__)
+
+
+def chat_template_for(setting: str, model_spec: str) -> str | None:
+    """The template text to serve with, or None for the tokenizer's own.
+
+    Raises:
+        ConfigError: the setting is neither a shipped template name nor a readable file.
+    """
+    if not setting:
+        return load_template(SERVING_TEMPLATE) if model_spec == DEFAULT_MODEL else None
+    if setting in TEMPLATE_NAMES:
+        return load_template(setting)
+    path = Path(setting)
+    if not path.is_file():
+        raise ConfigError(f"TW_INFERENCE_CHAT_TEMPLATE: {setting!r} is neither {TEMPLATE_NAMES} nor a file")
+    return path.read_text()
+
+
+def build_state(settings: InferenceSettings) -> ServingState:
+    """Loads the model and starts the engine (the caller stops it).
+
+    Raises:
+        ConfigError: unknown parser names, a bad template setting or model spec.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    for name, lookup in (
+        (settings.tool_call_parser, get_tool_parser),
+        (settings.reasoning_parser, get_reasoning_parser),
+    ):
+        if name:
+            lookup(name)  # fail at start-up, not at the first request
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    template = chat_template_for(settings.chat_template, settings.model)
+    model_dir = resolve_model(settings.model, settings.home / "models", template)
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if template is not None:
+        tokenizer.chat_template = template
+    if not tokenizer.chat_template:
+        raise ConfigError(f"{model_dir} has no chat template; set TW_INFERENCE_CHAT_TEMPLATE")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    log.info("loaded %s in %.2f s", model_dir, time.perf_counter() - started)
+    stop_ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")} - {None, tokenizer.unk_token_id}
+    engine = Engine(
+        model,
+        tokenizer,
+        max_batch=settings.max_batch,
+        prefix_cache=PrefixCache(settings.prefix_cache_tokens) if settings.prefix_cache_tokens else None,
+        stop_token_ids=stop_ids,
+    ).start()
+    served_name = settings.served_model_name or (DEFAULT_MODEL if settings.model == DEFAULT_MODEL else model_dir.name)
+    return ServingState(
+        engine=engine,
+        registry=ModelRegistry(engine, served_name, aliases={settings.deploy_alias: served_name}),
+        tool_parser=settings.tool_call_parser or None,
+        reasoning_parser=settings.reasoning_parser or None,
+        default_max_tokens=settings.default_max_tokens,
+    )
