@@ -64,6 +64,7 @@ def inference_service(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFac
         "TW_INFERENCE_HTTP_PORT": str(http_port),
         "TW_INFERENCE_GRPC_PORT": str(grpc_port),
         "TW_INFERENCE_DEFAULT_MAX_TOKENS": "16",
+        "TW_INFERENCE_CONSUME_EVENTS": "false",
     }
     log = (home / "service.log").open("w")
     process = subprocess.Popen(

@@ -1,30 +1,71 @@
-"""Entrypoint: `python -m tracewheel.inference` (OpenAI HTTP API + gRPC control)."""
+"""Entrypoint: `python -m tracewheel.inference` (OpenAI HTTP API, gRPC control, deployments)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
 
+from tracewheel.core.events import connect, ensure_streams, run_consumer
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.core.http_server import HttpServer
 from tracewheel.core.service import Cleanup, service_main
+from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.inference.config import InferenceSettings
+from tracewheel.inference.deploy import Deployer
+from tracewheel.inference.events import TRAINED, make_trained_handler
 from tracewheel.inference.openai_api import create_app
 from tracewheel.inference.runtime import build_state
 from tracewheel.inference.server import InferenceControlServicer
+from tracewheel.inference.vllm_backend import VllmAdapters, VllmProcess, create_proxy_app, vllm_command
 from tracewheel.v1 import inference_pb2_grpc
 
 SERVICE_NAME = "tracewheel.v1.InferenceControl"
 
 
-async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
+async def _backend(settings: InferenceSettings) -> tuple[ModelRegistry, Any, Callable[[], None]]:
+    """The registry, the HTTP app and a stop function of the configured backend."""
+    if settings.backend == "vllm":
+        served = settings.served_model_name or settings.model
+        url = f"http://127.0.0.1:{settings.vllm_port}"
+        process = VllmProcess(vllm_command(settings, settings.model, served), url)
+        await asyncio.to_thread(process.start)
+        registry = ModelRegistry(VllmAdapters(url), served, aliases={settings.deploy_alias: served})
+        return registry, create_proxy_app(registry, url), process.stop
     state = await asyncio.to_thread(build_state, settings)
-    inference_pb2_grpc.add_InferenceControlServicer_to_server(InferenceControlServicer(state.registry), server.server)
-    http = HttpServer(create_app(state), settings.http_host, settings.http_port)
+    return state.registry, create_app(state), state.engine.stop
+
+
+async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
+    registry, app, stop_backend = await _backend(settings)
+    deployer = await asyncio.to_thread(
+        Deployer,
+        registry,
+        settings.home / "inference" / "deployments.json",
+        alias=settings.deploy_alias,
+        mode=settings.deploy_gate,
+        min_gain=settings.deploy_min_gain,
+    )
+    inference_pb2_grpc.add_InferenceControlServicer_to_server(InferenceControlServicer(registry), server.server)
+    http = HttpServer(app, settings.http_host, settings.http_port)
     await http.start()
+    stop = asyncio.Event()
+    consumer, nats_client = None, None
+    if settings.consume_events:
+        nats_client, js = await connect(settings.nats_url, "inference")
+        await ensure_streams(js)
+        consumer = asyncio.create_task(run_consumer(js, TRAINED, make_trained_handler(js, deployer), stop))
 
     async def cleanup() -> None:
+        stop.set()
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer
+        if nats_client is not None:
+            await nats_client.close()
         await http.stop()
-        state.engine.stop()
+        stop_backend()
 
     return cleanup
 

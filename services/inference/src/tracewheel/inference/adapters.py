@@ -12,9 +12,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tracewheel.core.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -71,19 +72,58 @@ def check_adapter(path: Path, model: Any) -> dict[str, Any]:
     return config
 
 
+class AdapterBackend(Protocol):
+    """Where adapters are actually loaded: PEFT on the embedded engine, or a vLLM server."""
+
+    def load(self, name: str, path: str, *, first: bool) -> None: ...
+
+    def unload(self, name: str, *, last: bool) -> None: ...
+
+
+class PeftAdapters:
+    """LoRA adapters on the embedded engine's model (PEFT multi-adapter)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def load(self, name: str, path: str, *, first: bool) -> None:
+        from peft import PeftModel
+
+        with self.engine.lock:  # between two engine steps
+            check_adapter(Path(path), self.engine.model)
+            if first:
+                self.engine.model = PeftModel.from_pretrained(self.engine.model, path, adapter_name=name).eval()
+            else:
+                self.engine.model.load_adapter(path, adapter_name=name, is_trainable=False)
+
+    def unload(self, name: str, *, last: bool) -> None:
+        with self.engine.lock:
+            if last:
+                self.engine.model = self.engine.model.unload()  # back to the plain base model
+            else:
+                self.engine.model.delete_adapter(name)
+            if self.engine.prefix_cache is not None:
+                self.engine.prefix_cache.drop_adapter(name)
+
+
 @dataclass
 class ModelRegistry:
-    """Adapters and aliases over one engine's model. Thread-safe; PEFT changes take the engine lock."""
+    """Adapters and aliases over one adapter backend. Thread-safe."""
 
-    engine: Any
+    backend: AdapterBackend
     base_name: str
     adapters: dict[str, str] = field(default_factory=dict)  # name -> path
     aliases: dict[str, str] = field(default_factory=dict)  # alias -> target model name
     history: dict[str, list[str]] = field(default_factory=dict)  # alias -> previous targets
+    on_change: Callable[[], None] | None = None  # called after every change (persistence)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
         self.aliases.setdefault(DEFAULT_ALIAS, self.base_name)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def resolve(self, name: str) -> str | None:
         """The adapter a request for `name` runs with (None: the base model).
@@ -115,19 +155,14 @@ class ModelRegistry:
         if name == self.base_name or name in self.aliases:
             raise InvalidArgument(f"the name {name!r} is taken by the base model or an alias")
         started = time.perf_counter()
-        with self._lock, self.engine.lock:
+        with self._lock:
             if name in self.adapters:
                 if self.adapters[name] == path:
                     return ServedModel(name, "adapter", self.base_name, path), 0.0  # a repeated load is a no-op
                 raise InvalidArgument(f"an adapter named {name!r} is already loaded from {self.adapters[name]}")
-            check_adapter(Path(path), self.engine.model)
-            from peft import PeftModel
-
-            if self.adapters:
-                self.engine.model.load_adapter(path, adapter_name=name, is_trainable=False)
-            else:
-                self.engine.model = PeftModel.from_pretrained(self.engine.model, path, adapter_name=name).eval()
+            self.backend.load(name, path, first=not self.adapters)
             self.adapters[name] = path
+            self._changed()
         seconds = time.perf_counter() - started
         log.info("loaded adapter %s from %s in %.2f s", name, path, seconds)
         return ServedModel(name, "adapter", self.base_name, path), seconds
@@ -138,19 +173,15 @@ class ModelRegistry:
         Raises:
             NotFound: no such adapter. FailedPrecondition: an alias still points at it.
         """
-        with self._lock, self.engine.lock:
+        with self._lock:
             if name not in self.adapters:
                 raise NotFound(f"no adapter named {name!r} is loaded")
             users = [alias for alias, target in self.aliases.items() if target == name]
             if users:
                 raise FailedPrecondition(f"adapter {name!r} is behind alias(es) {users}; move them first")
-            if len(self.adapters) == 1:
-                self.engine.model = self.engine.model.unload()  # back to the plain base model
-            else:
-                self.engine.model.delete_adapter(name)
+            self.backend.unload(name, last=len(self.adapters) == 1)
             del self.adapters[name]
-            if self.engine.prefix_cache is not None:
-                self.engine.prefix_cache.drop_adapter(name)
+            self._changed()
         log.info("unloaded adapter %s", name)
 
     def set_alias(self, alias: str, target: str) -> str:
@@ -168,6 +199,7 @@ class ModelRegistry:
             if previous and previous != target:
                 self.history.setdefault(alias, []).append(previous)
             self.aliases[alias] = target
+            self._changed()
             return previous
 
     def rollback(self, alias: str) -> tuple[str, str]:
@@ -184,4 +216,5 @@ class ModelRegistry:
                 raise FailedPrecondition(f"alias {alias!r} has no earlier target to roll back to")
             left = self.aliases[alias]
             self.aliases[alias] = earlier.pop()
+            self._changed()
             return self.aliases[alias], left

@@ -38,6 +38,7 @@ class InferenceSettings(ServiceSettings):
     prefix_cache_tokens: int = Field(default=32768, ge=0, description="Tokens of prompt KV kept for reuse; 0 disables.")
     default_max_tokens: int = Field(default=512, ge=1, description="max_tokens when a request gives none.")
     torch_threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
+    consume_events: bool = Field(default=True, description="Consume models.v1.trained from NATS (deployments).")
     deploy_alias: str = Field(
         default="agent", description="The alias that models.v1.trained moves when the gate passes."
     )

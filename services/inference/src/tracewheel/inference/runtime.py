@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from tracewheel.core.errors import ConfigError
-from tracewheel.inference.adapters import ModelRegistry
+from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.engine import Engine
 from tracewheel.inference.engine.prefix_cache import PrefixCache
@@ -73,7 +73,7 @@ def build_state(settings: InferenceSettings) -> ServingState:
     served_name = settings.served_model_name or (DEFAULT_MODEL if settings.model == DEFAULT_MODEL else model_dir.name)
     return ServingState(
         engine=engine,
-        registry=ModelRegistry(engine, served_name, aliases={settings.deploy_alias: served_name}),
+        registry=ModelRegistry(PeftAdapters(engine), served_name, aliases={settings.deploy_alias: served_name}),
         tool_parser=settings.tool_call_parser or None,
         reasoning_parser=settings.reasoning_parser or None,
         default_max_tokens=settings.default_max_tokens,

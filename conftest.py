@@ -1,3 +1,5 @@
+"""Fixtures every test folder may use: a real nats-server."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,0 +1,183 @@
+"""The production backend: the service owns a `vllm serve` process and fronts it.
+
+vLLM does the serving (tool parsing with `hermes`, reasoning with `qwen3`, LoRA with runtime
+loading); this service keeps the control plane: it starts vLLM with the right flags, waits for
+`/health`, drives `/v1/load_lora_adapter` / `/v1/unload_lora_adapter`, and proxies
+`/v1/chat/completions` after turning an alias (e.g. `agent`) into the adapter it points at,
+since vLLM knows no aliases.
+
+Not exercised here: vLLM itself (needs CUDA). The tests run everything up to the process
+boundary against a stand-in HTTP server that speaks the same endpoints (see docs/inference.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from tracewheel.core.errors import InvalidArgument, TracewheelError, Unavailable
+from tracewheel.inference.adapters import ModelRegistry
+from tracewheel.inference.config import InferenceSettings
+from tracewheel.inference.openai_api import LoadAdapterRequest, UnloadAdapterRequest, error_body
+
+log = logging.getLogger(__name__)
+
+
+def vllm_command(settings: InferenceSettings, model: str, served_name: str) -> list[str]:
+    """The `vllm serve` command line for production serving with tools, reasoning and LoRA."""
+    command = [
+        "vllm", "serve", model,
+        "--host", "127.0.0.1",
+        "--port", str(settings.vllm_port),
+        "--served-model-name", served_name,
+        "--enable-auto-tool-choice",
+        "--enable-prefix-caching",
+        "--enable-lora",
+        "--max-lora-rank", str(settings.vllm_max_lora_rank),
+        "--max-loras", str(settings.vllm_max_loras),
+    ]  # fmt: skip
+    if settings.tool_call_parser:
+        command += ["--tool-call-parser", settings.tool_call_parser]
+    if settings.reasoning_parser:
+        command += ["--reasoning-parser", settings.reasoning_parser]
+    return command
+
+
+def vllm_env() -> dict[str, str]:
+    # runtime LoRA loading is off in vLLM unless this is set
+    return {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+
+
+class VllmProcess:
+    """A child `vllm serve` (own process group, so stopping it reaches its workers)."""
+
+    def __init__(self, command: list[str], base_url: str) -> None:
+        self.command = command
+        self.base_url = base_url
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 900.0) -> None:
+        """Starts vLLM and waits until `/health` answers 200.
+
+        Raises:
+            Unavailable: vLLM exited or did not become ready in time.
+        """
+        log.info("starting %s", " ".join(self.command))
+        self.process = subprocess.Popen(self.command, env=vllm_env(), start_new_session=True)
+        wait_ready(self.base_url, timeout_s, self.process)
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def wait_ready(base_url: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+    """Polls `<base_url>/health` until 200.
+
+    Raises:
+        Unavailable: the process exited first, or time ran out.
+    """
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise Unavailable(f"vllm exited with code {process.returncode} before it was ready")
+            try:
+                if client.get(f"{base_url}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+    raise Unavailable(f"vllm at {base_url} not ready after {timeout_s:.0f} s")
+
+
+class VllmAdapters:
+    """The adapter backend over vLLM's runtime LoRA endpoints."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def _post(self, path: str, body: dict[str, str]) -> None:
+        try:
+            reply = httpx.post(f"{self.base_url}{path}", json=body, timeout=120.0)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"vllm unreachable at {self.base_url}: {exc}") from None
+        if reply.status_code >= 400:
+            raise InvalidArgument(f"vllm refused {path}: {reply.text[:500]}")
+
+    def load(self, name: str, path: str, *, first: bool) -> None:
+        self._post("/v1/load_lora_adapter", {"lora_name": name, "lora_path": path})
+
+    def unload(self, name: str, *, last: bool) -> None:
+        self._post("/v1/unload_lora_adapter", {"lora_name": name})
+
+
+def create_proxy_app(registry: ModelRegistry, vllm_url: str) -> FastAPI:
+    """The same OpenAI API as the embedded backend, served by vLLM behind it."""
+    app = FastAPI(title="tracewheel inference (vLLM)", docs_url=None, redoc_url=None)
+    client = httpx.AsyncClient(base_url=vllm_url, timeout=httpx.Timeout(600.0, connect=5.0))
+
+    @app.exception_handler(TracewheelError)
+    async def domain_error(request: Request, exc: TracewheelError) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), exc.http_status), status_code=exc.http_status)
+
+    @app.get("/health")
+    async def health() -> Response:
+        reply = await client.get("/health")
+        return Response(status_code=reply.status_code)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        data = [
+            {"id": m.name, "object": "model", "owned_by": "tracewheel", "kind": m.kind, "root": m.target or m.name}
+            for m in registry.list()
+        ]
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/load_lora_adapter")
+    async def load(body: LoadAdapterRequest) -> dict[str, Any]:
+        model, seconds = registry.load(body.lora_name, body.lora_path)
+        return {"name": model.name, "path": model.path, "load_seconds": seconds}
+
+    @app.post("/v1/unload_lora_adapter")
+    async def unload(body: UnloadAdapterRequest) -> dict[str, Any]:
+        registry.unload(body.lora_name)
+        return {"name": body.lora_name, "unloaded": True}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        requested = str(body.get("model", ""))
+        body["model"] = registry.resolve(requested) or registry.base_name  # aliases are ours, not vLLM's
+        upstream = client.build_request("POST", "/v1/chat/completions", json=body)
+        reply = await client.send(upstream, stream=True)
+        if not body.get("stream"):
+            content = await reply.aread()
+            await reply.aclose()
+            return Response(content, status_code=reply.status_code, media_type="application/json")
+
+        async def relay() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in reply.aiter_raw():
+                    yield chunk
+            finally:
+                await reply.aclose()
+
+        return StreamingResponse(relay(), status_code=reply.status_code, media_type="text/event-stream")
+
+    return app

@@ -1,0 +1,76 @@
+"""The vLLM backend up to the process boundary, against a stand-in server (vLLM needs CUDA)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import openai
+import pytest
+
+from tracewheel.core.errors import InvalidArgument, Unavailable
+from tracewheel.core.http_server import HttpServer
+from tracewheel.core.natsserver import free_port
+from tracewheel.inference.adapters import ModelRegistry
+from tracewheel.inference.config import InferenceSettings
+from tracewheel.inference.vllm_backend import VllmAdapters, VllmProcess, create_proxy_app, vllm_command, wait_ready
+
+STANDIN = Path(__file__).with_name("vllm_standin.py")
+
+
+def test_command_line_has_the_production_flags() -> None:
+    settings = InferenceSettings(backend="vllm", vllm_port=9001, vllm_max_lora_rank=32, vllm_max_loras=2)
+    command = vllm_command(settings, "Qwen/Qwen3-4B", "qwen3-4b")
+    assert command[:3] == ["vllm", "serve", "Qwen/Qwen3-4B"]
+    joined = " ".join(command)
+    for flag in (
+        "--enable-auto-tool-choice",
+        "--tool-call-parser hermes",
+        "--reasoning-parser qwen3",
+        "--enable-lora",
+        "--max-lora-rank 32",
+        "--max-loras 2",
+        "--port 9001",
+        "--served-model-name qwen3-4b",
+    ):
+        assert flag in joined
+
+
+def test_readiness_fails_clearly_when_the_process_dies() -> None:
+    process = VllmProcess([sys.executable, "-c", "raise SystemExit(3)"], f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(Unavailable, match="exited with code 3"):
+        process.start(timeout_s=30)
+
+
+async def test_proxy_routes_aliases_and_drives_runtime_lora(tmp_path: Path) -> None:
+    settings = InferenceSettings(backend="vllm", vllm_port=free_port())
+    command = vllm_command(settings, "base-model", "base")
+    command[:2] = [sys.executable, str(STANDIN)]  # the stand-in instead of the `vllm` executable
+    url = f"http://127.0.0.1:{settings.vllm_port}"
+    process = VllmProcess(command, url)
+    process.start(timeout_s=30)
+    registry = ModelRegistry(VllmAdapters(url), "base")
+    http = HttpServer(create_proxy_app(registry, url), "127.0.0.1", 0)
+    await http.start()
+    try:
+        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{http.port}/v1", api_key="x", max_retries=0)
+        ask = {"messages": [{"role": "user", "content": "hi"}]}
+        first = await client.chat.completions.create(model="agent", **ask)
+        assert first.choices[0].message.content.startswith("served by base")
+        assert "--enable-lora" in first.choices[0].message.content
+
+        (tmp_path / "adapter").mkdir()
+        registry.load("cand-1", str(tmp_path / "adapter"))
+        registry.set_alias("agent", "cand-1")
+        routed = await client.chat.completions.create(model="agent", **ask)
+        assert routed.choices[0].message.content.startswith("served by cand-1")
+        with pytest.raises(InvalidArgument, match="vllm refused"):
+            registry.load("bad", str(tmp_path / "missing"))
+        with pytest.raises(openai.NotFoundError):
+            await client.chat.completions.create(model="unknown", **ask)
+        await client.close()
+    finally:
+        await http.stop()
+        process.stop()
+    with pytest.raises(Unavailable):
+        wait_ready(url, timeout_s=1)
