@@ -111,3 +111,32 @@ def test_a_cancelled_request_finishes_as_cancelled(engine: Engine, model_and_tok
     assert done.wait(30)
     assert results[0].finish_reason == "cancelled"
     assert results[0].completion_tokens < 4000
+
+
+def test_rows_with_different_adapters_share_a_batch(
+    model_and_tokenizer: tuple[Any, Any], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
+
+    from ..conftest import make_adapter
+
+    tokenizer = model_and_tokenizer[1]
+    engine = Engine(AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), tokenizer).start()
+    try:
+        registry = ModelRegistry(PeftAdapters(engine), "tiny")
+        for name, seed in (("a1", 1), ("a2", 2)):
+            registry.load(name, str(make_adapter(tiny_model_dir, tmp_path / name, seed)))
+        prompt = ids(tokenizer, "the same prompt for everyone")
+        adapters = [None, "a1", "a2", "a1"]
+        alone = [engine.generate_blocking(prompt, GREEDY, adapter)[0] for adapter in adapters]
+        texts: list[list[str]] = [[] for _ in adapters]
+        done = [threading.Event() for _ in adapters]
+        for i, adapter in enumerate(adapters):
+            engine.submit(prompt, GREEDY, adapter, texts[i].append, lambda _r, i=i: done[i].set())
+        assert all(event.wait(60) for event in done)
+    finally:
+        engine.stop()
+    assert ["".join(t) for t in texts] == alone
+    assert len({alone[0], alone[1], alone[2]}) == 3  # each adapter really changes the output
