@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
+import httpx
 import pytest
+import uvicorn
 
+from tracewheel.core.grpc_server import GrpcServer
+from tracewheel.core.natsserver import free_port
+from tracewheel.core.trace import Trace
+from tracewheel.dataset.build import BuildResult
+from tracewheel.dataset.http_api import create_app
+from tracewheel.dataset.records import IngestResult
+from tracewheel.dataset.server import DatasetServicer
 from tracewheel.dataset.store import TraceStore
+from tracewheel.v1 import dataset_pb2_grpc
 
 GUIDANCE = "You are a careful browsing agent. Take a snapshot before you click."
 
@@ -82,3 +94,65 @@ def store(tmp_path: Path) -> Iterator[TraceStore]:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return Path(__file__).parent / "fixtures"
+
+
+TOKENIZER_CACHE = Path.home() / ".cache" / "tracewheel-tests"
+
+
+@pytest.fixture(scope="session")
+def tokenizer() -> Any:
+    """The SmolLM2 tokenizer of the tiny test model (converted from the GGUF once per cache dir)."""
+    from transformers import AutoTokenizer
+
+    from tracewheel.inference.testing import smollm2_tokenizer_dir
+
+    return AutoTokenizer.from_pretrained(smollm2_tokenizer_dir(TOKENIZER_CACHE))
+
+
+@pytest.fixture(scope="session")
+def train_template() -> str:
+    from tracewheel.inference.templates import TRAINING_TEMPLATE, load_template
+
+    return load_template(TRAINING_TEMPLATE)
+
+
+@pytest.fixture
+def make_builder(store: TraceStore, tokenizer: Any, train_template: str, tmp_path: Path) -> Callable[..., Any]:
+    """Builds a DatasetBuilder over the test store writing under `tmp_path/datasets`."""
+    from tracewheel.dataset.build import BuildConfig, DatasetBuilder
+
+    def build(**config: Any) -> DatasetBuilder:
+        options = {"base_model": "tiny-qwen3", "chat_template": train_template, "eval_ratio": 0.0, **config}
+        return DatasetBuilder(store, tokenizer, BuildConfig(**options), tmp_path / "datasets")
+
+    return build
+
+
+@pytest.fixture
+async def servers(store: TraceStore, make_builder: Callable[..., Any]) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """REST (uvicorn) and gRPC servers on free ports; yields an httpx client and a Dataset stub."""
+    builder = make_builder()
+
+    async def ingest(trace: Trace) -> IngestResult:
+        return store.ingest(trace)
+
+    async def build(*, force: bool) -> BuildResult:
+        return await asyncio.to_thread(builder.build)
+
+    grpc_server = GrpcServer(["tracewheel.v1.Dataset"])
+    dataset_pb2_grpc.add_DatasetServicer_to_server(DatasetServicer(store, ingest, build), grpc_server.server)
+    grpc_port = grpc_server.bind("127.0.0.1", 0)
+    await grpc_server.start()
+    http_port = free_port()
+    http = uvicorn.Server(uvicorn.Config(create_app(store, build), host="127.0.0.1", port=http_port, log_config=None))
+    serving = asyncio.create_task(http.serve())
+    async with asyncio.timeout(10):
+        while not http.started:
+            await asyncio.sleep(0.02)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as client:
+        yield client, dataset_pb2_grpc.DatasetStub(channel)
+    await channel.close()
+    http.should_exit = True
+    await serving
+    await grpc_server.stop(0)

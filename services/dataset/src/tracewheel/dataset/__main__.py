@@ -1,12 +1,73 @@
-"""Entrypoint: `python -m tracewheel.dataset`."""
+"""Entrypoint: `python -m tracewheel.dataset` (gRPC, REST, the ingest consumer, the build trigger)."""
 
-from tracewheel.core.service import service_main
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+
+from tracewheel.core.events import connect, ensure_streams, run_consumer
+from tracewheel.core.grpc_server import GrpcServer
+from tracewheel.core.service import Cleanup, service_main
+from tracewheel.dataset.build import BuildConfig, DatasetBuilder, load_chat_template
 from tracewheel.dataset.config import DatasetSettings
+from tracewheel.dataset.events import INGEST_CONSUMER, DatasetEvents
+from tracewheel.dataset.http_api import create_app
+from tracewheel.dataset.server import DatasetServicer
+from tracewheel.dataset.store import TraceStore
+from tracewheel.dataset.tokenizer import LazyTokenizer
+from tracewheel.v1 import dataset_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def build_config(settings: DatasetSettings) -> BuildConfig:
+    return BuildConfig(
+        base_model=settings.base_model,
+        chat_template=load_chat_template(settings.chat_template),
+        max_length=settings.max_length,
+        eval_ratio=settings.eval_ratio,
+        split_seed=settings.split_seed,
+    )
+
+
+async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
+    settings.resolved_store_path.parent.mkdir(parents=True, exist_ok=True)
+    store = TraceStore(settings.resolved_store_path)
+    builder = DatasetBuilder(
+        store, LazyTokenizer(settings.base_model), build_config(settings), settings.resolved_artifacts_dir
+    )
+    client, js = await connect(settings.nats_url, "dataset")
+    await ensure_streams(js)
+    events = DatasetEvents(js, store, builder, threshold=settings.build_threshold, debounce_s=settings.build_debounce_s)
+    await events.republish_latest()
+    dataset_pb2_grpc.add_DatasetServicer_to_server(DatasetServicer(store, events.ingest, events.build), server.server)
+    http = uvicorn.Server(
+        uvicorn.Config(
+            create_app(store, events.build), host=settings.http_host, port=settings.http_port, log_config=None
+        )
+    )
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(http.serve(), name="dataset-http"),
+        asyncio.create_task(run_consumer(js, INGEST_CONSUMER, events.handle_trace, stop), name="dataset-ingest"),
+    ]
+
+    async def cleanup() -> None:
+        stop.set()
+        http.should_exit = True
+        await events.trigger.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.drain()
+        store.close()
+        log.info("dataset service stopped")
+
+    return cleanup
 
 
 def main() -> None:
-    # The domain servicers register here as the service grows; until then it serves health.
-    service_main("dataset", DatasetSettings, ["tracewheel.v1.Dataset"])
+    service_main("dataset", DatasetSettings, ["tracewheel.v1.Dataset"], setup)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -14,3 +16,40 @@ class DatasetSettings(ServiceSettings):
     grpc_port: int = Field(default=50054, ge=0, le=65535, description="gRPC port.")
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     http_port: int = Field(default=8300, ge=0, le=65535, description="HTTP port.")
+    store_path: Path | None = Field(
+        default=None, description="The SQLite trace store; default `<home>/dataset/traces.sqlite`."
+    )
+    artifacts_dir: Path | None = Field(
+        default=None, description="Where versioned dataset directories are written; default `<home>/datasets`."
+    )
+    base_model: str = Field(
+        default="",
+        description="Directory of the base model whose tokenizer builds use (recorded in the manifest);"
+        " a build without it is refused.",
+    )
+    chat_template: str = Field(
+        default="smollm2_tools_train",
+        description="The training chat template: a template name shipped with tracewheel-inference, or a path"
+        " to a .jinja file; it must mark assistant turns with {% generation %}.",
+    )
+    build_threshold: int = Field(
+        default=20, ge=1, description="Approved traces not in the last build that trigger an automatic build."
+    )
+    build_debounce_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="Quiet time after the last ingest before the trigger checks (one build per burst).",
+    )
+    eval_ratio: float = Field(default=0.1, ge=0.0, le=1.0, description="Share of trace ids sent to the eval split.")
+    split_seed: str = Field(default="", description="Seed of the train/eval split by trace id.")
+    max_length: int = Field(
+        default=8192, ge=16, description="Rows longer than this many tokens are dropped (and reported)."
+    )
+
+    @property
+    def resolved_store_path(self) -> Path:
+        return self.store_path or self.home / "dataset" / "traces.sqlite"
+
+    @property
+    def resolved_artifacts_dir(self) -> Path:
+        return self.artifacts_dir or self.home / "datasets"

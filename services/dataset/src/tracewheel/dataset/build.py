@@ -1,0 +1,227 @@
+"""Dataset builds: approved traces -> unrolled, rendered, masked, split rows -> a versioned directory.
+
+A build takes every approved trace at its current revision, unrolls it at user turns, drops
+duplicate rows, splits by trace id, renders each row with the training chat template and masks
+exactly its target assistant turns (`render.render_row`, checked per row), drops rows over
+`max_length` (reported in the manifest), writes the directory atomically and only then records
+the build in the store. The same selection is never built twice (`store.find_build`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tracewheel.core.errors import FailedPrecondition
+from tracewheel.dataset.artifacts import SPLITS, EncodedRow, write_dataset_dir
+from tracewheel.dataset.records import BuildRecord
+from tracewheel.dataset.render import render_row
+from tracewheel.dataset.split import split_of, split_rows
+from tracewheel.dataset.store import TraceStore
+from tracewheel.dataset.store_schema import selection_sha256
+from tracewheel.dataset.unroll import TrainingRow, unroll_at_user_turns
+
+logger = logging.getLogger(__name__)
+
+
+class BuildConfig(BaseModel):
+    """What a build depends on besides the traces (documented in `config.DatasetSettings`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_model: str
+    chat_template: str
+    """The training template's Jinja source (with `{% generation %}` markers)."""
+    max_length: int = 8192
+    eval_ratio: float = 0.1
+    split_seed: str = ""
+
+    @property
+    def template_sha256(self) -> str:
+        return hashlib.sha256(self.chat_template.encode()).hexdigest()
+
+
+class DroppedRow(BaseModel):
+    trace_id: str
+    targets: list[int]
+    tokens: int
+    reason: str
+
+
+@dataclass
+class BuildResult:
+    """A build's record; `created` is False when this exact selection had been built before."""
+
+    record: BuildRecord
+    created: bool
+    dropped: list[DroppedRow] = field(default_factory=list)
+
+
+def load_chat_template(spec: str) -> str:
+    """A template name shipped with tracewheel-inference, or the path of a .jinja file."""
+    if spec.endswith(".jinja") or "/" in spec:
+        return Path(spec).read_text(encoding="utf-8")
+    from tracewheel.inference.templates import load_template
+
+    return load_template(spec)
+
+
+def dataset_version(built_at: datetime, selection: str) -> str:
+    """Sortable by time: `ds-YYYYmmdd-HHMMSS-<first 8 of the selection hash>`."""
+    return f"ds-{built_at.astimezone(UTC):%Y%m%d-%H%M%S}-{selection[:8]}"
+
+
+def encode_rows(
+    tokenizer: Any, config: BuildConfig, rows: list[TrainingRow]
+) -> tuple[list[EncodedRow], list[DroppedRow]]:
+    """Renders rows; those longer than `max_length` tokens are dropped and reported.
+
+    Raises:
+        RenderError: a row's mask does not match its assistant turns (names the trace).
+    """
+    kept: list[EncodedRow] = []
+    dropped: list[DroppedRow] = []
+    for row in rows:
+        rendered = render_row(tokenizer, config.chat_template, row)
+        tokens = len(rendered.input_ids)
+        if tokens > config.max_length:
+            reason = f"{tokens} tokens > max_length {config.max_length}"
+            dropped.append(DroppedRow(trace_id=row.trace_id, targets=row.targets, tokens=tokens, reason=reason))
+            continue
+        kept.append(EncodedRow(row=row, rendered=rendered))
+    return kept, dropped
+
+
+def build_manifest(
+    version: str,
+    built_at: datetime,
+    config: BuildConfig,
+    revisions: dict[str, int],
+    splits: dict[str, list[EncodedRow]],
+    dropped: list[DroppedRow],
+    duplicates_removed: int,
+) -> dict[str, Any]:
+    """The manifest.json of a build: inputs, settings, counts, and what was left out and why."""
+    every = [encoded for name in SPLITS for encoded in splits[name]]
+    tool_calls: Counter[str] = Counter()
+    for encoded in every:
+        for index in encoded.row.targets:
+            tool_calls.update(call.function.name for call in encoded.row.messages[index].tool_calls)
+    return {
+        "version": version,
+        "built_at": built_at.isoformat(),
+        "selection_sha256": selection_sha256(revisions),
+        "base_model": config.base_model,
+        "template_sha256": config.template_sha256,
+        "max_length": config.max_length,
+        "eval_ratio": config.eval_ratio,
+        "split_seed": config.split_seed,
+        "traces": [
+            {"id": trace_id, "revision": revision, "split": split_of(trace_id, config.eval_ratio, config.split_seed)}
+            for trace_id, revision in sorted(revisions.items())
+        ],
+        "rows": {name: len(splits[name]) for name in SPLITS},
+        "tokens": {
+            "total": sum(len(e.rendered.input_ids) for e in every),
+            "supervised": sum(e.rendered.supervised_tokens for e in every),
+        },
+        "tool_calls": dict(sorted(tool_calls.items())),
+        "duplicates_removed": duplicates_removed,
+        "dropped": [row.model_dump() for row in dropped],
+    }
+
+
+class DatasetBuilder:
+    """Builds datasets from a store's approved traces into `artifacts_dir`."""
+
+    def __init__(self, store: TraceStore, tokenizer: Any, config: BuildConfig, artifacts_dir: Path) -> None:
+        self.store = store
+        self.tokenizer = tokenizer
+        self.config = config
+        self.artifacts_dir = artifacts_dir
+
+    def _encode(self, revisions: dict[str, int]) -> tuple[dict[str, list[EncodedRow]], list[DroppedRow], int]:
+        """Unrolled, deduplicated, split and rendered rows, the rows dropped, and the duplicates removed.
+
+        Raises:
+            FailedPrecondition: no row is left.
+            RenderError: a row's mask failed its check.
+        """
+        traces = [self.store.get(trace_id, revision).trace for trace_id, revision in revisions.items()]
+        split = split_rows(
+            [row for trace in traces for row in unroll_at_user_turns(trace)],
+            self.config.eval_ratio,
+            self.config.split_seed,
+        )
+        splits: dict[str, list[EncodedRow]] = {}
+        dropped: list[DroppedRow] = []
+        for name in SPLITS:
+            splits[name], dropped_here = encode_rows(self.tokenizer, self.config, getattr(split, name))
+            dropped += dropped_here
+        if not splits["train"] and not splits["eval"]:
+            raise FailedPrecondition(
+                f"no rows left to build: {len(dropped)} rows of {len(revisions)} approved traces were dropped"
+                f" ({dropped[0].reason if dropped else 'no answered user query'});"
+                " raise max_length or approve other traces"
+            )
+        return splits, dropped, split.duplicates_removed
+
+    def build(self, built_at: datetime | None = None) -> BuildResult:
+        """Builds every approved trace (current revisions), unless this exact set was built already.
+
+        Raises:
+            FailedPrecondition: no approved traces, or no row left after dropping over-length ones.
+            RenderError: a row's loss mask failed its check (names the trace); nothing is written.
+        """
+        revisions = self.store.approved_revisions()
+        if not revisions:
+            raise FailedPrecondition("no approved traces to build from; approve traces (curate) first")
+        existing = self.store.find_build(revisions)
+        if existing is not None:
+            logger.info("approved set already built as %s; not building again", existing.version)
+            return BuildResult(record=existing, created=False)
+        splits, dropped, duplicates = self._encode(revisions)
+        built_at = built_at or datetime.now(UTC)
+        version = dataset_version(built_at, selection_sha256(revisions))
+        manifest = build_manifest(version, built_at, self.config, revisions, splits, dropped, duplicates)
+        path = write_dataset_dir(self.artifacts_dir, version, splits, manifest)
+        try:
+            record = self.store.record_build(
+                version,
+                revisions,
+                path=str(path),
+                base_model=self.config.base_model,
+                template_sha256=self.config.template_sha256,
+                train_rows=len(splits["train"]),
+                eval_rows=len(splits["eval"]),
+                supervised_tokens=manifest["tokens"]["supervised"],
+                built_at=built_at,
+            )
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # an unrecorded directory would be an orphan
+            raise
+        logger.info("built %s: %s rows, %d dropped", version, manifest["rows"], len(dropped))
+        return BuildResult(record=record, created=True, dropped=dropped)
+
+
+def check_threshold(store: TraceStore, threshold: int) -> int:
+    """How many approved traces are new since the last build.
+
+    Raises:
+        FailedPrecondition: fewer than `threshold` (a forced build skips this check).
+    """
+    waiting = len(store.approved_since_last_build())
+    if waiting < threshold:
+        raise FailedPrecondition(
+            f"{waiting} approved traces since the last build, fewer than the threshold {threshold};"
+            " approve more or force the build"
+        )
+    return waiting

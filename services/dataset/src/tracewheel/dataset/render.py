@@ -1,0 +1,127 @@
+"""Rendering a training row to tokens with a loss mask on its target assistant turns only.
+
+The training chat template marks every assistant turn's generated span with `{% generation %}`,
+so `apply_chat_template(..., return_assistant_tokens_mask=True)` masks *all* assistant turns
+of the row. A row unrolled at user turns also holds earlier assistant turns as context (the
+answers to earlier queries), which must not be trained again. Each assistant turn renders as
+one contiguous masked run (runs are separated by the unmasked `<|im_start|>assistant\n`
+header), so the k-th run is the k-th assistant message: the row keeps the runs of its targets.
+
+Every row is then checked: each kept run, decoded, must equal that turn's span in the rendered
+text (from after `<|im_start|>assistant\n` up to and including `<|im_end|>`). A mismatch (a
+tokenizer merging across the span edge, a template without generation markers, special tokens
+inside a message) is a build error naming the trace, never a silently wrong mask.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tracewheel.core.errors import FailedPrecondition
+from tracewheel.dataset.unroll import TrainingRow
+
+ASSISTANT_HEADER = "<|im_start|>assistant\n"
+END_OF_TURN = "<|im_end|>"
+
+
+class RenderedRow(BaseModel):
+    """A row's tokens and its target-only loss mask (1 = trained)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_ids: list[int]
+    assistant_masks: list[int]
+
+    @property
+    def supervised_tokens(self) -> int:
+        return sum(self.assistant_masks)
+
+
+class RenderError(FailedPrecondition):
+    """A row's loss mask does not match its rendered assistant turns."""
+
+
+def chat_messages(row: TrainingRow) -> list[dict[str, Any]]:
+    """The row's messages as the chat template takes them (tool-call arguments stay JSON strings)."""
+    return [message.model_dump(mode="json", exclude_none=True) for message in row.messages]
+
+
+def chat_tools(row: TrainingRow) -> list[dict[str, Any]]:
+    return [tool.model_dump(mode="json") for tool in row.tools]
+
+
+def row_messages_json(row: TrainingRow) -> str:
+    return json.dumps(chat_messages(row), ensure_ascii=False)
+
+
+def row_tools_json(row: TrainingRow) -> str:
+    return json.dumps(chat_tools(row), ensure_ascii=False)
+
+
+def masked_runs(mask: list[int]) -> list[tuple[int, int]]:
+    """The `[start, end)` token ranges where the mask is 1, in order."""
+    runs: list[tuple[int, int]] = []
+    start = None
+    for index, bit in enumerate([*mask, 0]):
+        if bit and start is None:
+            start = index
+        elif not bit and start is not None:
+            runs.append((start, index))
+            start = None
+    return runs
+
+
+def assistant_spans(text: str) -> list[str]:
+    """Each assistant turn's generated text in a rendered conversation, `<|im_end|>` included."""
+    spans = []
+    position = text.find(ASSISTANT_HEADER)
+    while position != -1:
+        start = position + len(ASSISTANT_HEADER)
+        end = text.find(END_OF_TURN, start)
+        if end == -1:
+            break
+        spans.append(text[start : end + len(END_OF_TURN)])
+        position = text.find(ASSISTANT_HEADER, end)
+    return spans
+
+
+def render_row(tokenizer: Any, chat_template: str, row: TrainingRow) -> RenderedRow:
+    """Tokenizes a row and masks exactly its target assistant turns (end-of-turn token included).
+
+    Raises:
+        RenderError: the mask cannot be matched to the row's assistant turns (names the trace).
+    """
+    messages, tools = chat_messages(row), chat_tools(row)
+    encoded = tokenizer.apply_chat_template(
+        messages,
+        tools=tools or None,
+        chat_template=chat_template,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+    )
+    input_ids, all_assistant = list(encoded["input_ids"]), list(encoded["assistant_masks"])
+    text = tokenizer.apply_chat_template(messages, tools=tools or None, chat_template=chat_template, tokenize=False)
+    assistant_indices = [index for index, message in enumerate(row.messages) if message.role == "assistant"]
+    runs, spans = masked_runs(all_assistant), assistant_spans(text)
+    if not len(runs) == len(spans) == len(assistant_indices):
+        raise RenderError(
+            f"trace {row.trace_id!r}: {len(assistant_indices)} assistant turns rendered as {len(spans)} spans and"
+            f" {len(runs)} masked runs; the template needs {{% generation %}} markers around each assistant turn"
+        )
+    mask = [0] * len(input_ids)
+    targets = set(row.targets)
+    for (start, end), span, index in zip(runs, spans, assistant_indices, strict=True):
+        if index not in targets:
+            continue
+        decoded = tokenizer.decode(input_ids[start:end], skip_special_tokens=False)
+        if decoded != span:
+            raise RenderError(
+                f"trace {row.trace_id!r}: the loss mask of messages[{index}] decodes to {decoded[:80]!r},"
+                f" expected {span[:80]!r}"
+            )
+        mask[start:end] = [1] * (end - start)
+    return RenderedRow(input_ids=input_ids, assistant_masks=mask)

@@ -1,0 +1,37 @@
+"""The base model's tokenizer, loaded on first use (the service starts without reading it)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from tracewheel.core.errors import FailedPrecondition
+
+
+class LazyTokenizer:
+    """Forwards to `AutoTokenizer.from_pretrained(base_model)`, loaded once on first attribute access."""
+
+    def __init__(self, base_model: str) -> None:
+        self.base_model = base_model
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Any:
+        """The tokenizer.
+
+        Raises:
+            FailedPrecondition: no base model is configured (TW_DATASET_BASE_MODEL).
+        """
+        with self._lock:
+            if self._tokenizer is None:
+                if not self.base_model:
+                    raise FailedPrecondition(
+                        "no base model to tokenize with; set TW_DATASET_BASE_MODEL to its directory"
+                    )
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(self.base_model)
+            return self._tokenizer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.load(), name)

@@ -1,0 +1,141 @@
+"""Dataset builds on hand-made traces with the tiny model's tokenizer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from datasets import load_from_disk
+
+from tracewheel.core.errors import FailedPrecondition
+from tracewheel.dataset.build import check_threshold, dataset_version
+from tracewheel.dataset.curation import CurationStatus
+from tracewheel.dataset.importers import read_trelis_dir
+from tracewheel.dataset.render import masked_runs
+from tracewheel.dataset.store import TraceStore
+
+END = "<|im_end|>"
+
+
+def _ingest_trelis(store: TraceStore, fixtures_dir: Path) -> list[str]:
+    ids = []
+    for item in read_trelis_dir(fixtures_dir / "trelis"):
+        store.ingest(item.trace)
+        store.set_status(item.trace.id, CurationStatus.APPROVED)
+        ids.append(item.trace.id)
+    return ids
+
+
+def _masked_texts(tokenizer: Any, row: dict[str, Any]) -> list[str]:
+    return [tokenizer.decode(row["input_ids"][s:e]) for s, e in masked_runs(row["assistant_masks"])]
+
+
+def test_mask_covers_exactly_the_target_turns(store, make_trace, make_builder, tokenizer) -> None:
+    store.ingest(make_trace("run-1"))
+    result = make_builder().build()
+    rows = load_from_disk(str(Path(result.record.path) / "hf"))["train"]
+    assert len(rows) == 1
+    spans = _masked_texts(tokenizer, rows[0])
+    assert len(spans) == 2 and all(span.endswith(END) for span in spans)
+    assert spans[0].startswith("<think>\nOpen the shop first.\n</think>") and "browser_navigate" in spans[0]
+    assert spans[1] == "<think>\nIt is listed first.\n</think>\n\nThe Red kettle." + END
+    labels = rows[0]["labels"]
+    assert [t for t, bit in zip(rows[0]["input_ids"], rows[0]["assistant_masks"], strict=True) if bit] == [
+        x for x in labels if x != -100
+    ]
+
+
+def test_multi_query_rows_train_only_their_own_turns(store, fixtures_dir, make_builder, tokenizer) -> None:
+    _ingest_trelis(store, fixtures_dir)
+    result = make_builder().build()
+    rows = load_from_disk(str(Path(result.record.path) / "hf"))["train"]
+    multi = [row for row in rows if row["targets"] == [7, 9]]
+    assert len(multi) == 1
+    spans = _masked_texts(tokenizer, multi[0])
+    assert len(spans) == 2  # messages 2 and 5 are context in this row: rendered, not trained
+    assert spans[0].startswith("<think>\nI need to click") and spans[1].endswith("costs $24.99." + END)
+    text = tokenizer.decode(multi[0]["input_ids"])
+    assert "The first product is the Red kettle." in text  # the earlier answer is there as context
+
+
+def test_directory_manifest_and_formats(store, make_trace, fixtures_dir, make_builder) -> None:
+    _ingest_trelis(store, fixtures_dir)
+    store.ingest(make_trace("run-1"))
+    result = make_builder(eval_ratio=0.5).build()
+    path = Path(result.record.path)
+    assert result.created and path.name == result.record.version and path.name.startswith("ds-")
+    assert {p.name for p in path.iterdir()} == {
+        "hf", "train.parquet", "eval.parquet", "train.jsonl", "eval.jsonl", "manifest.json"
+    }  # fmt: skip
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["version"] == result.record.version
+    assert {t["id"] for t in manifest["traces"]} == set(result.record.trace_revisions)
+    assert manifest["template_sha256"] == result.record.template_sha256 and manifest["base_model"] == "tiny-qwen3"
+    assert manifest["tokens"]["supervised"] == result.record.supervised_tokens > 0
+    assert manifest["tokens"]["total"] > manifest["tokens"]["supervised"]
+    assert manifest["tool_calls"]["browser_navigate"] >= 2 and manifest["dropped"] == []
+    loaded = load_from_disk(str(path / "hf"))
+    assert len(loaded["train"]) + len(loaded["eval"]) == result.record.train_rows + result.record.eval_rows
+    row = loaded["train"][0]
+    assert isinstance(row["messages"], str) and isinstance(row["tools"], str)
+    first = json.loads((path / "train.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"messages", "tools"} and isinstance(first["tools"], str)
+    for message in first["messages"]:
+        for call in message.get("tool_calls", []):
+            assert isinstance(call["function"]["arguments"], str)
+
+
+def test_over_length_rows_are_dropped_and_reported(store, make_trace, make_builder) -> None:
+    store.ingest(make_trace("short"))
+    store.ingest(make_trace("long", answer="kettle " * 400, task_id="other"))
+    result = make_builder(max_length=300).build()
+    assert [d.trace_id for d in result.dropped] == ["long"]
+    manifest = json.loads((Path(result.record.path) / "manifest.json").read_text())
+    assert manifest["dropped"][0]["trace_id"] == "long" and "max_length 300" in manifest["dropped"][0]["reason"]
+    assert result.record.train_rows == 1
+
+
+def test_empty_build_fails_and_writes_nothing(store, make_trace, make_builder, tmp_path) -> None:
+    store.ingest(make_trace("failed-run", verdict="failed"))
+    with pytest.raises(FailedPrecondition, match="no approved traces"):
+        make_builder().build()
+    assert not (tmp_path / "datasets").exists() or not any((tmp_path / "datasets").iterdir())
+    assert store.list_builds() == []
+
+
+def test_the_same_selection_is_not_built_twice(store, make_trace, make_builder) -> None:
+    store.ingest(make_trace("run-1"))
+    builder = make_builder()
+    first = builder.build()
+    second = builder.build()
+    assert first.created and not second.created and second.record.version == first.record.version
+    assert len(store.list_builds()) == 1
+
+
+def test_versions_sort_by_time() -> None:
+    from datetime import UTC, datetime
+
+    early = dataset_version(datetime(2026, 11, 1, 9, 0, tzinfo=UTC), "f" * 64)
+    late = dataset_version(datetime(2026, 11, 1, 10, 0, tzinfo=UTC), "0" * 64)
+    assert early == "ds-20261101-090000-ffffffff" and early < late
+
+
+def test_threshold_check(store, make_trace, make_builder) -> None:
+    store.ingest(make_trace("run-1"))
+    with pytest.raises(FailedPrecondition, match="1 approved traces since the last build, fewer than the threshold 2"):
+        check_threshold(store, 2)
+    assert check_threshold(store, 1) == 1
+    make_builder().build()
+    with pytest.raises(FailedPrecondition, match="0 approved"):
+        check_threshold(store, 1)
+
+
+def test_the_tokenizer_loads_on_first_use_and_needs_a_base_model(tokenizer) -> None:
+    from tracewheel.dataset.tokenizer import LazyTokenizer
+
+    with pytest.raises(FailedPrecondition, match="TW_DATASET_BASE_MODEL"):
+        LazyTokenizer("").load()
+    lazy = LazyTokenizer(tokenizer.name_or_path)
+    assert lazy.convert_tokens_to_ids("<|im_end|>") == tokenizer.convert_tokens_to_ids("<|im_end|>")
