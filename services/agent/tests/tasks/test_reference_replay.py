@@ -5,18 +5,12 @@ refs resolved from it, actions through `aria-ref=` locators.
 """
 
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from tracewheel.agent.tasks import TEMPLATES, Task, check_task, load_suite
-from tracewheel.agent.tasksite import create_app
 from tracewheel.agent.tasksite.catalog import format_price
 
 CHROMIUM = shutil.which("chromium")
@@ -30,24 +24,6 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")]
-
-
-@pytest.fixture(scope="module")
-def site_url() -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "task site did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 async def _replay(context: BrowserContext, task: Task) -> Page:

@@ -22,7 +22,7 @@ _VERDICT_FROM_PROTO = {value: key for key, value in _VERDICT_TO_PROTO.items()}
 _OPTIONAL_MESSAGE_FIELDS = ("content", "reasoning_content", "tool_call_id", "name")
 
 
-def _message_to_proto(message: Message) -> trace_pb2.Message:
+def message_to_proto(message: Message) -> trace_pb2.Message:
     out = trace_pb2.Message(role=message.role)
     for field in _OPTIONAL_MESSAGE_FIELDS:
         value = getattr(message, field)
@@ -91,7 +91,7 @@ def trace_to_proto(trace: Trace) -> trace_pb2.Trace:
         id=trace.id,
         created_at=created_at,
         model=trace.model,
-        messages=[_message_to_proto(m) for m in trace.messages],
+        messages=[message_to_proto(m) for m in trace.messages],
         metadata=_metadata_to_proto(trace.metadata),
     )
     for tool in trace.tools:

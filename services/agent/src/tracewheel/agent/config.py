@@ -2,13 +2,53 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.settings import ServiceSettings
+
+TASK_TOOLS = (
+    "browser_navigate",
+    "browser_navigate_back",
+    "browser_snapshot",
+    "browser_click",
+    "browser_type",
+    "browser_select_option",
+    "browser_tabs",
+)
+"""The browser tools the task suites need (the default tool subset offered to the model)."""
 
 
 class AgentSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TW_AGENT_", extra="forbid", frozen=True)
 
     grpc_port: int = Field(default=50053, ge=0, le=65535, description="gRPC port.")
+    inference_url: str = Field(
+        default="http://127.0.0.1:8000/v1", description="OpenAI-compatible base URL of the inference service."
+    )
+    inference_api_key: str = Field(default="EMPTY", description="API key sent to the inference server.")
+    model: str = Field(default="agent", description="Model a request without one uses: inference's deploy alias.")
+    gateway_address: str = Field(
+        default="127.0.0.1:50052",
+        description="mcp-gateway gRPC address; empty runs the gateway's browser in this process.",
+    )
+    task_site_url: str = Field(default="http://127.0.0.1:8400", description="Where the task suites' site is served.")
+    serve_task_site: bool = Field(
+        default=True, description="Serve the bundled task site from this process at task_site_port."
+    )
+    task_site_port: int = Field(default=8400, ge=0, le=65535, description="Port of the served task site.")
+    task_site_seed: int = Field(default=0, description="Seed of the served site and of the suites.")
+    task_site_items: int = Field(default=300, ge=10, description="Catalogue size of the served site and suites.")
+    tools: tuple[str, ...] = Field(default=TASK_TOOLS, description="Tools offered to the model (JSON list).")
+    max_steps: int = Field(default=15, ge=1, description="Most model turns per task.")
+    time_limit_s: float = Field(default=300.0, gt=0, description="Wall-clock limit of one task.")
+    result_char_limit: int = Field(default=6000, ge=0, description="Tool results are cut to this length (0: never).")
+    guidance_prompt: str | None = Field(default=None, description="System prompt sent first (none by default).")
+    strip_guidance: bool = Field(default=False, description="Leave the guidance prompt out of traces.")
+    concurrency: int = Field(default=2, ge=1, description="Tasks run at once in suites and evaluations.")
+    trace_dir: Path | None = Field(
+        default=None, description="When set, every trace is also written there as a Trelis-compatible JSON file."
+    )
+    publish_traces: bool = Field(default=True, description="Publish traces to traces.v1.completed (NATS).")

@@ -1,0 +1,236 @@
+"""Evaluation: run a suite (agent or reference replay), check every task, sum up the figures.
+
+Metrics (over all tasks of a run):
+- success rate: tasks whose checker passed / tasks;
+- valid tool-call rate: parsed calls naming a tool of the session with a JSON-object argument /
+  all attempted calls (parsed calls plus outputs whose `<tool_call>` failed to parse); 0 when
+  nothing was attempted;
+- right-tool rate: calls naming a tool that the task's reference solution uses / all parsed
+  calls; 0 when there were none;
+- mean steps (model turns), mean tokens (prompt + completion), mean latency per task (seconds).
+
+The site's orders are cleared once at the start of a run, not per task: tasks run concurrently,
+and a suite never has two form tasks on the same product, so their orders cannot be mistaken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import openai
+
+from tracewheel.agent.checking import core_task, judge, reset_site
+from tracewheel.agent.loop import AgentConfig, new_trace_id, run_agent
+from tracewheel.agent.replay import replay_task
+from tracewheel.agent.tasks import Task
+from tracewheel.agent.tools import ToolSessionFactory
+from tracewheel.core.errors import TracewheelError
+from tracewheel.core.trace import Message, Outcome, Trace, Verdict
+from tracewheel.v1 import events_pb2
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["agent", "replay"]
+TraceSink = Callable[[Trace], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task's figures, read from its checked trace."""
+
+    task_id: str
+    template: str
+    passed: bool
+    verdict: str
+    detail: str
+    steps: int
+    tool_calls: int
+    attempted_calls: int
+    valid_tool_calls: int
+    right_tool_calls: int
+    tokens: int
+    latency_s: float
+    trace_id: str
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+@dataclass
+class EvalReport:
+    """The figures of one model on one suite."""
+
+    model: str
+    suite: str
+    mode: str
+    results: list[TaskResult] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> int:
+        return len(self.results)
+
+    @property
+    def success_rate(self) -> float:
+        return _ratio(sum(r.passed for r in self.results), self.tasks)
+
+    @property
+    def valid_tool_call_rate(self) -> float:
+        return _ratio(sum(r.valid_tool_calls for r in self.results), sum(r.attempted_calls for r in self.results))
+
+    @property
+    def right_tool_rate(self) -> float:
+        return _ratio(sum(r.right_tool_calls for r in self.results), sum(r.tool_calls for r in self.results))
+
+    @property
+    def mean_steps(self) -> float:
+        return _mean([r.steps for r in self.results])
+
+    @property
+    def mean_tokens(self) -> float:
+        return _mean([r.tokens for r in self.results])
+
+    @property
+    def mean_latency_s(self) -> float:
+        return _mean([r.latency_s for r in self.results])
+
+    @property
+    def trace_ids(self) -> list[str]:
+        return [r.trace_id for r in self.results]
+
+    def summary(self) -> dict[str, float | int | str]:
+        """The headline figures (the EvalMetrics fields)."""
+        return {
+            "model": self.model,
+            "suite": self.suite,
+            "tasks": self.tasks,
+            "success_rate": self.success_rate,
+            "valid_tool_call_rate": self.valid_tool_call_rate,
+            "right_tool_rate": self.right_tool_rate,
+            "mean_steps": self.mean_steps,
+            "mean_tokens": self.mean_tokens,
+            "mean_latency_s": self.mean_latency_s,
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        """Summary, mode and per-task results, for JSON."""
+        return {**self.summary(), "mode": self.mode, "results": [asdict(r) for r in self.results]}
+
+
+def task_result(task: Task, trace: Trace, latency_s: float) -> TaskResult:
+    """A task's figures from its checked trace."""
+    calls = [call for message in trace.messages for call in message.tool_calls]
+    extra = trace.metadata.extra
+    invalid = int(extra.get("invalid_tool_calls", "0"))
+    reference_tools = {step.tool for step in task.reference}
+    outcome = trace.outcome or Outcome()
+    usage = trace.metadata.usage
+    return TaskResult(
+        task_id=task.task_id,
+        template=task.template,
+        passed=outcome.verdict == Verdict.PASSED,
+        verdict=outcome.verdict.value,
+        detail=outcome.detail,
+        steps=int(extra.get("steps", "0")),
+        tool_calls=len(calls),
+        attempted_calls=len(calls) + len(trace.metadata.parse_errors),
+        valid_tool_calls=len(calls) - invalid,
+        right_tool_calls=sum(call.function.name in reference_tools for call in calls),
+        tokens=usage.prompt_tokens + usage.completion_tokens,
+        latency_s=latency_s,
+        trace_id=trace.id,
+    )
+
+
+def _failed_trace(task: Task, model: str, error: Exception) -> Trace:
+    outcome = Outcome(verdict=Verdict.ERROR, detail=f"{type(error).__name__}: {error}")
+    messages = [Message(role="user", content=task.prompt)]
+    return Trace(id=new_trace_id(), model=model, messages=messages, task=core_task(task), outcome=outcome)
+
+
+async def _run_one(
+    task: Task,
+    *,
+    factory: ToolSessionFactory,
+    llm: openai.AsyncOpenAI | None,
+    model: str,
+    config: AgentConfig,
+    mode: Mode,
+) -> Trace:
+    tools = await factory.open(config.tool_names, config.result_char_limit)
+    try:
+        if mode == "replay":
+            return await replay_task(task, tools, config=config, model=model)
+        if llm is None:
+            raise ValueError("agent mode needs an llm client")
+        return await run_agent(task.prompt, llm=llm, model=model, tools=tools, config=config, task=core_task(task))
+    finally:
+        await tools.close()
+
+
+async def evaluate(
+    tasks: Sequence[Task],
+    *,
+    factory: ToolSessionFactory,
+    site_url: str,
+    model: str,
+    llm: openai.AsyncOpenAI | None = None,
+    config: AgentConfig | None = None,
+    concurrency: int = 2,
+    mode: Mode = "agent",
+    on_trace: TraceSink | None = None,
+) -> EvalReport:
+    """Runs `tasks` (`concurrency` at once, one tool session each), checks them, and reports.
+
+    Args:
+        tasks: the suite's tasks (from `load_suite` with `base_url=site_url`).
+        factory: opens one tool session per task.
+        site_url: the task site (its orders are reset first and read by form checkers).
+        model: the model (or adapter) name sent to inference; recorded in traces.
+        llm: OpenAI client on the inference server (agent mode).
+        config: agent limits, tools and guidance.
+        concurrency: tasks at once.
+        mode: `agent` runs the model; `replay` replays the reference solutions (demonstrations).
+        on_trace: given every checked trace (publish it, write it).
+
+    Raises:
+        httpx.HTTPError: the task site did not answer the reset.
+    """
+    config = config or AgentConfig()
+    await reset_site(site_url)
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(task: Task) -> TaskResult:
+        async with limit:
+            started = time.perf_counter()
+            try:
+                trace = await _run_one(task, factory=factory, llm=llm, model=model, config=config, mode=mode)
+            except TracewheelError as exc:  # a session that could not open, a replay whose target is gone
+                logger.warning("task %s failed to run: %s", task.task_id, exc)
+                trace = _failed_trace(task, model, exc)
+            latency = time.perf_counter() - started
+            outcome = await judge(task, trace.outcome or Outcome(), site_url)
+            trace = trace.model_copy(update={"outcome": outcome})
+            if on_trace is not None:
+                await on_trace(trace)
+            return task_result(task, trace, latency)
+
+    results = await asyncio.gather(*(one(task) for task in tasks))
+    suite = tasks[0].suite if tasks else ""
+    report = EvalReport(model=model, suite=suite, mode=mode, results=list(results))
+    logger.info("evaluated %s on %s: success %.2f over %d tasks", model, suite, report.success_rate, report.tasks)
+    return report
+
+
+def to_eval_metrics_proto(report: EvalReport) -> events_pb2.EvalMetrics:
+    """The report's headline figures as the EvalMetrics payload."""
+    return events_pb2.EvalMetrics(**report.summary())

@@ -1,0 +1,129 @@
+"""Demonstration traces: a task's reference solution replayed through a real tool session.
+
+Each reference Step becomes one assistant turn (its one-line reasoning as `reasoning_content`,
+one tool call with a `chatcmpl-tool-<hex>` id) and the tool's real result; refs are resolved
+against the ARIA snapshot in the previous result (a `browser_snapshot` turn is inserted when
+there is none, or when the target is not in it). The last turn answers with the task's answer.
+The result is the same shape as an agent run, so it trains and evaluates like one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from tracewheel.agent.checking import core_task, judge
+from tracewheel.agent.loop import AgentConfig, clip_result, new_trace_id
+from tracewheel.agent.tasks import RefNotFound, Step, Task
+from tracewheel.agent.tools import ToolSession
+from tracewheel.core.errors import FailedPrecondition
+from tracewheel.core.trace import Message, Outcome, Tool, ToolCall, Trace, TraceMetadata
+
+SNAPSHOT_TOOL = "browser_snapshot"
+SNAPSHOT_REASONING = "I need a fresh snapshot of the page to find the element's ref."
+
+
+class _Demo:
+    def __init__(self, tools: ToolSession, config: AgentConfig) -> None:
+        self.tools = tools
+        self.config = config
+        self.messages: list[Message] = []
+        self.last_text: str | None = None
+        self.tool_names: set[str] = set()
+        self.tool_errors = 0
+
+    async def call(self, tool: str, arguments: dict, reasoning: str) -> None:
+        call = ToolCall(
+            id=f"chatcmpl-tool-{uuid.uuid4().hex}", function={"name": tool, "arguments": json.dumps(arguments)}
+        )
+        self.messages.append(Message(role="assistant", reasoning_content=reasoning, tool_calls=[call]))
+        output = await self.tools.call_tool(tool, call.function.arguments)
+        self.tool_errors += output.is_error
+        self.last_text = output.text
+        text = clip_result(output.text, self.config.result_char_limit)
+        self.messages.append(Message(role="tool", tool_call_id=call.id, name=tool, content=text))
+
+    async def snapshot(self) -> None:
+        if SNAPSHOT_TOOL not in self.tool_names:
+            raise FailedPrecondition(f"the replay needs {SNAPSHOT_TOOL} in the session's tools")
+        await self.call(SNAPSHOT_TOOL, {}, SNAPSHOT_REASONING)
+
+    async def step(self, step: Step) -> None:
+        if step.target is not None and (self.last_text is None or "[ref=" not in self.last_text):
+            await self.snapshot()
+        try:
+            arguments = step.call_arguments(self.last_text)
+        except RefNotFound:
+            await self.snapshot()
+            arguments = step.call_arguments(self.last_text)
+        await self.call(step.tool, arguments, step.reasoning)
+
+
+async def replay_task(
+    task: Task,
+    tools: ToolSession,
+    *,
+    config: AgentConfig | None = None,
+    site_url: str | None = None,
+    model: str = "reference",
+) -> Trace:
+    """Replays `task.reference` in `tools` and returns the demonstration trace.
+
+    Args:
+        task: a suite task with a reference solution.
+        tools: a fresh session on the task site (not closed here).
+        config: guidance prompt, result truncation and tool subset, as for agent runs.
+        site_url: when given, the outcome is checked (form tasks read the site's state).
+        model: the trace's model name.
+
+    Raises:
+        RefNotFound: a step's target is not on the page (the site and suite disagree).
+        FailedPrecondition: a snapshot is needed but the session has no browser_snapshot.
+    """
+    config = config or AgentConfig()
+    started = time.perf_counter()
+    demo = _Demo(tools, config)
+    session_tools = [
+        t for t in await tools.list_tools() if config.tool_names is None or t["function"]["name"] in config.tool_names
+    ]
+    demo.tool_names = {t["function"]["name"] for t in session_tools}
+    if config.guidance_prompt and not config.strip_guidance:
+        demo.messages.append(Message(role="system", content=config.guidance_prompt))
+    demo.messages.append(Message(role="user", content=task.prompt))
+    for step in task.reference:
+        await demo.step(step)
+    reasoning = f"The task is done; the answer is {task.answer}."
+    demo.messages.append(Message(role="assistant", content=task.answer, reasoning_content=reasoning))
+    outcome = Outcome(final_answer=task.answer)
+    if site_url is not None:
+        outcome = await judge(task, outcome, site_url)
+    return _demo_trace(task, demo, session_tools, outcome, model, time.perf_counter() - started)
+
+
+def _demo_trace(
+    task: Task, demo: _Demo, session_tools: list[dict], outcome: Outcome, model: str, total_s: float
+) -> Trace:
+    config = demo.config
+    return Trace(
+        id=new_trace_id(),
+        model=model,
+        tools=[Tool.model_validate(t) for t in session_tools],
+        messages=demo.messages,
+        task=core_task(task),
+        outcome=outcome,
+        metadata=TraceMetadata(
+            guidance_prompt=config.guidance_prompt,
+            guidance_stripped=bool(config.guidance_prompt) and config.strip_guidance,
+            truncation_limit=config.result_char_limit,
+            timings_s={"total": total_s},
+            source="replay",
+            extra={
+                "stop_reason": "final_answer",
+                "steps": str(sum(m.role == "assistant" for m in demo.messages)),
+                "tool_calls": str(sum(len(m.tool_calls) for m in demo.messages)),
+                "invalid_tool_calls": "0",
+                "tool_errors": str(demo.tool_errors),
+            },
+        ),
+    )

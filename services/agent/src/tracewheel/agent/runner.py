@@ -1,0 +1,166 @@
+"""What the agent service does, without transport: run a task, run a suite, evaluate a model.
+
+The gRPC servicer (`server.py`) only translates to and from these methods, so the same API
+works in-process (CLI, tests) and over the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+import openai
+
+from tracewheel.agent.checking import core_task, judge
+from tracewheel.agent.config import AgentSettings
+from tracewheel.agent.evaluation import EvalReport, evaluate
+from tracewheel.agent.loop import AgentConfig, Approver, EventSink, run_agent
+from tracewheel.agent.tasks import Task, load_suite
+from tracewheel.agent.tools import ToolSessionFactory
+from tracewheel.core import trace as core
+from tracewheel.core.errors import InvalidArgument, NotFound
+
+logger = logging.getLogger(__name__)
+
+TraceSink = Callable[[core.Trace], Awaitable[None]]
+
+
+def agent_config(settings: AgentSettings) -> AgentConfig:
+    """The loop's config from the service settings."""
+    return AgentConfig(
+        max_steps=settings.max_steps,
+        time_limit_s=settings.time_limit_s,
+        result_char_limit=settings.result_char_limit,
+        tool_names=settings.tools or None,
+        guidance_prompt=settings.guidance_prompt,
+        strip_guidance=settings.strip_guidance,
+    )
+
+
+class AgentRunner:
+    """Runs tasks, suites and evaluations against one inference server and one tool factory.
+
+    Args:
+        llm: OpenAI client on the inference server (`max_retries=0`; the loop retries).
+        factory: opens a tool session per task.
+        config: default loop settings.
+        default_model: the model a request without one uses (inference's deploy alias).
+        site_url: the task site the suites point at.
+        seed, n_items: the site's catalogue, which the suites must match.
+        concurrency: tasks at once when a request does not say.
+        on_trace: given every finished trace of runs that are published (tasks, suites).
+    """
+
+    def __init__(
+        self,
+        *,
+        llm: openai.AsyncOpenAI,
+        factory: ToolSessionFactory,
+        config: AgentConfig,
+        default_model: str,
+        site_url: str,
+        seed: int = 0,
+        n_items: int = 300,
+        concurrency: int = 2,
+        on_trace: TraceSink | None = None,
+    ) -> None:
+        self.llm = llm
+        self.factory = factory
+        self.config = config
+        self.default_model = default_model
+        self.site_url = site_url
+        self.seed = seed
+        self.n_items = n_items
+        self.concurrency = concurrency
+        self.on_trace = on_trace
+
+    def suite(self, name: str) -> list[Task]:
+        """The suite's tasks, pointing at this runner's site.
+
+        Raises:
+            NotFound: an unknown suite.
+        """
+        return load_suite(name, self.seed, n_items=self.n_items, base_url=self.site_url)
+
+    def find_task(self, suite: str, task_id: str) -> Task:
+        """Raises:
+        NotFound: no such suite or task.
+        """
+        for task in self.suite(suite):
+            if task.task_id == task_id:
+                return task
+        raise NotFound(f"suite {suite!r} has no task {task_id!r}")
+
+    async def run_task(
+        self,
+        *,
+        prompt: str = "",
+        suite: str = "",
+        task_id: str = "",
+        model: str = "",
+        max_steps: int = 0,
+        time_limit_s: float = 0.0,
+        approver: Approver | None = None,
+        on_event: EventSink | None = None,
+    ) -> core.Trace:
+        """Runs a free-form prompt or a suite task (checked) and hands the trace on.
+
+        Raises:
+            InvalidArgument: neither a prompt nor a suite task, or both.
+            NotFound: no such suite or task.
+        """
+        if bool(prompt) == bool(suite and task_id):
+            raise InvalidArgument("give either a prompt, or a suite and a task_id")
+        task = self.find_task(suite, task_id) if suite else None
+        config = self.config
+        if max_steps > 0:
+            config = replace(config, max_steps=max_steps)
+        if time_limit_s > 0:
+            config = replace(config, time_limit_s=time_limit_s)
+        tools = await self.factory.open(config.tool_names, config.result_char_limit)
+        try:
+            trace = await run_agent(
+                task.prompt if task else prompt,
+                llm=self.llm,
+                model=model or self.default_model,
+                tools=tools,
+                config=config,
+                task=core_task(task) if task else None,
+                approver=approver,
+                on_event=on_event,
+            )
+        finally:
+            await tools.close()
+        if task is not None:
+            trace = trace.model_copy(
+                update={"outcome": await judge(task, trace.outcome or core.Outcome(), self.site_url)}
+            )
+        if self.on_trace is not None:
+            await self.on_trace(trace)
+        return trace
+
+    async def run_suite(self, suite: str, *, model: str = "", concurrency: int = 0, publish: bool = True) -> EvalReport:
+        """Runs every task of a suite; its traces go on (to the dataset) when `publish`.
+
+        Raises:
+            NotFound: an unknown suite.
+        """
+        return await evaluate(
+            self.suite(suite),
+            factory=self.factory,
+            site_url=self.site_url,
+            model=model or self.default_model,
+            llm=self.llm,
+            config=self.config,
+            concurrency=concurrency or self.concurrency,
+            on_trace=self.on_trace if publish else None,
+        )
+
+    async def evaluate(self, model: str, suite: str = "heldout", *, concurrency: int = 0) -> EvalReport:
+        """Scores `model` on `suite`; its traces are never published (held-out stays unseen).
+
+        Raises:
+            NotFound: an unknown suite.
+        """
+        return await self.run_suite(suite or "heldout", model=model, concurrency=concurrency, publish=False)

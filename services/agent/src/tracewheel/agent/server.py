@@ -1,0 +1,147 @@
+"""gRPC servicer of tracewheel.v1.Agent: translation only, the work is AgentRunner's."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from tracewheel.agent.evaluation import to_eval_metrics_proto
+from tracewheel.agent.loop import AgentEvent
+from tracewheel.agent.runner import AgentRunner
+from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.trace import ToolCall, Trace
+
+# The one Message converter lives in core; it is not public there yet.
+from tracewheel.core.trace_proto import message_to_proto, trace_to_proto
+from tracewheel.v1 import agent_pb2, agent_pb2_grpc, events_pb2, trace_pb2
+
+logger = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+def _step_event(event: AgentEvent) -> agent_pb2.StepEvent:
+    message = message_to_proto(event.message)
+    if event.kind == "assistant":
+        return agent_pb2.StepEvent(step=event.step, assistant=message)
+    return agent_pb2.StepEvent(step=event.step, tool_result=message)
+
+
+def _tool_call_proto(call: ToolCall) -> trace_pb2.ToolCall:
+    function = trace_pb2.FunctionCall(name=call.function.name, arguments=call.function.arguments)
+    return trace_pb2.ToolCall(id=call.id, type=call.type, function=function)
+
+
+def _run_kwargs(request: agent_pb2.RunTaskRequest) -> dict[str, Any]:
+    return {
+        "prompt": request.prompt,
+        "suite": request.suite,
+        "task_id": request.task_id,
+        "model": request.model,
+        "max_steps": request.max_steps,
+        "time_limit_s": request.time_limit_s,
+    }
+
+
+async def _stream_run(
+    run: Callable[[Callable[[AgentEvent], Awaitable[None]]], Awaitable[Trace]], queue: asyncio.Queue[Any]
+) -> AsyncIterator[agent_pb2.StepEvent]:
+    """Yields the run's events as they come, then the finished trace; cancels the run if the client goes."""
+
+    async def on_event(event: AgentEvent) -> None:
+        await queue.put(_step_event(event))
+
+    task = asyncio.create_task(run(on_event))
+    task.add_done_callback(lambda _: queue.put_nowait(_DONE))
+    last_step = 0
+    try:
+        while (item := await queue.get()) is not _DONE:
+            last_step = item.step
+            yield item
+        trace = await task
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    yield agent_pb2.StepEvent(step=last_step, finished=trace_to_proto(trace))
+
+
+class AgentServicer(agent_pb2_grpc.AgentServicer):
+    """Translates tracewheel.v1.Agent calls to AgentRunner."""
+
+    def __init__(self, runner: AgentRunner) -> None:
+        self.runner = runner
+
+    async def RunTask(self, request: agent_pb2.RunTaskRequest, context: grpc.aio.ServicerContext) -> Any:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def run(on_event: Callable[[AgentEvent], Awaitable[None]]) -> Trace:
+            return await self.runner.run_task(**_run_kwargs(request), on_event=on_event)
+
+        async for event in _stream_run(run, queue):
+            yield event
+
+    async def RunTaskWithApproval(
+        self, request_iterator: AsyncIterator[agent_pb2.ApprovalMessage], context: grpc.aio.ServicerContext
+    ) -> Any:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("kind") != "start":
+            raise InvalidArgument("the first ApprovalMessage must be `start` with the task to run")
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        pending: dict[str, asyncio.Future[bool]] = {}
+        reader = asyncio.create_task(_read_decisions(request_iterator, pending))
+
+        async def approver(call: ToolCall) -> bool:
+            decision = asyncio.get_running_loop().create_future()
+            pending[call.id] = decision
+            await queue.put(agent_pb2.StepEvent(approval_needed=_tool_call_proto(call)))
+            if reader.done():  # the client stopped sending: nothing will be approved
+                return False
+            return await decision
+
+        async def run(on_event: Callable[[AgentEvent], Awaitable[None]]) -> Trace:
+            return await self.runner.run_task(**_run_kwargs(first.start), approver=approver, on_event=on_event)
+
+        try:
+            async for event in _stream_run(run, queue):
+                yield event
+        finally:
+            reader.cancel()
+
+    async def RunSuite(
+        self, request: agent_pb2.RunSuiteRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.RunSuiteResponse:
+        report = await self.runner.run_suite(
+            request.suite, model=request.model, concurrency=request.concurrency, publish=request.publish_traces
+        )
+        return agent_pb2.RunSuiteResponse(metrics=to_eval_metrics_proto(report), trace_ids=report.trace_ids)
+
+    async def Evaluate(
+        self, request: agent_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
+    ) -> events_pb2.EvalMetrics:
+        report = await self.runner.evaluate(request.model, request.suite, concurrency=request.concurrency)
+        return to_eval_metrics_proto(report)
+
+
+async def _read_decisions(
+    request_iterator: AsyncIterator[agent_pb2.ApprovalMessage], pending: dict[str, asyncio.Future[bool]]
+) -> None:
+    """Resolves pending approvals from the client's decisions; rejects what is left when it stops."""
+    try:
+        async for message in request_iterator:
+            if message.WhichOneof("kind") != "decision":
+                continue
+            decision = pending.pop(message.decision.tool_call_id, None)
+            if decision is not None and not decision.done():
+                decision.set_result(message.decision.approved)
+    finally:
+        for decision in pending.values():
+            if not decision.done():
+                decision.set_result(False)
+        pending.clear()

@@ -1,0 +1,164 @@
+"""Control flow of the agent loop, with a scripted model and an instant tool session."""
+
+import asyncio
+import json
+
+import openai
+import pytest
+
+from tracewheel.agent.loop import REJECTED_MESSAGE, AgentConfig, clip_result, run_agent
+from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
+from tracewheel.core.trace import Task, Verdict, validate_trace
+
+FAST = AgentConfig(retry_backoff_s=0.001)
+
+
+def _roundtrip(trace):
+    return validate_trace(trace.model_dump(mode="json"))
+
+
+async def test_final_answer_ends_the_run() -> None:
+    llm = ScriptedLLM([assistant("Paris", reasoning="I know this.")])
+    trace = await run_agent("Capital of France?", llm=llm, model="m", tools=StaticToolSession(), config=FAST)
+    assert trace.id.startswith("trace-") and len(trace.id) == 6 + 32
+    assert trace.outcome.final_answer == "Paris" and trace.outcome.verdict == Verdict.UNSPECIFIED
+    assert [m.role for m in trace.messages] == ["user", "assistant"]
+    assert trace.messages[-1].reasoning_content == "I know this."
+    assert trace.metadata.usage.prompt_tokens == 10 and trace.metadata.extra["stop_reason"] == "final_answer"
+    assert [t.function.name for t in trace.tools] == ["browser_navigate", "browser_click"]
+    _roundtrip(trace)
+
+
+async def test_tool_calls_run_and_results_come_back_truncated() -> None:
+    call = tool_call("browser_navigate", {"url": "http://x/"}, "call-1")
+    llm = ScriptedLLM([assistant(None, tool_calls=[call], reasoning="Open it."), assistant("done")])
+    tools = StaticToolSession(answers={"browser_navigate": "x" * 100})
+    config = AgentConfig(result_char_limit=10, tool_names=("browser_navigate",))
+    task = Task(suite="s", task_id="t", prompt="go")
+    trace = await run_agent("go", llm=llm, model="m", tools=tools, config=config, task=task)
+    assert tools.calls == [("browser_navigate", '{"url": "http://x/"}')]
+    tool_message = trace.messages[2]
+    assert tool_message.tool_call_id == "call-1" and tool_message.name == "browser_navigate"
+    assert tool_message.content == "x" * 10 + "\n[... truncated 90 characters ...]"
+    assert trace.metadata.truncation_limit == 10 and trace.task == task
+    assert [t.function.name for t in trace.tools] == ["browser_navigate"]
+    # the second request carries the assistant turn (reasoning sent back as `reasoning`) and the result
+    sent = llm.requests[1]["messages"]
+    assert sent[1]["reasoning"] == "Open it." and sent[2]["role"] == "tool"
+    assert [t["function"]["name"] for t in llm.requests[0]["tools"]] == ["browser_navigate"]
+    _roundtrip(trace)
+
+
+def test_clip_result_keeps_text_the_gateway_already_cut() -> None:
+    cut = "abc\n[... truncated 5 characters ...]"
+    assert clip_result(cut, 3) == cut
+    assert clip_result("abcdef", 0) == "abcdef"
+
+
+async def test_unparsed_tool_call_is_recorded_and_retried() -> None:
+    raw = '<tool_call>{"name": "browser_navigate", "arguments": {"url": </tool_call>'
+    llm = ScriptedLLM([assistant(raw), assistant("answer")])
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=FAST)
+    assert trace.metadata.parse_errors == [raw]
+    assert trace.outcome.final_answer == "answer"
+    assert llm.requests[0]["messages"] == llm.requests[1]["messages"]  # same messages, nothing appended
+    assert [m.role for m in trace.messages] == ["user", "assistant"]
+
+
+async def test_unknown_tool_and_bad_arguments_come_back_as_errors() -> None:
+    calls = [tool_call("no_such_tool", {}, "a"), tool_call("browser_click", "{not json", "b")]
+    llm = ScriptedLLM([assistant(None, tool_calls=calls), assistant("gave up")])
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=FAST)
+    results = [m.content for m in trace.messages if m.role == "tool"]
+    assert results[0].startswith("### Error\nUnknown tool") and "not valid JSON" in results[1]
+    assert trace.metadata.extra["invalid_tool_calls"] == "2"
+    recorded = trace.messages[1].tool_calls[1].function.arguments
+    assert json.loads(recorded) == {"_invalid_arguments": "{not json"}
+    _roundtrip(trace)
+
+
+async def test_max_steps_stops_a_model_that_never_answers() -> None:
+    llm = ScriptedLLM([assistant(None, tool_calls=[tool_call("browser_click", {})])], repeat_last=True)
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=AgentConfig(max_steps=3))
+    assert len(llm.requests) == 3
+    assert trace.outcome.verdict == Verdict.FAILED and "max_steps (3)" in trace.outcome.detail
+    assert trace.metadata.extra["steps"] == "3"
+    _roundtrip(trace)
+
+
+async def test_time_limit_ends_a_hanging_model() -> None:
+    async def hang(request):
+        await asyncio.Event().wait()
+
+    llm = ScriptedLLM([hang])
+    trace = await asyncio.wait_for(
+        run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=AgentConfig(time_limit_s=0.2)),
+        timeout=5,
+    )
+    assert trace.outcome.verdict == Verdict.FAILED and "time limit" in trace.outcome.detail
+    assert trace.metadata.extra["stop_reason"] == "time_limit"
+
+
+async def test_inference_down_retries_then_ends_with_error_keeping_the_trace() -> None:
+    config = AgentConfig(inference_attempts=3, retry_backoff_s=0.01)
+    async with openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0) as down:
+        trace = await run_agent("q", llm=down, model="m", tools=StaticToolSession(), config=config)
+    assert trace.outcome.verdict == Verdict.ERROR
+    assert "after 3 attempts" in trace.outcome.detail
+    assert trace.messages[0].content == "q"
+    _roundtrip(trace)
+
+
+async def test_5xx_is_retried_and_then_succeeds() -> None:
+    import httpx
+
+    request = httpx.Request("POST", "http://x/v1/chat/completions")
+    error = openai.InternalServerError("boom", response=httpx.Response(503, request=request), body=None)
+    llm = ScriptedLLM([error, assistant("fine")])
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=FAST)
+    assert trace.outcome.final_answer == "fine" and len(llm.requests) == 2
+
+
+async def test_rejected_call_tells_the_model() -> None:
+    call = tool_call("browser_navigate", {"url": "http://x/"})
+    llm = ScriptedLLM([assistant(None, tool_calls=[call]), assistant("ok")])
+    tools = StaticToolSession()
+    seen = []
+
+    async def approver(proposed):
+        seen.append(proposed.function.name)
+        return False
+
+    trace = await run_agent("q", llm=llm, model="m", tools=tools, config=FAST, approver=approver)
+    assert seen == ["browser_navigate"] and tools.calls == []
+    assert trace.messages[2].content == REJECTED_MESSAGE
+    assert trace.metadata.rejected_tool_calls == 1
+
+
+async def test_lost_session_is_reopened_once_then_fails_cleanly() -> None:
+    call = tool_call("browser_click", {})
+    llm = ScriptedLLM([assistant(None, tool_calls=[call])], repeat_last=True)
+    tools = StaticToolSession()
+    tools.lose_at = {0, 1}
+    trace = await run_agent("q", llm=llm, model="m", tools=tools, config=FAST)
+    assert tools.reopened == 1
+    assert "browser session was lost" in trace.messages[2].content
+    assert trace.outcome.verdict == Verdict.ERROR and "tool session failed" in trace.outcome.detail
+    _roundtrip(trace)
+
+
+@pytest.mark.parametrize("strip", [False, True])
+async def test_guidance_recorded_or_stripped(strip: bool) -> None:
+    llm = ScriptedLLM([assistant("a")])
+    config = AgentConfig(guidance_prompt="Be brief.", strip_guidance=strip)
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
+    assert llm.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert [m.role for m in trace.messages] == (["user", "assistant"] if strip else ["system", "user", "assistant"])
+    assert trace.metadata.guidance_prompt == "Be brief." and trace.metadata.guidance_stripped is strip
+
+
+async def test_events_are_streamed_in_order() -> None:
+    llm = ScriptedLLM([assistant(None, tool_calls=[tool_call("browser_click", {})]), assistant("a")])
+    events = []
+    await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=FAST, on_event=events.append)
+    assert [(e.step, e.kind) for e in events] == [(1, "assistant"), (1, "tool_result"), (2, "assistant")]

@@ -1,0 +1,38 @@
+"""Demonstration traces: each template's reference solution replayed through the real gateway
+tools (LocalGateway, chromium) against the served task site."""
+
+import pytest
+
+from tracewheel.agent.checking import reset_site
+from tracewheel.agent.config import TASK_TOOLS
+from tracewheel.agent.loop import AgentConfig
+from tracewheel.agent.replay import replay_task
+from tracewheel.agent.tasks import TEMPLATES, load_suite
+from tracewheel.agent.tools import LocalGateway
+from tracewheel.core.trace import Verdict, validate_trace
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+
+
+@pytest.mark.parametrize("template", list(TEMPLATES))
+async def test_replay_of_each_template_passes_and_validates(
+    template: str, gateway: LocalGateway, site_url: str
+) -> None:
+    task = next(t for t in load_suite("train", 0, base_url=site_url) if t.template == template)
+    await reset_site(site_url)
+    config = AgentConfig(tool_names=TASK_TOOLS, guidance_prompt="Use the tools.", strip_guidance=True)
+    tools = await gateway.open(TASK_TOOLS, config.result_char_limit)
+    try:
+        trace = await replay_task(task, tools, config=config, site_url=site_url)
+    finally:
+        await tools.close()
+    validate_trace(trace.model_dump(mode="json"))
+    assert trace.outcome.verdict == Verdict.PASSED, trace.outcome.detail
+    assert trace.outcome.final_answer == task.answer
+    assistants = [m for m in trace.messages if m.role == "assistant"]
+    assert all(m.reasoning_content for m in assistants)
+    assert all(len(m.tool_calls) == 1 for m in assistants[:-1]) and not assistants[-1].tool_calls
+    assert all(m.tool_calls[0].id.startswith("chatcmpl-tool-") for m in assistants[:-1])
+    assert trace.messages[0].role == "user" and trace.metadata.guidance_stripped
+    assert {t.function.name for t in trace.tools} == set(TASK_TOOLS)
+    assert trace.metadata.extra["tool_errors"] == "0"
