@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tracewheel.cli.stack import NATS_PORT, SERVICES
+from tracewheel.inference.testing import tiny_test_model
 
 
 def port_is_free(port: int) -> bool:
@@ -62,7 +63,8 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
 @pytest.mark.slow
 def test_up_then_sigterm_leaves_no_process_and_frees_every_port(tmp_path: Path) -> None:
     offset = free_offset()
-    env = {**os.environ, "TRACEWHEEL_HOME": str(tmp_path)}
+    # the tiny test model keeps start-up to seconds (the default model is converted on first use)
+    env = {**os.environ, "TRACEWHEEL_HOME": str(tmp_path), "TW_INFERENCE_MODEL": str(tiny_test_model())}
     cli = [sys.executable, "-m", "tracewheel.cli"]
     log = (tmp_path / "up.log").open("w")
     up = subprocess.Popen([*cli, "up", "--port-offset", str(offset)], env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -7,15 +7,12 @@ Tests that use the browser run in the session's event loop
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -23,10 +20,8 @@ import uvicorn
 
 from tracewheel.agent.tasksite import create_app
 from tracewheel.agent.tools import LocalGateway
-from tracewheel.core.health import wait_healthy
 from tracewheel.core.natsserver import free_port
 
-CACHE = Path(os.environ.get("TRACEWHEEL_TEST_CACHE", Path.home() / ".cache" / "tracewheel-tests"))
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
 
@@ -69,44 +64,16 @@ async def gateway(site_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """A random 2-layer Qwen3 on the SmolLM2 tokenizer, with the project's serving template."""
-    from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
-    from tracewheel.inference.testing import build_tiny_model
+    from tracewheel.inference.testing import tiny_test_model
 
-    return build_tiny_model(CACHE / "tiny-qwen3", CACHE, chat_template=load_template(SERVING_TEMPLATE))
-
-
-@dataclass
-class RunningService:
-    http_url: str
-    grpc_address: str
-    home: Path
+    return tiny_test_model()
 
 
 @pytest.fixture(scope="session")
-def inference_service(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+def inference_service(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """`python -m tracewheel.inference` on the tiny model, as the supervisor starts it."""
-    from tracewheel.inference.templates import SERVING_TEMPLATE
+    from tracewheel.inference.testing import running_inference_service
 
     home = tmp_path_factory.mktemp("inference-home")
-    http_port, grpc_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TW_INFERENCE_")} | {
-        "TRACEWHEEL_HOME": str(home),
-        "TW_INFERENCE_MODEL": str(tiny_model_dir),
-        "TW_INFERENCE_CHAT_TEMPLATE": SERVING_TEMPLATE,
-        "TW_INFERENCE_HTTP_PORT": str(http_port),
-        "TW_INFERENCE_GRPC_PORT": str(grpc_port),
-        "TW_INFERENCE_DEFAULT_MAX_TOKENS": "16",
-        "TW_INFERENCE_CONSUME_EVENTS": "false",
-    }
-    log = (home / "service.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tracewheel.inference"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        if not wait_healthy(f"127.0.0.1:{grpc_port}", timeout_s=120):
-            raise RuntimeError("inference did not start:\n" + (home / "service.log").read_text()[-3000:])
-        yield RunningService(f"http://127.0.0.1:{http_port}/v1", f"127.0.0.1:{grpc_port}", home)
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
+    with running_inference_service(tiny_model_dir, home, {"TW_INFERENCE_DEFAULT_MAX_TOKENS": "16"}) as service:
+        yield service

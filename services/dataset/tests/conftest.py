@@ -96,17 +96,14 @@ def fixtures_dir() -> Path:
     return Path(__file__).parent / "fixtures"
 
 
-TOKENIZER_CACHE = Path.home() / ".cache" / "tracewheel-tests"
-
-
 @pytest.fixture(scope="session")
 def tokenizer() -> Any:
     """The SmolLM2 tokenizer of the tiny test model (converted from the GGUF once per cache dir)."""
     from transformers import AutoTokenizer
 
-    from tracewheel.inference.testing import smollm2_tokenizer_dir
+    from tracewheel.inference.testing import TEST_CACHE, smollm2_tokenizer_dir
 
-    return AutoTokenizer.from_pretrained(smollm2_tokenizer_dir(TOKENIZER_CACHE))
+    return AutoTokenizer.from_pretrained(smollm2_tokenizer_dir(TEST_CACHE))
 
 
 @pytest.fixture(scope="session")

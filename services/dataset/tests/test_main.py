@@ -15,10 +15,9 @@ from tracewheel.core.trace import validate_trace
 from tracewheel.core.trace_proto import trace_to_proto
 from tracewheel.dataset.__main__ import setup
 from tracewheel.dataset.config import DatasetSettings
+from tracewheel.inference.testing import TEST_CACHE as TOKENIZER_CACHE
 from tracewheel.inference.testing import smollm2_tokenizer_dir
 from tracewheel.v1 import dataset_pb2, dataset_pb2_grpc, events_pb2
-
-from .conftest import TOKENIZER_CACHE
 
 
 async def test_a_published_trace_is_stored_built_and_announced(

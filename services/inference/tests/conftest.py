@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
-from tracewheel.inference.testing import RunningService, build_tiny_model, running_inference_service
-
-CACHE = Path(os.environ.get("TRACEWHEEL_TEST_CACHE", Path.home() / ".cache" / "tracewheel-tests"))
+from tracewheel.inference.testing import RunningService, running_inference_service, tiny_test_model
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """A random 2-layer Qwen3 on the SmolLM2 tokenizer, with the project's serving template."""
-    return build_tiny_model(CACHE / "tiny-qwen3", CACHE, chat_template=load_template(SERVING_TEMPLATE))
+    return tiny_test_model()
 
 
 def make_adapter(base_dir: Path, target: Path, seed: int) -> Path:

@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,12 @@ async def ensure_streams(js: JetStreamContext, streams: dict[str, list[str]] = S
         try:
             info = await js.stream_info(name)
         except NotFoundError:
-            await js.add_stream(config)
-            log.info("created stream %s for %s", name, subjects)
-            continue
+            try:
+                await js.add_stream(config)
+                log.info("created stream %s for %s", name, subjects)
+                continue
+            except BadRequestError:  # another service created it at the same moment
+                info = await js.stream_info(name)
         if sorted(info.config.subjects or []) != sorted(subjects):
             await js.update_stream(config)
             log.info("updated stream %s to %s", name, subjects)

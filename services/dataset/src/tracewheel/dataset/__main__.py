@@ -45,7 +45,10 @@ async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
     dataset_pb2_grpc.add_DatasetServicer_to_server(DatasetServicer(store, events.ingest, events.build), server.server)
     http = uvicorn.Server(
         uvicorn.Config(
-            create_app(store, events.build), host=settings.http_host, port=settings.http_port, log_config=None
+            create_app(store, events.build, settings.resolved_attachments_dir),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
         )
     )
     stop = asyncio.Event()

@@ -22,6 +22,11 @@ class DatasetSettings(ServiceSettings):
     artifacts_dir: Path | None = Field(
         default=None, description="Where versioned dataset directories are written; default `<home>/datasets`."
     )
+    attachments_dir: Path | None = Field(
+        default=None,
+        description="The gateway's attachments directory (screenshots): the UI shows and serves files under it"
+        " only; default `<home>/gateway/attachments`, the gateway's own default.",
+    )
     base_model: str = Field(
         default="",
         description="Directory of the base model whose tokenizer builds use (recorded in the manifest);"
@@ -49,6 +54,10 @@ class DatasetSettings(ServiceSettings):
     @property
     def resolved_store_path(self) -> Path:
         return self.store_path or self.home / "dataset" / "traces.sqlite"
+
+    @property
+    def resolved_attachments_dir(self) -> Path:
+        return self.attachments_dir or self.home / "gateway" / "attachments"
 
     @property
     def resolved_artifacts_dir(self) -> Path:

@@ -6,28 +6,41 @@
 | `GET /api/traces/{id}` | one stored trace (current revision) |
 | `POST /api/traces/{id}/curate` | `{status, reason, base_revision}` |
 | `POST /api/traces/{id}/edit` | `{base_revision, trace}`: 409 when `base_revision` is stale |
+| `GET /api/traces/{id}/revisions` | the revision history, oldest first |
+| `POST /api/traces/{id}/messages/{index}` | `{base_revision, content}` or `{base_revision, reasoning_content}` |
+| `DELETE /api/traces/{id}/messages/{index}?base_revision=N` | deletes that turn (and what goes with it) |
+| `POST /api/traces/{id}/strip-guidance` | `{base_revision}` |
+| `POST /api/traces/{id}/tags` | `{add, remove}` |
+| `POST /api/traces/{id}/notes` | `{notes}` |
+| `GET /api/counts` | traces per curation status under the list filters (status ignored) |
 | `POST /api/builds` | `{force}` (default true: a person asked for it); answers the build and whether it is new |
 | `GET /api/datasets` | every build, newest first |
 
+Every edit takes the revision it was based on and answers 409 when it is stale; edits are
+validated exactly like ingest (problems name the message index).
+
 Errors: a `TracewheelError` answers its `http_status` with `{"error": message}`.
+The curation web UI (`ui.py`) is served by the same app at `/`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from tracewheel.core.errors import TracewheelError
+from tracewheel.core.errors import InvalidArgument, TracewheelError
 from tracewheel.core.trace import Verdict
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.records import BuildRecord, StoredTrace, TraceQuery
 from tracewheel.dataset.server import Build
 from tracewheel.dataset.store import TraceStore
+from tracewheel.dataset.ui import add_ui_routes
 
 
 class CurateBody(BaseModel):
@@ -39,6 +52,43 @@ class CurateBody(BaseModel):
 class EditBody(BaseModel):
     base_revision: int
     trace: dict[str, Any]
+
+
+MessageField = Literal["content", "reasoning_content"]
+
+
+class MessageEditBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_revision: int
+    content: str | None = None
+    reasoning_content: str | None = None
+
+    def field(self) -> tuple[MessageField, str | None]:
+        """The one field this edit sets and its new text.
+
+        Raises:
+            InvalidArgument: neither or both fields are given.
+        """
+        given = self.model_fields_set - {"base_revision"}
+        if given == {"content"}:
+            return "content", self.content
+        if given == {"reasoning_content"}:
+            return "reasoning_content", self.reasoning_content
+        raise InvalidArgument("body: give exactly one of content or reasoning_content")
+
+
+class RevisionBody(BaseModel):
+    base_revision: int
+
+
+class TagsBody(BaseModel):
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class NotesBody(BaseModel):
+    notes: str
 
 
 class BuildBody(BaseModel):
@@ -53,8 +103,12 @@ def _build_json(record: BuildRecord) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
-def create_app(store: TraceStore, build: Build) -> FastAPI:
-    """The REST app over a store and the service's build action (the one gRPC uses too)."""
+def create_app(store: TraceStore, build: Build, attachments_dir: Path | None = None) -> FastAPI:
+    """The REST app and curation UI over a store and the service's build action (the one gRPC uses too).
+
+    `attachments_dir` is the gateway's attachments directory: screenshots under it are shown
+    and served at `/attachments/{path}`; nothing else is.
+    """
     app = FastAPI(title="tracewheel dataset")
 
     @app.exception_handler(TracewheelError)
@@ -67,7 +121,9 @@ def create_app(store: TraceStore, build: Build) -> FastAPI:
         return JSONResponse(status_code=400, content={"error": f"invalid request: {problems}"})
 
     _add_trace_routes(app, store)
+    _add_edit_routes(app, store)
     _add_build_routes(app, store, build)
+    add_ui_routes(app, store, attachments_dir)
     return app
 
 
@@ -109,6 +165,57 @@ def _add_trace_routes(app: FastAPI, store: TraceStore) -> None:
     @app.post("/api/traces/{trace_id}/edit")
     def edit(trace_id: str, body: EditBody) -> dict[str, Any]:
         return _stored_json(store.edit(trace_id, body.base_revision, body.trace))
+
+
+def _add_edit_routes(app: FastAPI, store: TraceStore) -> None:
+    @app.get("/api/traces/{trace_id}/revisions")
+    def revisions(trace_id: str) -> dict[str, Any]:
+        return {"revisions": [r.model_dump(mode="json") for r in store.revisions(trace_id)]}
+
+    @app.post("/api/traces/{trace_id}/messages/{index}")
+    def edit_message(trace_id: str, index: int, body: MessageEditBody) -> dict[str, Any]:
+        field, text = body.field()
+        return _stored_json(store.edit_message(trace_id, body.base_revision, index, text, field))
+
+    @app.delete("/api/traces/{trace_id}/messages/{index}")
+    def delete_turn(trace_id: str, index: int, base_revision: int) -> dict[str, Any]:
+        return _stored_json(store.delete_turn(trace_id, base_revision, index))
+
+    @app.post("/api/traces/{trace_id}/strip-guidance")
+    def strip_guidance(trace_id: str, body: RevisionBody) -> dict[str, Any]:
+        return _stored_json(store.strip_guidance(trace_id, body.base_revision))
+
+    @app.post("/api/traces/{trace_id}/tags")
+    def tags(trace_id: str, body: TagsBody) -> dict[str, Any]:
+        stored = store.add_tags(trace_id, body.add) if body.add else store.get(trace_id)
+        if body.remove:
+            stored = store.remove_tags(trace_id, body.remove)
+        return _stored_json(stored)
+
+    @app.post("/api/traces/{trace_id}/notes")
+    def notes(trace_id: str, body: NotesBody) -> dict[str, Any]:
+        return _stored_json(store.set_notes(trace_id, body.notes))
+
+    @app.get("/api/counts")
+    def counts(
+        suite: str | None = None,
+        task_id: str | None = None,
+        model: str | None = None,
+        verdict: Verdict | None = None,
+        tag: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> dict[str, int]:
+        query = TraceQuery(
+            suite=suite,
+            task_id=task_id,
+            model=model,
+            verdict=verdict,
+            tag=tag,
+            created_from=created_from,
+            created_before=created_before,
+        )
+        return {str(status): n for status, n in store.count_by_status(query).items()}
 
 
 def _add_build_routes(app: FastAPI, store: TraceStore, build: Build) -> None:

@@ -22,6 +22,7 @@ from tracewheel.core.trace import Trace, validate_trace
 from tracewheel.dataset import edits
 from tracewheel.dataset.builds import BuildLog
 from tracewheel.dataset.curation import CurationSettings, CurationStatus, curate, duplicate_fingerprint
+from tracewheel.dataset.navigation import TraceNavigation
 from tracewheel.dataset.records import IngestResult, RevisionInfo, StoredTrace, TracePage, TraceQuery
 from tracewheel.dataset.store_schema import (
     connect,
@@ -49,8 +50,8 @@ def _validated(trace: Trace | Mapping[str, Any]) -> Trace:
     return validate_trace(data)
 
 
-class TraceStore(BuildLog):
-    """Traces with curation state, revisions, tags, notes, and the builds made from them (`BuildLog`)."""
+class TraceStore(BuildLog, TraceNavigation):
+    """Traces with curation state, revisions, tags, notes, the builds made from them (`BuildLog`), list neighbours."""
 
     def __init__(self, path: str | Path, curation: CurationSettings | None = None) -> None:
         """Opens (or creates) the store file.

@@ -19,6 +19,16 @@ from pathlib import Path
 
 from tracewheel.inference.model_store import bundled_gguf
 
+# Where tests keep the converted tokenizer and the tiny model between runs (rebuilt if missing).
+TEST_CACHE = Path(os.environ.get("TRACEWHEEL_TEST_CACHE", Path.home() / ".cache" / "tracewheel-tests"))
+
+
+def tiny_test_model() -> Path:
+    """The tiny model with the project's serving template, built once into TEST_CACHE."""
+    from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
+
+    return build_tiny_model(TEST_CACHE / "tiny-qwen3", TEST_CACHE, chat_template=load_template(SERVING_TEMPLATE))
+
 
 def _atomic_save(target: Path, save) -> Path:  # type: ignore[no-untyped-def]
     target.parent.mkdir(parents=True, exist_ok=True)
