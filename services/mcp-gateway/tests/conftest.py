@@ -7,6 +7,10 @@ allow-lists exactly its port (as production allow-lists the task site on 8400).
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import pytest_asyncio
 
+from tracewheel.gateway.aggregate import ServerSpec
+from tracewheel.gateway.browser.base import PLAYWRIGHT_MCP_VERSION
 from tracewheel.gateway.browser.context import Timeouts
 from tracewheel.gateway.policy import UrlPolicy
 from tracewheel.gateway.session import BrowserConfig, BrowserSession, SessionManager
@@ -214,3 +220,35 @@ def ref_in(snapshot_text: str, role_and_name: str) -> str:
 def find_ref() -> Callable[[str, str], str]:
     """`find_ref(result.text, 'link "Form"')` -> 'e5'."""
     return ref_in
+
+
+PLAYWRIGHT_MCP_CACHE = Path.home() / ".cache" / "tracewheel-tests" / "pwmcp"
+
+
+def _playwright_mcp() -> Path:
+    """playwright-mcp pinned at the version our tools copy, installed once into a cache dir."""
+    binary = PLAYWRIGHT_MCP_CACHE / "node_modules" / ".bin" / "playwright-mcp"
+    package = PLAYWRIGHT_MCP_CACHE / "node_modules" / "@playwright" / "mcp" / "package.json"
+    if package.exists() and json.loads(package.read_text())["version"] == PLAYWRIGHT_MCP_VERSION:
+        return binary
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed")
+    PLAYWRIGHT_MCP_CACHE.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [npm, "install", "--prefix", str(PLAYWRIGHT_MCP_CACHE), f"@playwright/mcp@{PLAYWRIGHT_MCP_VERSION}"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
+        timeout=600,
+    )
+    return binary
+
+
+@pytest.fixture(scope="session")
+def playwright_mcp() -> ServerSpec:
+    """@playwright/mcp (pinned) as a stdio server on Debian's chromium; never downloads a browser."""
+    chromium = shutil.which("chromium")
+    assert chromium is not None, "Debian's chromium is required"
+    args = ("--headless", "--no-sandbox", "--isolated", "--executable-path", chromium)
+    return ServerSpec("playwright", str(_playwright_mcp()), args, {"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})

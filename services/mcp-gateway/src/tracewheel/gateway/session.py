@@ -258,9 +258,15 @@ class SessionManager:
             return self._browser
 
     async def open(
-        self, *, tools: Iterable[str] | None = None, capabilities: Iterable[str] | None = None
+        self,
+        *,
+        tools: Iterable[str] | None = None,
+        capabilities: Iterable[str] | None = None,
+        renderer: ResultRenderer | None = None,
     ) -> BrowserSession:
         """A new session with the given tools (all by default; see `select_tools`).
+
+        `renderer` renders this session's results (e.g. with its own length limit); default: the manager's.
 
         Raises:
             SessionLimitReached: `max_sessions` sessions are open.
@@ -275,14 +281,14 @@ class SessionManager:
             )
         self._reserved += 1
         try:
-            session = await self._new_session(selected)
+            session = await self._new_session(selected, renderer or self.renderer)
         finally:
             self._reserved -= 1
         self._sessions[session.id] = session
         logger.info("opened browser session %s with %d tools", session.id, len(selected))
         return session
 
-    async def _new_session(self, tools: tuple[ToolDefinition, ...]) -> BrowserSession:
+    async def _new_session(self, tools: tuple[ToolDefinition, ...], renderer: ResultRenderer) -> BrowserSession:
         browser = await self._ensure_browser()
         guard = NetworkGuard(self.config.policy)
         await guard.start()
@@ -301,7 +307,7 @@ class SessionManager:
         timeouts = self.config.timeouts
         context.set_default_timeout(timeouts.action * 1000)
         context.set_default_navigation_timeout(timeouts.navigation * 1000)
-        return BrowserSession(uuid.uuid4().hex, context, guard, tools, self.renderer, timeouts, self._clock)
+        return BrowserSession(uuid.uuid4().hex, context, guard, tools, renderer, timeouts, self._clock)
 
     def get(self, session_id: str) -> BrowserSession:
         """The open session with this id.
