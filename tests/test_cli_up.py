@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tracewheel.cli.stack import NATS_PORT, SERVICES
+from tracewheel.cli.stack import NATS_PORT, SERVICES, TASK_SITE_PORT
 from tracewheel.inference.testing import tiny_test_model
 
 
@@ -28,7 +28,7 @@ def port_is_free(port: int) -> bool:
 
 
 def all_ports(offset: int) -> list[int]:
-    ports = [NATS_PORT + offset]
+    ports = [NATS_PORT + offset, TASK_SITE_PORT + offset]
     for spec in SERVICES:
         ports += [spec.grpc_port + offset] + ([spec.http_port + offset] if spec.http_port else [])
     return ports

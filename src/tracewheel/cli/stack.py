@@ -43,6 +43,7 @@ SERVICES = (
     ServiceSpec("agent", "tracewheel.agent", "TW_AGENT_", 50053),
 )
 NATS_PORT = 4222
+TASK_SITE_PORT = 8400  # served by the agent service in the embedded stack
 
 
 def home_dir() -> Path:
@@ -116,11 +117,35 @@ class Supervisor:
             f"{spec.env_prefix}NATS_URL": self.nats.url,
             "PYTHONUNBUFFERED": "1",
         }
+        env |= self.wiring(spec)
         # keep the user's own settings for this service (e.g. TW_INFERENCE_MODEL), but not ports
         env |= {k: v for k, v in os.environ.items() if k.startswith(spec.env_prefix) and not k.endswith("_PORT")}
         if spec.http_port is not None:
             env[f"{spec.env_prefix}HTTP_PORT"] = str(self.http_port(spec))
         return env
+
+    def base_model_dir(self) -> str:
+        """The served base model's folder: the user's TW_INFERENCE_MODEL folder, or the default's cache."""
+        from tracewheel.inference.model_store import DEFAULT_MODEL
+
+        model = os.environ.get("TW_INFERENCE_MODEL", "")
+        return model if model and Path(model).is_dir() else str(self.home / "models" / DEFAULT_MODEL)
+
+    def wiring(self, spec: ServiceSpec) -> dict[str, str]:
+        """How the services find each other on this stack's ports."""
+        ports = {s.name: (self.grpc_port(s), self.http_port(s)) for s in self.services}
+        site = TASK_SITE_PORT + self.port_offset
+        table = {
+            "agent": {
+                "TW_AGENT_INFERENCE_URL": f"http://127.0.0.1:{ports['inference'][1]}/v1",
+                "TW_AGENT_GATEWAY_ADDRESS": f"127.0.0.1:{ports['mcp-gateway'][0]}",
+                "TW_AGENT_TASK_SITE_PORT": str(site),
+                "TW_AGENT_TASK_SITE_URL": f"http://127.0.0.1:{site}",
+            },
+            "mcp-gateway": {"TW_GATEWAY_ALLOW_HOSTS": json.dumps([f"127.0.0.1:{site}", f"localhost:{site}"])},
+            "dataset": {"TW_DATASET_BASE_MODEL": self.base_model_dir()},
+        }
+        return table.get(spec.name, {}) if spec.name in ports else {}
 
     def _start_child(self, spec: ServiceSpec) -> None:
         process = subprocess.Popen(
@@ -193,6 +218,9 @@ class Supervisor:
             _signal_group(process, signal.SIGKILL)  # stragglers in the group (e.g. a browser)
         for thread in self._threads:
             thread.join(timeout=2.0)
+        for process in self.children.values():
+            if process.stdout is not None:
+                process.stdout.close()
         self.nats.stop()
         StackInfo.path(self.home).unlink(missing_ok=True)
 
