@@ -246,9 +246,10 @@ def _playwright_mcp() -> Path:
 
 
 @pytest.fixture(scope="session")
-def playwright_mcp() -> ServerSpec:
+def playwright_mcp(tmp_path_factory: pytest.TempPathFactory) -> ServerSpec:
     """@playwright/mcp (pinned) as a stdio server on Debian's chromium; never downloads a browser."""
     chromium = shutil.which("chromium")
     assert chromium is not None, "Debian's chromium is required"
-    args = ("--headless", "--no-sandbox", "--isolated", "--executable-path", chromium)
+    output = tmp_path_factory.mktemp("playwright-mcp-output")  # its console logs, not in the repository
+    args = ("--headless", "--no-sandbox", "--isolated", "--executable-path", chromium, "--output-dir", str(output))
     return ServerSpec("playwright", str(_playwright_mcp()), args, {"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
