@@ -177,7 +177,7 @@ async def run_consumer(
         while not stop.is_set():
             try:
                 messages = await subscription.fetch(batch, timeout=poll_s)
-            except NatsTimeoutError:
+            except (NatsTimeoutError, TimeoutError):  # no message within poll_s (either error type)
                 continue
             for msg in messages:
                 await handle_one(js, spec, msg, handler)

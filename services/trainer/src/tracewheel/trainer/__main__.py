@@ -1,12 +1,64 @@
-"""Entrypoint: `python -m tracewheel.trainer`."""
+"""Entrypoint: `python -m tracewheel.trainer`: gRPC server, NATS consumer, one training worker thread."""
 
-from tracewheel.core.service import service_main
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from tracewheel.core.events import connect, ensure_streams, run_consumer
+from tracewheel.core.grpc_server import GrpcServer
+from tracewheel.core.service import Cleanup, service_main
 from tracewheel.trainer.config import TrainerSettings
+from tracewheel.trainer.events import DATASET_CONSUMER, EventPublisher, dataset_built_handler
+from tracewheel.trainer.jobs import JobQueue, JobStore, training_runner
+from tracewheel.trainer.recipe import load_recipe
+from tracewheel.trainer.server import ProgressHub, TrainerServicer
+from tracewheel.v1 import trainer_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
+    loop = asyncio.get_running_loop()
+    runner = training_runner(
+        settings.resolved_adapters_dir(), load_recipe(settings.recipe_path), settings.resolve_base_model
+    )
+    queue = JobQueue(JobStore(settings.resolved_state_dir() / "jobs.json"), runner)
+    hub = ProgressHub(loop)
+    queue.add_listener(hub.on_job)
+    default_base = str(settings.base_model_dir or "")
+    trainer_pb2_grpc.add_TrainerServicer_to_server(TrainerServicer(queue, hub, default_base), server.server)
+
+    stop = asyncio.Event()
+    consumer: asyncio.Task[None] | None = None
+    client = None
+    if settings.events:
+        client, js = await connect(settings.nats_url, "trainer")
+        await ensure_streams(js)
+        queue.add_listener(EventPublisher(client, js, loop).on_job)
+        consumer = asyncio.create_task(run_consumer(js, DATASET_CONSUMER, dataset_built_handler(queue), stop))
+    # training blocks for minutes: it runs in its own thread, the event loop stays responsive
+    worker = threading.Thread(target=queue.work_forever, name="trainer-worker", daemon=True)
+    worker.start()
+
+    async def cleanup() -> None:
+        stop.set()
+        queue.close()  # a running job stops at its next step and stays RUNNING, to resume at the next start
+        if consumer is not None:
+            try:
+                await consumer
+            except TimeoutError:  # core's run_consumer can let a fetch timeout escape while stopping
+                log.warning("dataset consumer stopped with a fetch timeout", exc_info=True)
+        await asyncio.to_thread(worker.join, 60)
+        if client is not None:
+            await client.close()
+
+    return cleanup
 
 
 def main() -> None:
-    # The domain servicers register here as the service grows; until then it serves health.
-    service_main("trainer", TrainerSettings, ["tracewheel.v1.Trainer"])
+    service_main("trainer", TrainerSettings, ["tracewheel.v1.Trainer"], setup)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
-"""Settings of the trainer service (environment variables TW_TRAINER_*)."""
+"""Settings of the trainer service (environment variables TW_TRAINER_*).
+
+The training recipe has its own file and overrides (TW_RECIPE_*, see recipe.py).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.settings import ServiceSettings
 
 
@@ -12,3 +18,41 @@ class TrainerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TW_TRAINER_", extra="forbid", frozen=True)
 
     grpc_port: int = Field(default=50055, ge=0, le=65535, description="gRPC port.")
+    state_dir: Path | None = Field(default=None, description="Where jobs.json lives; default TRACEWHEEL_HOME/trainer.")
+    adapters_dir: Path | None = Field(
+        default=None,
+        description="Each job trains into <adapters_dir>/<job id>/ (checkpoints, tensorboard, adapter); "
+        "default TRACEWHEEL_HOME/adapters.",
+    )
+    models_dir: Path | None = Field(
+        default=None,
+        description="Base models by name: a dataset's base_model X trains <models_dir>/X unless X is a folder "
+        "path; default TRACEWHEEL_HOME/models.",
+    )
+    base_model_dir: Path | None = Field(
+        default=None, description="When set, every job trains this HF model folder whatever its dataset names."
+    )
+    recipe_path: Path | None = Field(
+        default=None, description="Recipe YAML; default: the one shipped in the package (default_recipe.yaml)."
+    )
+    events: bool = Field(default=True, description="Consume datasets.v1.built and publish events over NATS.")
+
+    def resolved_state_dir(self) -> Path:
+        return self.state_dir or self.home / "trainer"
+
+    def resolved_adapters_dir(self) -> Path:
+        return self.adapters_dir or self.home / "adapters"
+
+    def resolve_base_model(self, name: str) -> Path:
+        """The HF folder to train for a dataset's `base_model`.
+
+        Raises:
+            FailedPrecondition: the dataset names no base model and none is configured.
+        """
+        if self.base_model_dir is not None:
+            return self.base_model_dir
+        if not name:
+            raise FailedPrecondition("the dataset names no base_model; set TW_TRAINER_BASE_MODEL_DIR")
+        if name and Path(name).is_dir():
+            return Path(name)
+        return (self.models_dir or self.home / "models") / name

@@ -1,0 +1,42 @@
+"""Domain objects -> protobuf messages, shared by server.py and events.py."""
+
+from __future__ import annotations
+
+from tracewheel.trainer.jobs import Job, JobState
+from tracewheel.trainer.train import Progress
+from tracewheel.v1 import events_pb2, trainer_pb2
+
+# TrainingProgress.phase for a state change (a Progress carries its own phase while training)
+PHASES = {
+    JobState.QUEUED: "queued",
+    JobState.RUNNING: "training",
+    JobState.SUCCEEDED: "done",
+    JobState.FAILED: "failed",
+    JobState.CANCELLED: "cancelled",
+    JobState.SUPERSEDED: "superseded",
+}
+
+
+def job_to_proto(job: Job) -> trainer_pb2.Job:
+    return trainer_pb2.Job(
+        id=job.id,
+        dataset_version=job.dataset_version,
+        dataset_path=job.dataset_path,
+        state=trainer_pb2.JobState.Value(f"JOB_STATE_{job.state.value}"),
+        error=job.error,
+        adapter_path=job.adapter_path,
+    )
+
+
+def progress_to_proto(job: Job, progress: Progress | None) -> events_pb2.TrainingProgress:
+    if progress is None:
+        return events_pb2.TrainingProgress(job_id=job.id, phase=PHASES[job.state])
+    return events_pb2.TrainingProgress(
+        job_id=job.id,
+        step=progress.step,
+        total_steps=progress.total_steps,
+        loss=progress.loss,
+        tokens_per_second=progress.tokens_per_second,
+        eta_s=progress.eta_s,
+        phase=progress.phase,
+    )

@@ -1,0 +1,141 @@
+"""Reading a dataset directory built by the dataset service: the one place to change if it moves.
+
+Contract (docs/trainer.md): `manifest.json` (version, base_model, template_sha256, ...), then
+- `hf/` (preferred when present): a `save_to_disk` DatasetDict (`train`, `eval`) already
+  tokenized by the dataset service, with `input_ids` and `labels` (-100 off the target turns).
+  Used as is: a row unrolled at user turns holds earlier queries' assistant turns as context,
+  and only these labels keep them out of the loss (TRL's own assistant_only_loss would train
+  every assistant turn of the row again);
+- otherwise `train.jsonl` and optional `eval.jsonl`, one TRL conversational row per line:
+  `{"messages": [...], "tools": "<json string>"}` (tool-call arguments as JSON strings), which
+  TRL tokenizes with the training template and assistant_only_loss (every assistant turn).
+
+`tools` stays a JSON string in the HF Dataset (TRL parses it per row): as a list of dicts,
+Arrow would merge every tool's parameter schema into one struct and render `null` properties
+into the prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from tracewheel.core.errors import InvalidArgument
+
+
+class DatasetError(InvalidArgument):
+    """The dataset directory is missing, corrupt, or has rows the trainer cannot learn from."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    train: Dataset
+    eval: Dataset | None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    pretokenized: bool = False  # input_ids + labels (from hf/), else conversational rows
+
+
+def _check_row(row: Any, where: str) -> dict[str, Any]:
+    if not isinstance(row, dict) or not isinstance(row.get("messages"), list) or not row["messages"]:
+        raise DatasetError(f"{where}: expected an object with a non-empty 'messages' list")
+    roles = [m.get("role") if isinstance(m, dict) else None for m in row["messages"]]
+    if None in roles:
+        raise DatasetError(f"{where}: every message needs a 'role'")
+    if "assistant" not in roles:
+        raise DatasetError(f"{where}: no assistant turn, so nothing to learn (assistant-only loss)")
+    tools = row.get("tools")
+    if tools is None or tools == "":
+        tools = "[]"
+    if not isinstance(tools, str):
+        tools = json.dumps(tools)  # tolerate a list; see the module docstring for why a string
+    try:
+        parsed = json.loads(tools)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{where}: 'tools' is not valid JSON ({exc})") from None
+    if not isinstance(parsed, list):
+        raise DatasetError(f"{where}: 'tools' must be a JSON list of function tools")
+    return {"messages": row["messages"], "tools": tools}
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Validated rows of one JSONL split.
+
+    Raises:
+        DatasetError: a line is not JSON or not a trainable conversation (names file and line).
+    """
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{path.name}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{where}: not valid JSON ({exc})") from None
+            rows.append(_check_row(row, where))
+    return rows
+
+
+def _pretokenized(split: Dataset, where: str) -> Dataset:
+    missing = {"input_ids", "labels"} - set(split.column_names)
+    if missing:
+        raise DatasetError(f"{where} lacks column(s) {', '.join(sorted(missing))}")
+    split = split.select_columns(["input_ids", "labels"])
+    for index, labels in enumerate(split["labels"]):
+        if all(label == -100 for label in labels):
+            raise DatasetError(f"{where} row {index}: every label is -100, so nothing to learn")
+    return split
+
+
+def _load_hf(hf_dir: Path) -> tuple[Dataset, Dataset | None]:
+    from datasets import DatasetDict, load_from_disk
+
+    try:
+        splits = load_from_disk(str(hf_dir))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{hf_dir} is not a readable save_to_disk dataset ({exc})") from None
+    if not isinstance(splits, DatasetDict) or "train" not in splits or len(splits["train"]) == 0:
+        raise DatasetError(f"{hf_dir} must be a DatasetDict with a non-empty 'train' split")
+    train = _pretokenized(splits["train"], f"{hf_dir}/train")
+    has_eval = "eval" in splits and len(splits["eval"]) > 0
+    return train, _pretokenized(splits["eval"], f"{hf_dir}/eval") if has_eval else None
+
+
+def load_training_data(dataset_dir: Path) -> TrainingData:
+    """The train (and eval, if present and non-empty) splits of a dataset directory.
+
+    Raises:
+        DatasetError: the directory, manifest or train split is missing or corrupt.
+    """
+    if not dataset_dir.is_dir():
+        raise DatasetError(f"dataset directory {dataset_dir} does not exist")
+    manifest_path = dataset_dir / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(f"{manifest_path} is missing; is {dataset_dir} a built dataset?") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{manifest_path} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise DatasetError(f"{manifest_path} must hold a JSON object")
+    if (dataset_dir / "hf").is_dir():
+        train, eval_split = _load_hf(dataset_dir / "hf")
+        return TrainingData(train=train, eval=eval_split, manifest=manifest, pretokenized=True)
+    train_path = dataset_dir / "train.jsonl"
+    if not train_path.exists():
+        raise DatasetError(f"{train_path} is missing")
+    train_rows = read_rows(train_path)
+    if not train_rows:
+        raise DatasetError(f"{train_path} has no rows")
+    eval_path = dataset_dir / "eval.jsonl"
+    eval_rows = read_rows(eval_path) if eval_path.exists() else []
+    return TrainingData(
+        train=Dataset.from_list(train_rows),
+        eval=Dataset.from_list(eval_rows) if eval_rows else None,
+        manifest=manifest,
+    )

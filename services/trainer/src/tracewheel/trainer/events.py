@@ -1,0 +1,82 @@
+"""NATS wiring: datasets.v1.built -> a queued job; job updates -> trainer.v1.progress and models.v1.trained.
+
+The `trainer` durable consumer acks a DatasetBuilt only after `JobQueue.submit` has written the
+job to disk; a redelivery finds the job by dataset version and is a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from tracewheel.core.events import (
+    SUBJECT_DATASET_BUILT,
+    SUBJECT_MODEL_TRAINED,
+    SUBJECT_TRAINING_PROGRESS,
+    ConsumerSpec,
+    PoisonMessage,
+    publish,
+)
+from tracewheel.trainer.convert import progress_to_proto
+from tracewheel.trainer.jobs import Job, JobQueue, JobState
+from tracewheel.trainer.train import Progress
+from tracewheel.v1 import events_pb2
+
+log = logging.getLogger(__name__)
+
+DATASET_CONSUMER = ConsumerSpec("DATASETS", SUBJECT_DATASET_BUILT, "trainer", events_pb2.DatasetBuilt)
+
+
+def dataset_built_handler(queue: JobQueue):  # type: ignore[no-untyped-def]
+    """The consumer's handler: validates the event and queues a job (durably) before the ack."""
+
+    async def handle(event: events_pb2.DatasetBuilt, msg: Msg) -> None:
+        if not event.version or not event.path:
+            raise PoisonMessage(f"DatasetBuilt needs version and path (got version={event.version!r})")
+        job = await asyncio.to_thread(queue.submit, event.version, event.path, event.base_model)
+        log.info("dataset %s -> job %s (%s)", event.version, job.id, job.state)
+
+    return handle
+
+
+def model_trained(job: Job) -> events_pb2.ModelTrained:
+    trained_at = Timestamp()
+    trained_at.FromSeconds(int(job.updated_at))
+    return events_pb2.ModelTrained(
+        adapter_name=job.id,
+        adapter_path=job.adapter_path,
+        base_model=job.base_model,
+        dataset_version=job.dataset_version,
+        job_id=job.id,
+        trained_at=trained_at,
+        # TODO(eval gate): fill metrics and baseline_metrics once the trainer asks the agent to
+        # evaluate the candidate adapter; until then they are left empty.
+    )
+
+
+class EventPublisher:
+    """A JobQueue listener (called in the worker thread) that publishes on the event loop."""
+
+    def __init__(self, client: NatsClient, js: JetStreamContext, loop: asyncio.AbstractEventLoop) -> None:
+        self._client = client
+        self._js = js
+        self._loop = loop
+
+    def on_job(self, job: Job, progress: Progress | None) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._publish(job, progress), self._loop)
+        if progress is None and job.state == JobState.SUCCEEDED:
+            future.result(timeout=30)  # the job is only reported done once the event is out
+
+    async def _publish(self, job: Job, progress: Progress | None) -> None:
+        try:
+            await self._client.publish(SUBJECT_TRAINING_PROGRESS, progress_to_proto(job, progress).SerializeToString())
+        except Exception:  # progress is best effort (core NATS)
+            log.warning("could not publish progress of %s", job.id, exc_info=True)
+        if progress is None and job.state == JobState.SUCCEEDED:
+            await publish(self._js, SUBJECT_MODEL_TRAINED, model_trained(job), f"trained:{job.id}")
+            log.info("published %s for %s", SUBJECT_MODEL_TRAINED, job.id)

@@ -1,0 +1,235 @@
+"""Training jobs: a persisted queue and state machine, one job at a time per device (domain).
+
+States: QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED; QUEUED -> SUPERSEDED (a newer
+dataset arrived before it started) | CANCELLED. Every transition is written to a JSON file
+(atomic replace) before it takes effect, so after a kill -9 `recover()` finds the RUNNING job
+and runs it again first; training resumes from its last checkpoint in the job's output dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from tracewheel.core.errors import FailedPrecondition, NotFound
+from tracewheel.trainer.recipe import Recipe
+from tracewheel.trainer.train import Progress, TrainingCancelled, train
+
+log = logging.getLogger(__name__)
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.SUPERSEDED})
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    dataset_version: str
+    dataset_path: str
+    base_model: str
+    state: JobState = JobState.QUEUED
+    error: str = ""
+    adapter_path: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+def new_job_id(now: float | None = None) -> str:
+    """Sortable and readable, doubles as the adapter name: agent-20261121-171500-1a2b3c."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now or time.time()))
+    return f"agent-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+class JobStore:
+    """Jobs in one JSON file, rewritten atomically (write temp, fsync, rename) on every change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Job]:
+        if not self.path.exists():
+            return {}
+        rows = json.loads(self.path.read_text(encoding="utf-8"))
+        return {row["id"]: Job(**{**row, "state": JobState(row["state"])}) for row in rows}
+
+    def save(self, jobs: dict[str, Job]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.path.with_name(f".{self.path.name}.tmp")
+        with staging.open("w", encoding="utf-8") as out:
+            json.dump([dataclasses.asdict(job) for job in jobs.values()], out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(staging, self.path)
+
+
+# runner(job, progress, should_stop) -> adapter path; raises on failure, TrainingCancelled on cancel
+Runner = Callable[[Job, Callable[[Progress], None], Callable[[], bool]], str]
+Listener = Callable[[Job, Progress | None], None]  # progress is None on a state change
+
+
+class JobQueue:
+    """The jobs of one device. Thread-safe; `run_next` runs one job in the calling thread."""
+
+    def __init__(self, store: JobStore, runner: Runner) -> None:
+        self._store = store
+        self._runner = runner
+        self._lock = threading.Condition()
+        self._jobs = store.load()
+        self._cancel_requested: set[str] = set()
+        self._listeners: list[Listener] = []
+        self._closed = False
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called (in the worker thread) on every progress report and state change."""
+        self._listeners.append(listener)
+
+    def _notify(self, job: Job, progress: Progress | None = None) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(job, progress)
+            except Exception:  # a broken listener must not fail the training run
+                log.exception("job listener failed for %s", job.id)
+
+    def _set(self, job: Job, **changes: object) -> Job:
+        """Persists a change, then tells listeners. Call with the lock held."""
+        updated = dataclasses.replace(job, **changes, updated_at=time.time())  # type: ignore[arg-type]
+        self._jobs[job.id] = updated
+        self._store.save(self._jobs)
+        return updated
+
+    def list(self) -> list[Job]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda job: job.created_at)
+
+    def get(self, job_id: str) -> Job:
+        """Raises: NotFound: no job has that id."""
+        with self._lock:
+            if job_id not in self._jobs:
+                raise NotFound(f"no training job {job_id!r}")
+            return self._jobs[job_id]
+
+    def submit(self, dataset_version: str, dataset_path: str, base_model: str) -> Job:
+        """Queues a job (durably) and supersedes older queued ones; a dataset already submitted is a no-op."""
+        with self._lock:
+            for job in self._jobs.values():
+                if job.dataset_version == dataset_version:
+                    return job  # a redelivered event or a repeated request
+            now = time.time()
+            superseded = [j for j in self._jobs.values() if j.state == JobState.QUEUED]
+            for old in superseded:
+                self._set(old, state=JobState.SUPERSEDED, error=f"superseded by dataset {dataset_version}")
+            job = Job(new_job_id(now), dataset_version, dataset_path, base_model, created_at=now, updated_at=now)
+            self._jobs[job.id] = job
+            self._store.save(self._jobs)
+            self._lock.notify_all()
+        for old in superseded:
+            self._notify(self._jobs[old.id])
+        self._notify(job)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancels a queued job now, a running one at its next step.
+
+        Raises:
+            NotFound: no job has that id.
+            FailedPrecondition: the job already finished.
+        """
+        with self._lock:
+            job = self.get(job_id)
+            if job.state in FINAL_STATES:
+                raise FailedPrecondition(f"job {job_id} already finished ({job.state})")
+            if job.state == JobState.QUEUED:
+                job = self._set(job, state=JobState.CANCELLED, error="cancelled before it started")
+            else:
+                self._cancel_requested.add(job_id)
+        self._notify(job)
+        return job
+
+    def _next(self) -> Job | None:
+        running = [j for j in self._jobs.values() if j.state == JobState.RUNNING]  # recovered after a crash
+        queued = sorted((j for j in self._jobs.values() if j.state == JobState.QUEUED), key=lambda j: j.created_at)
+        return (running or queued or [None])[0]
+
+    def _should_stop(self, job_id: str) -> bool:
+        return self._closed or job_id in self._cancel_requested
+
+    def run_next(self) -> Job | None:
+        """Runs the recovered RUNNING job or the oldest QUEUED one to a final state; None if idle."""
+        with self._lock:
+            job = self._next()
+            if job is None:
+                return None
+            if job.state == JobState.QUEUED:
+                job = self._set(job, state=JobState.RUNNING)
+            else:
+                log.info("resuming job %s after a restart", job.id)
+        self._notify(job)
+        changes: dict[str, object]
+        try:
+            adapter = self._runner(job, lambda progress: self._notify(job, progress), lambda: self._should_stop(job.id))
+            changes = {"state": JobState.SUCCEEDED, "adapter_path": adapter}
+        except TrainingCancelled as exc:
+            if job.id not in self._cancel_requested:  # service shutdown: stays RUNNING, resumes on restart
+                log.info("job %s interrupted by shutdown; it resumes at the next start", job.id)
+                return job
+            changes = {"state": JobState.CANCELLED, "error": str(exc)}
+        except Exception as exc:  # OOM, bad data, bugs: the job fails, the service keeps running
+            log.exception("training job %s failed", job.id)
+            changes = {"state": JobState.FAILED, "error": f"{type(exc).__name__}: {exc}"}
+        with self._lock:
+            job = self._set(job, **changes)
+            self._cancel_requested.discard(job.id)
+        self._notify(job)
+        return job
+
+    def wait_for_work(self, timeout_s: float | None = None) -> bool:
+        """Blocks until a job is runnable or `close()`; returns False when closed."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._closed or self._next() is not None, timeout=timeout_s)
+            return not self._closed
+
+    def close(self) -> None:
+        """Stops the worker loop; a running job is asked to stop at its next step (it resumes later)."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+
+    def work_forever(self) -> None:
+        """The worker thread's loop: one job at a time until `close()`."""
+        while self.wait_for_work():
+            self.run_next()
+
+
+def training_runner(adapters_dir: Path, recipe: Recipe, resolve_base_model: Callable[[str], Path]) -> Runner:
+    """The in-process runner: trains into `adapters_dir/<job id>/` (checkpoints there make it resumable)."""
+
+    def run(job: Job, on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> str:
+        result = train(
+            Path(job.dataset_path),
+            resolve_base_model(job.base_model),
+            adapters_dir / job.id,
+            recipe,
+            on_progress,
+            should_stop,
+        )
+        return str(result.adapter_dir)
+
+    return run

@@ -1,0 +1,133 @@
+"""The training recipe: LoRA/QLoRA SFT hyper-parameters, loaded from YAML with env overrides.
+
+`load_recipe(path)` reads a YAML file (the shipped `default_recipe.yaml` when `path` is None),
+then applies every `TW_RECIPE_<FIELD>` environment variable on top (`TW_RECIPE_LORA_R=8`,
+`TW_RECIPE_MAX_STEPS=100`). The prefix is not `TW_TRAINER_` because the service's settings
+loader refuses unknown `TW_TRAINER_*` variables; an unknown `TW_RECIPE_*` is refused here too.
+
+Device-dependent options (`bf16`, `load_in_4bit`, `optim`, `gradient_checkpointing`) default to
+None = "choose for the device": on CUDA bf16 + QLoRA 4-bit (bitsandbytes) + adamw_8bit +
+gradient checkpointing; on CPU fp32, no quantization, adamw_torch, no checkpointing (TRL's own
+defaults assume a GPU). `Recipe.for_device(device)` resolves them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tracewheel.core.errors import InvalidArgument
+
+ENV_PREFIX = "TW_RECIPE_"
+DEFAULT_RECIPE_FILE = "default_recipe.yaml"
+
+
+class RecipeError(InvalidArgument):
+    """The recipe file or a TW_RECIPE_* override is missing, unknown or invalid."""
+
+
+class Recipe(BaseModel):
+    """Every option of a training run. Defaults are sane for the embedded CPU stack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- LoRA ---
+    lora_r: int = Field(default=16, ge=1, description="LoRA rank: adapter capacity and size.")
+    lora_alpha: int = Field(default=32, ge=1, description="LoRA scaling numerator (effective scale alpha/r).")
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on the LoRA branch.")
+    target_modules: str | list[str] = Field(
+        default="all-linear", description="Modules that get adapters: 'all-linear' or a list of module names."
+    )
+    # --- schedule ---
+    num_train_epochs: float = Field(default=3.0, gt=0, description="Epochs over train.jsonl (ignored if max_steps>0).")
+    max_steps: int = Field(default=-1, description="Optimizer steps to run; -1 means use num_train_epochs.")
+    learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate (LoRA wants ~1e-4..3e-4).")
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1, description="Fraction of steps of linear warmup.")
+    # Batch 1 x 4 accumulation: on CPU the vocab projection makes a padded batch of 4 slower per
+    # token and 3x the peak memory (bench/train.py); on a GPU raise the batch, lower accumulation.
+    per_device_train_batch_size: int = Field(default=1, ge=1, description="Rows per forward pass.")
+    gradient_accumulation_steps: int = Field(default=4, ge=1, description="Forward passes per optimizer step.")
+    max_length: int = Field(default=4096, ge=16, description="Tokens per row; longer rows are truncated.")
+    # Off by default: packing/padding-free only pay off with flash-attention (CUDA). With SDPA on
+    # CPU a packed batch is one long sequence whose attention spans neighbouring rows.
+    packing: bool = Field(default=False, description="Pack rows into max_length sequences (BFD).")
+    padding_free: bool = Field(default=False, description="Concatenate a batch without padding (flash-attn).")
+    # --- checkpoints, eval, logs ---
+    save_steps: int = Field(default=50, ge=1, description="Checkpoint every N optimizer steps (resume point).")
+    save_total_limit: int = Field(default=2, ge=1, description="Checkpoints kept on disk (oldest deleted).")
+    eval: bool = Field(default=True, description="Compute eval loss on eval.jsonl (at eval_steps and at the end).")
+    eval_steps: int | None = Field(default=None, ge=1, description="Evaluate every N steps; None: only at the end.")
+    logging_steps: int = Field(default=1, ge=1, description="Log loss/throughput every N steps.")
+    seed: int = Field(default=42, description="Seed for data order, LoRA init and dropout.")
+    chat_template: str | None = Field(
+        default="smollm2_tools_train",
+        description="Training template with {% generation %} markers: a name shipped in "
+        "tracewheel.inference.templates, a path to a .jinja file, or null to keep the tokenizer's own.",
+    )
+    # --- device-dependent (None = chosen by for_device) ---
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto picks cuda when available.")
+    bf16: bool | None = Field(default=None, description="bf16 mixed precision; default: True on CUDA, False on CPU.")
+    load_in_4bit: bool | None = Field(
+        default=None, description="QLoRA: load the base model in 4-bit NF4 (bitsandbytes); default: CUDA only."
+    )
+    optim: str | None = Field(default=None, description="Optimizer; default: adamw_8bit on CUDA, adamw_torch on CPU.")
+    gradient_checkpointing: bool | None = Field(
+        default=None, description="Recompute activations to save memory; default: True on CUDA, False on CPU."
+    )
+
+    def for_device(self, cuda_available: bool) -> Recipe:
+        """This recipe with `device` and every None device option resolved."""
+        device = self.device if self.device != "auto" else ("cuda" if cuda_available else "cpu")
+        on_gpu = device == "cuda"
+        return self.model_copy(
+            update={
+                "device": device,
+                "bf16": on_gpu if self.bf16 is None else self.bf16,
+                "load_in_4bit": on_gpu if self.load_in_4bit is None else self.load_in_4bit,
+                "optim": ("adamw_8bit" if on_gpu else "adamw_torch") if self.optim is None else self.optim,
+                "gradient_checkpointing": on_gpu
+                if self.gradient_checkpointing is None
+                else self.gradient_checkpointing,
+            }
+        )
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, object]:
+    overrides: dict[str, object] = {}
+    for key, value in env.items():
+        if not key.upper().startswith(ENV_PREFIX):
+            continue
+        field = key[len(ENV_PREFIX) :].lower()
+        if field not in Recipe.model_fields:
+            known = ", ".join(ENV_PREFIX + name.upper() for name in Recipe.model_fields)
+            raise RecipeError(f"unknown recipe override {key}; known: {known}")
+        # YAML parsing turns "8" into 8, "null" into None and "[q_proj, v_proj]" into a list.
+        overrides[field] = yaml.safe_load(value) if value.strip() else value
+    return overrides
+
+
+def load_recipe(path: Path | None = None, env: Mapping[str, str] | None = None) -> Recipe:
+    """Reads a recipe from YAML (the shipped default when `path` is None) plus TW_RECIPE_* overrides.
+
+    Raises:
+        RecipeError: the file is missing or not a YAML mapping, an option is unknown or invalid.
+    """
+    try:
+        text = path.read_text() if path is not None else files(__package__).joinpath(DEFAULT_RECIPE_FILE).read_text()
+        data = yaml.safe_load(text) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RecipeError(f"cannot read recipe {path or DEFAULT_RECIPE_FILE}: {exc}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {path or DEFAULT_RECIPE_FILE} must be a YAML mapping of option: value")
+    data.update(_env_overrides(os.environ if env is None else env))
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
+        raise RecipeError("invalid recipe: " + "; ".join(problems)) from None

@@ -1,0 +1,321 @@
+"""LoRA SFT of a base model on a dataset directory with TRL's SFTTrainer (domain: no grpc/nats).
+
+Layout of `output_dir`: `checkpoints/checkpoint-N` (every `recipe.save_steps`; a run resumes
+from the last complete one), `tensorboard/` (event files, when tensorboard is installed) and
+`adapter/` (adapter_model.safetensors + adapter_config.json + tokenizer), written atomically
+at the end: a reader never sees a half-written adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tracewheel.core.errors import FailedPrecondition, TracewheelError
+from tracewheel.trainer.data import DatasetError, TrainingData, load_training_data
+from tracewheel.trainer.recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+ADAPTER = "adapter"
+TENSORBOARD = "tensorboard"
+_GENERATION_MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+class TemplateError(FailedPrecondition):
+    """The tokenizer's chat template cannot produce assistant-only loss masks."""
+
+
+class TrainingCancelled(TracewheelError):
+    """The run was asked to stop (`should_stop` returned True); its last checkpoint remains."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report; `phase` is training | evaluating | done."""
+
+    step: int
+    total_steps: int
+    loss: float
+    tokens_per_second: float
+    eta_s: float
+    phase: str = "training"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    adapter_dir: Path
+    global_step: int
+    resumed_from_step: int
+    train_loss: float
+    eval_loss: float | None
+    tokens_seen: int
+    runtime_s: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def last_checkpoint(checkpoints_dir: Path) -> Path | None:
+    """The newest complete checkpoint (trainer_state.json is written last), or None."""
+    if not checkpoints_dir.is_dir():
+        return None
+    complete = [
+        (int(match.group(1)), path)
+        for path in checkpoints_dir.iterdir()
+        if (match := _CHECKPOINT.match(path.name)) and (path / "trainer_state.json").exists()
+    ]
+    return max(complete)[1] if complete else None
+
+
+def _make_progress_callback(on_progress: ProgressCallback | None, should_stop: Callable[[], bool] | None) -> Any:
+    from transformers import TrainerCallback
+
+    class ProgressReporter(TrainerCallback):  # type: ignore[misc]
+        """Reports step, loss, tokens/s and ETA; stops at the next step when asked."""
+
+        def __init__(self) -> None:
+            self.loss = float("nan")
+            self.started: tuple[float, int, int] | None = None  # (time, step, tokens) at (re)start
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.started = (time.monotonic(), state.global_step, state.num_input_tokens_seen)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            if logs and "loss" in logs:
+                self.loss = float(logs["loss"])
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if should_stop is not None and should_stop():
+                control.should_training_stop = True
+            if on_progress is None or self.started is None:
+                return
+            began, step0, tokens0 = self.started
+            elapsed = max(time.monotonic() - began, 1e-9)
+            steps_done = max(state.global_step - step0, 1)
+            on_progress(
+                Progress(
+                    step=state.global_step,
+                    total_steps=state.max_steps,
+                    loss=self.loss,
+                    tokens_per_second=(state.num_input_tokens_seen - tokens0) / elapsed,
+                    eta_s=(state.max_steps - state.global_step) * elapsed / steps_done,
+                )
+            )
+
+    return ProgressReporter()
+
+
+def resolve_chat_template(recipe: Recipe, current: str | None) -> str:
+    """The training template text for `recipe.chat_template` (see Recipe).
+
+    Raises:
+        TemplateError: there is no template, or it has no {% generation %} markers.
+    """
+    name = recipe.chat_template
+    if name is None:
+        template = current
+    elif name.endswith(".jinja"):
+        template = Path(name).read_text(encoding="utf-8")
+    else:
+        from tracewheel.inference.templates import load_template
+
+        template = load_template(name)
+    if not template:
+        raise TemplateError("the base model's tokenizer has no chat template; set recipe chat_template")
+    if not _GENERATION_MARKER.search(template):
+        raise TemplateError(
+            "the chat template has no {% generation %} markers, so assistant-only loss cannot be computed; "
+            "use a training template (recipe chat_template: smollm2_tools_train)"
+        )
+    return template
+
+
+def _load_model_and_tokenizer(base_model_dir: Path, recipe: Recipe) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not (base_model_dir / "config.json").exists():
+        raise FailedPrecondition(f"base model {base_model_dir} is not an HF model folder (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+    tokenizer.chat_template = resolve_chat_template(recipe, tokenizer.chat_template)
+    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if recipe.bf16 else torch.float32}
+    if recipe.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+    return AutoModelForCausalLM.from_pretrained(base_model_dir, **kwargs), tokenizer
+
+
+def build_sft_config(recipe: Recipe, output_dir: Path, has_eval: bool, pretokenized: bool = False) -> Any:
+    """TRL's SFTConfig for a device-resolved recipe (see Recipe.for_device).
+
+    Conversational rows get TRL's assistant_only_loss; pre-tokenized rows bring their own labels.
+    """
+    from trl import SFTConfig
+
+    evaluate_during = recipe.eval and has_eval and recipe.eval_steps is not None
+    return SFTConfig(
+        output_dir=str(output_dir / CHECKPOINTS),
+        num_train_epochs=recipe.num_train_epochs,
+        max_steps=recipe.max_steps,
+        learning_rate=recipe.learning_rate,
+        warmup_steps=recipe.warmup_ratio,  # transformers 5: a float < 1 is a ratio of total steps
+        per_device_train_batch_size=recipe.per_device_train_batch_size,
+        per_device_eval_batch_size=recipe.per_device_train_batch_size,
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        max_length=recipe.max_length,
+        packing=recipe.packing,
+        padding_free=recipe.padding_free,
+        assistant_only_loss=not pretokenized,
+        save_strategy="steps",
+        save_steps=recipe.save_steps,
+        save_total_limit=recipe.save_total_limit,
+        eval_strategy="steps" if evaluate_during else "no",
+        eval_steps=recipe.eval_steps if evaluate_during else None,
+        logging_steps=recipe.logging_steps,
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        use_cpu=recipe.device == "cpu",
+        bf16=bool(recipe.bf16),
+        activation_checkpointing=bool(recipe.gradient_checkpointing),  # transformers 5 name
+        optim=recipe.optim or "adamw_torch",
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",  # tensorboard is added as an explicit callback writing to output_dir/tensorboard
+        dataset_num_proc=None,
+        disable_tqdm=True,
+    )
+
+
+def _tensorboard_callbacks(output_dir: Path) -> list[Any]:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard not installed: logs only go to the progress callback
+        return []
+    from transformers.integrations import TensorBoardCallback
+
+    return [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output_dir / TENSORBOARD)))]
+
+
+def save_adapter_atomically(model: Any, tokenizer: Any, adapter_dir: Path) -> Path:
+    """Writes the adapter beside `adapter_dir` and renames it into place (replacing an old one)."""
+    staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=adapter_dir.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if adapter_dir.exists():
+            old = adapter_dir.with_name(f".{adapter_dir.name}-old-{time.time_ns()}")
+            adapter_dir.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
+        staging.rename(adapter_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return adapter_dir
+
+
+def build_trainer(
+    data: TrainingData,
+    base_model_dir: Path,
+    output_dir: Path,
+    recipe: Recipe,
+    callbacks: list[Any],
+) -> Any:
+    """An SFTTrainer with a LoRA adapter on the base model (tokenizes the data).
+
+    Raises:
+        TemplateError: the chat template cannot mask assistant tokens.
+        DatasetError: a row renders with no assistant tokens.
+    """
+    from peft import LoraConfig
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTTrainer
+
+    model, tokenizer = _load_model_and_tokenizer(base_model_dir, recipe)
+    lora = LoraConfig(
+        r=recipe.lora_r,
+        lora_alpha=recipe.lora_alpha,
+        lora_dropout=recipe.lora_dropout,
+        target_modules=recipe.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    use_eval = recipe.eval and data.eval is not None
+    try:
+        trainer = SFTTrainer(
+            model=model,
+            args=build_sft_config(recipe, output_dir, use_eval, data.pretokenized),
+            train_dataset=data.train,
+            eval_dataset=data.eval if use_eval else None,
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=callbacks,
+        )
+    except RuntimeError as exc:
+        if "no assistant tokens" in str(exc):
+            raise DatasetError(f"a row renders with no assistant tokens under the training template: {exc}") from None
+        raise
+    # with tqdm off, transformers prints every log dict to stdout; progress goes to our callback instead
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def train(
+    dataset_dir: Path,
+    base_model_dir: Path,
+    output_dir: Path,
+    recipe: Recipe,
+    progress_callback: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Fits a LoRA adapter; resumes from the last checkpoint in `output_dir` if there is one.
+
+    Raises:
+        DatasetError: the dataset is missing, corrupt or has untrainable rows.
+        TemplateError: the chat template cannot mask assistant tokens.
+        TrainingCancelled: `should_stop` returned True (checkpoints are kept).
+    """
+    import torch
+
+    recipe = recipe.for_device(torch.cuda.is_available())
+    data = load_training_data(dataset_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    reporter = _make_progress_callback(progress_callback, should_stop)
+    trainer = build_trainer(data, base_model_dir, output_dir, recipe, [reporter, *_tensorboard_callbacks(output_dir)])
+    checkpoint = last_checkpoint(output_dir / CHECKPOINTS)
+    resumed_from = int(_CHECKPOINT.match(checkpoint.name).group(1)) if checkpoint else 0  # type: ignore[union-attr]
+    if checkpoint:
+        log.info("resuming from %s", checkpoint)
+    started = time.monotonic()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if should_stop is not None and should_stop() and trainer.state.global_step < trainer.state.max_steps:
+        raise TrainingCancelled(f"cancelled at step {trainer.state.global_step}")
+    eval_loss = None
+    if trainer.eval_dataset is not None:
+        if progress_callback is not None:
+            step = trainer.state.global_step
+            progress_callback(Progress(step, trainer.state.max_steps, output.training_loss, 0.0, 0.0, "evaluating"))
+        eval_loss = float(trainer.evaluate()["eval_loss"])
+    adapter_dir = save_adapter_atomically(trainer.model, trainer.processing_class, output_dir / ADAPTER)
+    return TrainResult(
+        adapter_dir=adapter_dir,
+        global_step=trainer.state.global_step,
+        resumed_from_step=resumed_from,
+        train_loss=float(output.training_loss),
+        eval_loss=eval_loss,
+        tokens_seen=int(trainer.state.num_input_tokens_seen),
+        runtime_s=time.monotonic() - started,
+    )

@@ -1,0 +1,89 @@
+"""The service wired as in __main__, against a real nats-server: datasets.v1.built -> models.v1.trained."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+import yaml
+
+from tracewheel.core.events import (
+    SUBJECT_DATASET_BUILT,
+    SUBJECT_MODEL_TRAINED,
+    SUBJECT_TRAINING_PROGRESS,
+    connect,
+    publish,
+)
+from tracewheel.core.grpc_server import GrpcServer
+from tracewheel.core.natsserver import NatsServer
+from tracewheel.trainer.__main__ import setup
+from tracewheel.trainer.config import TrainerSettings
+from tracewheel.v1 import events_pb2, trainer_pb2, trainer_pb2_grpc
+
+
+async def test_dataset_built_event_trains_and_publishes_model_trained(
+    nats_server: NatsServer, tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "max_steps": 1,
+                "save_steps": 1,
+                "lora_r": 4,
+                "per_device_train_batch_size": 1,
+                "device": "cpu",
+                "eval": False,
+            }
+        )
+    )
+    settings = TrainerSettings(
+        nats_url=nats_server.url,
+        grpc_port=0,
+        state_dir=tmp_path / "state",
+        adapters_dir=tmp_path / "adapters",
+        base_model_dir=tiny_model_dir,
+        recipe_path=recipe,
+    )
+    server = GrpcServer(["tracewheel.v1.Trainer"])
+    port = server.bind("127.0.0.1", 0)
+    cleanup = await setup(settings, server)
+    await server.start()
+    client, js = await connect(nats_server.url, "test")
+    trained: asyncio.Queue[events_pb2.ModelTrained] = asyncio.Queue()
+    phases: list[str] = []
+
+    async def on_trained(msg) -> None:  # type: ignore[no-untyped-def]
+        await trained.put(events_pb2.ModelTrained.FromString(msg.data))
+
+    async def on_progress(msg) -> None:  # type: ignore[no-untyped-def]
+        phases.append(events_pb2.TrainingProgress.FromString(msg.data).phase)
+
+    await client.subscribe(SUBJECT_MODEL_TRAINED, cb=on_trained)
+    await client.subscribe(SUBJECT_TRAINING_PROGRESS, cb=on_progress)
+    try:
+        built = events_pb2.DatasetBuilt(version="ds-1", path=str(dataset_dir), base_model="tiny", train_rows=8)
+        await publish(js, SUBJECT_DATASET_BUILT, built, "dataset:ds-1")
+
+        event = await asyncio.wait_for(trained.get(), timeout=90)
+
+        assert event.dataset_version == "ds-1" and event.base_model == "tiny"
+        assert (Path(event.adapter_path) / "adapter_model.safetensors").exists()
+        assert event.adapter_name == event.job_id and not event.HasField("metrics")
+        assert "training" in phases and "queued" in phases
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = trainer_pb2_grpc.TrainerStub(channel)
+            (job,) = (await stub.ListJobs(trainer_pb2.ListJobsRequest())).jobs
+            assert job.id == event.job_id and job.state == trainer_pb2.JOB_STATE_SUCCEEDED
+            progress = [p async for p in stub.StreamProgress(trainer_pb2.StreamProgressRequest(job_id=job.id))]
+            assert [p.phase for p in progress] == ["done"]  # a finished job: its state, then the stream ends
+            try:
+                await stub.StartJob(trainer_pb2.StartJobRequest(dataset_path=str(tmp_path / "nope")))
+                raise AssertionError("StartJob accepted a missing dataset")
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT and "does not exist" in (exc.details() or "")
+    finally:
+        await client.close()
+        await server.stop(0)
+        await cleanup()
