@@ -55,8 +55,15 @@ def test_load_names_the_file(tmp_path: Path) -> None:
 
 
 def _server_processes() -> list[psutil.Process]:
-    """Our playwright-mcp child processes (node)."""
-    return [p for p in psutil.Process().children(recursive=True) if "playwright-mcp" in " ".join(p.cmdline())]
+    """Our live playwright-mcp child processes (node); exited and zombie ones do not count."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and "playwright-mcp" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
 
 
 @pytest_asyncio.fixture(loop_scope="session")

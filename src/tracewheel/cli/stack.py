@@ -144,6 +144,7 @@ class Supervisor:
             },
             "mcp-gateway": {"TW_GATEWAY_ALLOW_HOSTS": json.dumps([f"127.0.0.1:{site}", f"localhost:{site}"])},
             "dataset": {"TW_DATASET_BASE_MODEL": self.base_model_dir()},
+            "trainer": {"TW_TRAINER_BASE_MODEL_DIR": self.base_model_dir()},
         }
         return table.get(spec.name, {}) if spec.name in ports else {}
 
