@@ -82,6 +82,9 @@ def test_the_fingerprint_compares_arguments_as_json_and_ignores_reasoning(make_t
     assert duplicate_fingerprint(validate_trace(make_trace(url="http://127.0.0.1:8400/other"))) != base
     assert duplicate_fingerprint(validate_trace(make_trace(answer="The Blue teapot."))) != base
     assert duplicate_fingerprint(validate_trace(make_trace(task_id="another-task"))) != base
+    student = make_trace()
+    student["model"] = "agent-20261121-0001"
+    assert duplicate_fingerprint(validate_trace(student)) != base  # a student's own success is new data
 
 
 def test_without_a_task_the_first_user_message_is_the_task(make_trace: TraceFactory) -> None:

@@ -125,3 +125,16 @@ def test_pretokenized_rows_without_labels_are_refused(dataset_dir: Path) -> None
     )
     with pytest.raises(DatasetError, match="every label is -100"):
         load_training_data(dataset_dir)
+
+
+def test_pretokenized_rows_over_max_length_are_dropped_not_truncated(dataset_dir: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    short, long = [1, 2, 3], [1, 2, 3, 4, 5, 6]
+    DatasetDict(
+        {"train": Dataset.from_dict({"input_ids": [short, long], "labels": [[-100, 2, 3], [-100] * 5 + [6]]})}
+    ).save_to_disk(str(dataset_dir / "hf"))
+    data = load_training_data(dataset_dir, max_length=4)
+    assert data.train["input_ids"] == [short]  # the long row is gone whole, not cut before its answer
+    with pytest.raises(DatasetError, match="every row is longer than max_length 2"):
+        load_training_data(dataset_dir, max_length=2)

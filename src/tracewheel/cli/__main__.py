@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import grpc
 from rich.console import Console
 
-from tracewheel.cli import client_commands, commands
+from tracewheel.cli import client_commands, commands, demo
 from tracewheel.core.errors import TracewheelError
 
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the flywheel end to end on the embedded stack")
     demo.add_argument("--quick", action="store_true", help="the tiny test model (CI)")
     demo.add_argument("--port-offset", type=int, default=0)
+    demo.add_argument("--health-timeout", type=float, default=300.0, help="seconds to wait for each service")
     _add_client_commands(sub)
     return parser
 
@@ -71,7 +72,7 @@ def _add_client_commands(sub: argparse._SubParsersAction) -> None:
 COMMANDS = {
     "up": commands.up,
     "status": commands.status,
-    "demo": commands.demo,
+    "demo": demo.demo,
     "run": client_commands.run_command,
     "eval": client_commands.eval_command,
     "traces import": client_commands.traces_import,

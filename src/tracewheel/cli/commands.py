@@ -68,33 +68,3 @@ def status(args: argparse.Namespace, console: Console) -> int:
         return 1
     console.print(_status_table(info))
     return 0
-
-
-# The demo's steps and the issue that brings each; the demo says plainly which are missing.
-DEMO_STEPS = (
-    ("start the stack", None),
-    ("measure the base model on the held-out suite", "agent + inference (issues 3, 5)"),
-    ("collect demonstration traces, ingest, auto-approve", "agent + gateway + dataset (issues 4, 5, 6)"),
-    ("build -> train -> evaluate -> gated hot-load, by events", "dataset + trainer + inference (issues 3, 6, 7)"),
-    ("round 2 and the report", "issue 8"),
-)
-
-
-def demo(args: argparse.Namespace, console: Console) -> int:
-    home = home_dir()
-    running = StackInfo.read(home)
-    supervisor = None
-    if running is None or not _pid_alive(running.supervisor_pid):
-        supervisor = Supervisor(home, port_offset=args.port_offset)
-        console.print(f"starting the stack in {home} ...")
-        running = supervisor.start()
-    try:
-        console.print(_status_table(running))
-        for step, missing in DEMO_STEPS:
-            mark = "[green]done[/green]" if missing is None else f"[yellow]not built yet[/yellow] (needs {missing})"
-            console.print(f"  {step}: {mark}")
-        console.print("The stack runs; the flywheel steps above marked 'not built yet' are still to come.")
-        return 0
-    finally:
-        if supervisor is not None:
-            supervisor.stop()

@@ -93,8 +93,10 @@ class Supervisor:
         services: tuple[ServiceSpec, ...] = SERVICES,
         sink: TextIO = sys.stdout,
         health_timeout_s: float = 60.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.home = home
+        self.env = dict(env or {})
         self.port_offset = port_offset
         self.services = services
         self.sink = sink
@@ -122,13 +124,16 @@ class Supervisor:
         env |= {k: v for k, v in os.environ.items() if k.startswith(spec.env_prefix) and not k.endswith("_PORT")}
         if spec.http_port is not None:
             env[f"{spec.env_prefix}HTTP_PORT"] = str(self.http_port(spec))
+        # the caller's settings (the demo's) win over the user's environment
+        others = tuple(s.env_prefix for s in self.services if s is not spec)
+        env |= {k: v for k, v in self.env.items() if not k.startswith(others)}
         return env
 
     def base_model_dir(self) -> str:
         """The served base model's folder: the user's TW_INFERENCE_MODEL folder, or the default's cache."""
         from tracewheel.inference.model_store import DEFAULT_MODEL
 
-        model = os.environ.get("TW_INFERENCE_MODEL", "")
+        model = self.env.get("TW_INFERENCE_MODEL") or os.environ.get("TW_INFERENCE_MODEL", "")
         return model if model and Path(model).is_dir() else str(self.home / "models" / DEFAULT_MODEL)
 
     def wiring(self, spec: ServiceSpec) -> dict[str, str]:
@@ -144,7 +149,11 @@ class Supervisor:
             },
             "mcp-gateway": {"TW_GATEWAY_ALLOW_HOSTS": json.dumps([f"127.0.0.1:{site}", f"localhost:{site}"])},
             "dataset": {"TW_DATASET_BASE_MODEL": self.base_model_dir()},
-            "trainer": {"TW_TRAINER_BASE_MODEL_DIR": self.base_model_dir()},
+            "trainer": {
+                "TW_TRAINER_BASE_MODEL_DIR": self.base_model_dir(),
+                "TW_TRAINER_AGENT_ADDRESS": f"127.0.0.1:{ports['agent'][0]}",
+                "TW_TRAINER_INFERENCE_ADDRESS": f"127.0.0.1:{ports['inference'][0]}",
+            },
         }
         return table.get(spec.name, {}) if spec.name in ports else {}
 
@@ -224,6 +233,24 @@ class Supervisor:
                 process.stdout.close()
         self.nats.stop()
         StackInfo.path(self.home).unlink(missing_ok=True)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service's process group (a crash, for fault tests) and reap it."""
+        process = self.children[name]
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
+
+    def restart(self, name: str) -> None:
+        """Starts a service that was stopped or killed again, on the same ports, and waits on its health.
+
+        Raises:
+            Unavailable: it did not become healthy in time.
+        """
+        spec = next(s for s in self.services if s.name == name)
+        if self.children[name].poll() is None:
+            self.kill(name)
+        self._start_child(spec)
+        self._wait_healthy(spec)
 
     def failed_child(self) -> str | None:
         """The name of a service that exited on its own, if any."""

@@ -39,6 +39,13 @@ class Unavailable(TracewheelError):
     http_status = 503
 
 
+class DeadlineExceeded(TracewheelError):
+    """Something did not finish in the time it was given."""
+
+    grpc_code_name = "DEADLINE_EXCEEDED"
+    http_status = 504
+
+
 class ConfigError(TracewheelError):
     """A setting is missing, unknown or invalid; the service must not start."""
 

@@ -14,6 +14,7 @@ import logging
 import openai
 
 from tracewheel.agent.config import AgentSettings
+from tracewheel.agent.eval_cache import EvalCache
 from tracewheel.agent.events import TraceOutput
 from tracewheel.agent.runner import AgentRunner, agent_config
 from tracewheel.agent.server import AgentServicer
@@ -79,6 +80,8 @@ async def _runner(settings: AgentSettings, stack: contextlib.AsyncExitStack) -> 
         n_items=settings.task_site_items,
         concurrency=settings.concurrency,
         on_trace=TraceOutput(js, settings.trace_dir),
+        suite_sizes=settings.suite_sizes,
+        eval_cache=EvalCache(settings.resolved_eval_cache_dir),
     )
 
 

@@ -47,8 +47,29 @@ class AgentSettings(ServiceSettings):
     result_char_limit: int = Field(default=6000, ge=0, description="Tool results are cut to this length (0: never).")
     guidance_prompt: str | None = Field(default=None, description="System prompt sent first (none by default).")
     strip_guidance: bool = Field(default=False, description="Leave the guidance prompt out of traces.")
+    temperature: float | None = Field(default=None, ge=0.0, description="Sampling temperature (unset: server's).")
+    max_tokens: int | None = Field(default=None, ge=1, description="Most tokens per model turn (unset: server's).")
+    enable_thinking: bool | None = Field(
+        default=None, description="chat_template_kwargs.enable_thinking sent to inference (unset: not sent)."
+    )
     concurrency: int = Field(default=2, ge=1, description="Tasks run at once in suites and evaluations.")
+    train_suite_size: int = Field(default=0, ge=0, description="Tasks in the train suite (0: the default, 40).")
+    heldout_suite_size: int = Field(default=0, ge=0, description="Tasks in the held-out suite (0: the default, 20).")
+    eval_cache_dir: Path | None = Field(
+        default=None,
+        description="Where evaluations asked with use_cache are kept; default TRACEWHEEL_HOME/agent/evals.",
+    )
     trace_dir: Path | None = Field(
         default=None, description="When set, every trace is also written there as a Trelis-compatible JSON file."
     )
     publish_traces: bool = Field(default=True, description="Publish traces to traces.v1.completed (NATS).")
+
+    @property
+    def suite_sizes(self) -> dict[str, int]:
+        """Suite sizes the settings fix (a suite not listed keeps its default)."""
+        sizes = {"train": self.train_suite_size, "heldout": self.heldout_suite_size}
+        return {name: size for name, size in sizes.items() if size}
+
+    @property
+    def resolved_eval_cache_dir(self) -> Path:
+        return self.eval_cache_dir or self.home / "agent" / "evals"

@@ -14,6 +14,7 @@ import openai
 
 from tracewheel.agent.checking import core_task, judge
 from tracewheel.agent.config import AgentSettings
+from tracewheel.agent.eval_cache import EvalCache, cache_key
 from tracewheel.agent.evaluation import EvalReport, evaluate
 from tracewheel.agent.loop import AgentConfig, Approver, EventSink, run_agent
 from tracewheel.agent.tasks import Task, load_suite
@@ -35,6 +36,9 @@ def agent_config(settings: AgentSettings) -> AgentConfig:
         tool_names=settings.tools or None,
         guidance_prompt=settings.guidance_prompt,
         strip_guidance=settings.strip_guidance,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        enable_thinking=settings.enable_thinking,
     )
 
 
@@ -50,6 +54,8 @@ class AgentRunner:
         seed, n_items: the site's catalogue, which the suites must match.
         concurrency: tasks at once when a request does not say.
         on_trace: given every finished trace of runs that are published (tasks, suites).
+        suite_sizes: tasks per suite where not the default.
+        eval_cache: keeps evaluations asked for with `use_cache`.
     """
 
     def __init__(
@@ -64,6 +70,8 @@ class AgentRunner:
         n_items: int = 300,
         concurrency: int = 2,
         on_trace: TraceSink | None = None,
+        suite_sizes: dict[str, int] | None = None,
+        eval_cache: EvalCache | None = None,
     ) -> None:
         self.llm = llm
         self.factory = factory
@@ -74,6 +82,8 @@ class AgentRunner:
         self.n_items = n_items
         self.concurrency = concurrency
         self.on_trace = on_trace
+        self.suite_sizes = suite_sizes or {}
+        self.eval_cache = eval_cache
 
     def suite(self, name: str) -> list[Task]:
         """The suite's tasks, pointing at this runner's site.
@@ -81,7 +91,9 @@ class AgentRunner:
         Raises:
             NotFound: an unknown suite.
         """
-        return load_suite(name, self.seed, n_items=self.n_items, base_url=self.site_url)
+        return load_suite(
+            name, self.seed, size=self.suite_sizes.get(name), n_items=self.n_items, base_url=self.site_url
+        )
 
     def find_task(self, suite: str, task_id: str) -> Task:
         """Raises:
@@ -146,21 +158,90 @@ class AgentRunner:
         Raises:
             NotFound: an unknown suite.
         """
-        return await evaluate(
-            self.suite(suite),
-            factory=self.factory,
-            site_url=self.site_url,
-            model=model or self.default_model,
-            llm=self.llm,
-            config=self.config,
-            concurrency=concurrency or self.concurrency,
-            on_trace=self.on_trace if publish else None,
+        tasks = self.suite(suite)
+        return await self._publish_together(
+            publish,
+            lambda keep: evaluate(
+                tasks,
+                factory=self.factory,
+                site_url=self.site_url,
+                model=model or self.default_model,
+                llm=self.llm,
+                config=self.config,
+                concurrency=concurrency or self.concurrency,
+                on_trace=keep,
+            ),
         )
 
-    async def evaluate(self, model: str, suite: str = "heldout", *, concurrency: int = 0) -> EvalReport:
+    async def _publish_together(
+        self, publish: bool, run: Callable[[TraceSink | None], Awaitable[EvalReport]]
+    ) -> EvalReport:
+        """Runs a suite and hands its traces on together when it ends.
+
+        One burst per suite: the dataset's debounced trigger then builds once per suite run (one
+        training job per round), however long the gaps between tasks are.
+        """
+        if not publish or self.on_trace is None:
+            return await run(None)
+        finished: list[core.Trace] = []
+
+        async def keep(trace: core.Trace) -> None:
+            finished.append(trace)
+
+        report = await run(keep)
+        for trace in finished:
+            await self.on_trace(trace)
+        return report
+
+    async def evaluate(
+        self, model: str, suite: str = "heldout", *, concurrency: int = 0, use_cache: bool = False
+    ) -> EvalReport:
         """Scores `model` on `suite`; its traces are never published (held-out stays unseen).
+
+        With `use_cache`, an earlier evaluation of the same model, tasks and settings is returned
+        instead of running again.
+
+        Raises:
+            NotFound: an unknown suite.
+            InvalidArgument: `use_cache` for an alias (its target moves), or for no model.
+        """
+        suite = suite or "heldout"
+        model = model or self.default_model
+        key = None
+        if use_cache and self.eval_cache is not None:
+            await self._refuse_alias(model)
+            key = cache_key(model, self.suite(suite), self.config)
+            cached = self.eval_cache.get(key)
+            if cached is not None:
+                logger.info("evaluation of %s on %s read from the cache", model, suite)
+                return cached
+        report = await self.run_suite(suite, model=model, concurrency=concurrency, publish=False)
+        if key is not None:
+            self.eval_cache.put(key, report)  # type: ignore[union-attr]
+        return report
+
+    async def _refuse_alias(self, model: str) -> None:
+        served = {m.id: m for m in (await self.llm.models.list()).data}
+        if getattr(served.get(model), "kind", "") == "alias" or model == self.default_model:
+            raise InvalidArgument(f"{model!r} is an alias; evaluations of an alias are not cached (its target moves)")
+
+    async def collect_demonstrations(self, suite: str = "train", *, concurrency: int = 0) -> EvalReport:
+        """Replays the reference solutions of `suite` through the tools; the checked traces go on.
 
         Raises:
             NotFound: an unknown suite.
         """
-        return await self.run_suite(suite or "heldout", model=model, concurrency=concurrency, publish=False)
+        tasks = self.suite(suite or "train")
+        return await self._publish_together(
+            True,
+            lambda keep: evaluate(
+                tasks,
+                factory=self.factory,
+                site_url=self.site_url,
+                model="reference",
+                config=self.config,
+                concurrency=concurrency or self.concurrency,
+                mode="replay",
+                on_trace=keep,
+            ),
+        )

@@ -125,8 +125,16 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
     async def Evaluate(
         self, request: agent_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.EvalMetrics:
-        report = await self.runner.evaluate(request.model, request.suite, concurrency=request.concurrency)
+        report = await self.runner.evaluate(
+            request.model, request.suite, concurrency=request.concurrency, use_cache=request.use_cache
+        )
         return to_eval_metrics_proto(report)
+
+    async def CollectDemonstrations(
+        self, request: agent_pb2.CollectDemonstrationsRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.RunSuiteResponse:
+        report = await self.runner.collect_demonstrations(request.suite, concurrency=request.concurrency)
+        return agent_pb2.RunSuiteResponse(metrics=to_eval_metrics_proto(report), trace_ids=report.trace_ids)
 
 
 async def _read_decisions(

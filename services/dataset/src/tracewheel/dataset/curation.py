@@ -101,10 +101,13 @@ def final_answer(trace: Trace) -> str:
 
 
 def duplicate_fingerprint(trace: Trace) -> str:
-    """Same task, same tool calls (names and arguments, in order), same final answer -> same hash.
+    """Same model, same task, same tool calls (names and arguments, in order), same answer -> same hash.
 
     The task is the suite and task id when the trace has one, else the first user message
     (imported traces carry no task). Arguments are compared as JSON values, not as text.
+    The model is part of it: the rule stops one model's identical runs from piling up, while a
+    student's own success on a task a demonstration also solved is new data for the next round
+    (its reasoning and wording are its own: the self-training signal of round 2).
     """
     if trace.task is not None and trace.task.task_id:
         task_key = f"{trace.task.suite}/{trace.task.task_id}"
@@ -115,7 +118,7 @@ def duplicate_fingerprint(trace: Trace) -> str:
         for message in trace.messages
         for call in message.tool_calls
     ]
-    canonical = json.dumps([task_key, calls, final_answer(trace)], sort_keys=True, ensure_ascii=False)
+    canonical = json.dumps([trace.model, task_key, calls, final_answer(trace)], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

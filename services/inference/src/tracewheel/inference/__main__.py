@@ -47,7 +47,9 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
         mode=settings.deploy_gate,
         min_gain=settings.deploy_min_gain,
     )
-    inference_pb2_grpc.add_InferenceControlServicer_to_server(InferenceControlServicer(registry), server.server)
+    inference_pb2_grpc.add_InferenceControlServicer_to_server(
+        InferenceControlServicer(registry, deployer), server.server
+    )
     http = HttpServer(app, settings.http_host, settings.http_port)
     await http.start()
     stop = asyncio.Event()

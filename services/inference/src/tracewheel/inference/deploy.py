@@ -92,6 +92,10 @@ class Deployer:
                 self.registry.aliases[alias] = target
         self.registry.history.update({k: list(v) for k, v in self.record.history.items()})
 
+    def decisions(self) -> list[Decision]:
+        """Every decision taken, oldest first."""
+        return [Decision(**d) for d in self.record.decisions.values()]
+
     def apply(self, adapter: str, path: str, success: float, baseline_success: float | None) -> Decision:
         """Loads the adapter, gates it, moves the alias if it passes. Idempotent per adapter.
 

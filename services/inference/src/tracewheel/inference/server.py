@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from tracewheel.inference.adapters import ModelRegistry, ServedModel
+from tracewheel.inference.deploy import Deployer
 from tracewheel.v1 import inference_pb2, inference_pb2_grpc
 
 
@@ -14,8 +15,24 @@ def _proto(model: ServedModel) -> inference_pb2.ServedModel:
 
 
 class InferenceControlServicer(inference_pb2_grpc.InferenceControlServicer):
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: ModelRegistry, deployer: Deployer | None = None) -> None:
         self.registry = registry
+        self.deployer = deployer
+
+    async def ListDeployments(self, request: Any, context: Any) -> inference_pb2.ListDeploymentsResponse:
+        decisions = self.deployer.decisions() if self.deployer is not None else []
+        return inference_pb2.ListDeploymentsResponse(
+            deployments=[
+                inference_pb2.Deployment(
+                    adapter_name=d.adapter,
+                    deployed=d.deployed,
+                    alias=d.alias,
+                    previous_target=d.previous,
+                    reason=d.reason,
+                )
+                for d in decisions
+            ]
+        )
 
     async def ListModels(self, request: Any, context: Any) -> inference_pb2.ListModelsResponse:
         return inference_pb2.ListModelsResponse(models=[_proto(m) for m in self.registry.list()])

@@ -22,7 +22,12 @@ log = logging.getLogger(__name__)
 async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
     loop = asyncio.get_running_loop()
     runner = training_runner(
-        settings.resolved_adapters_dir(), load_recipe(settings.recipe_path), settings.resolve_base_model
+        settings.resolved_adapters_dir(),
+        load_recipe(settings.recipe_path),
+        settings.resolve_base_model,
+        settings.eval_target(),
+        isolate=settings.isolate,
+        recipe_path=settings.recipe_path,
     )
     queue = JobQueue(JobStore(settings.resolved_state_dir() / "jobs.json"), runner)
     hub = ProgressHub(loop)

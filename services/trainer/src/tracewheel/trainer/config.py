@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.settings import ServiceSettings
+from tracewheel.trainer.evaluation import EvalTarget
 
 
 class TrainerSettings(ServiceSettings):
@@ -36,6 +37,34 @@ class TrainerSettings(ServiceSettings):
         default=None, description="Recipe YAML; default: the one shipped in the package (default_recipe.yaml)."
     )
     events: bool = Field(default=True, description="Consume datasets.v1.built and publish events over NATS.")
+    isolate: bool = Field(
+        default=True,
+        description="Train in a child process: an out-of-memory kill then fails the job, not the service.",
+    )
+    agent_address: str = Field(
+        default="",
+        description="Agent gRPC address that evaluates each trained adapter on the held-out suite; "
+        "empty: adapters are published without an evaluation (a strict deployment gate keeps them out).",
+    )
+    inference_address: str = Field(
+        default="127.0.0.1:50051", description="Inference gRPC address that serves the adapter being evaluated."
+    )
+    eval_suite: str = Field(default="heldout", description="The suite adapters and their base model are scored on.")
+    eval_concurrency: int = Field(default=0, ge=0, description="Tasks at once in an evaluation (0: the agent's).")
+    eval_timeout_s: float = Field(default=3600.0, gt=0, description="The longest one evaluation may take.")
+
+    def eval_target(self) -> EvalTarget | None:
+        """Where adapters are evaluated; None when no agent is configured."""
+        if not self.agent_address:
+            return None
+        return EvalTarget(
+            agent_address=self.agent_address,
+            inference_address=self.inference_address,
+            suite=self.eval_suite,
+            concurrency=self.eval_concurrency,
+            timeout_s=self.eval_timeout_s,
+            token=self.auth_token.get_secret_value() if self.auth_token else None,
+        )
 
     def resolved_state_dir(self) -> Path:
         return self.state_dir or self.home / "trainer"

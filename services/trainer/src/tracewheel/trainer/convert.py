@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from google.protobuf.json_format import ParseDict
+
 from tracewheel.trainer.jobs import Job, JobState
 from tracewheel.trainer.train import Progress
 from tracewheel.v1 import events_pb2, trainer_pb2
@@ -25,7 +27,14 @@ def job_to_proto(job: Job) -> trainer_pb2.Job:
         state=trainer_pb2.JobState.Value(f"JOB_STATE_{job.state.value}"),
         error=job.error,
         adapter_path=job.adapter_path,
+        metrics=metrics_proto(job.metrics),
+        baseline_metrics=metrics_proto(job.baseline_metrics),
     )
+
+
+def metrics_proto(metrics: dict) -> events_pb2.EvalMetrics | None:
+    """EvalMetrics from the job's dict (None when the job was not evaluated)."""
+    return ParseDict(metrics, events_pb2.EvalMetrics()) if metrics else None
 
 
 def progress_to_proto(job: Job, progress: Progress | None) -> events_pb2.TrainingProgress:

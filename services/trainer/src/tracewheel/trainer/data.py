@@ -18,6 +18,7 @@ into the prompt.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from typing import Any
 from datasets import Dataset
 
 from tracewheel.core.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
 
 
 class DatasetError(InvalidArgument):
@@ -92,7 +95,31 @@ def _pretokenized(split: Dataset, where: str) -> Dataset:
     return split
 
 
-def _load_hf(hf_dir: Path) -> tuple[Dataset, Dataset | None]:
+def _drop_long(split: Dataset, max_length: int | None, where: str) -> Dataset:
+    """Drops rows longer than `max_length` tokens. Never truncates: a row's supervised turns
+    are at its end, so cutting it would train on a task without its answer."""
+    if max_length is None:
+        return split
+    lengths = [len(ids) for ids in split["input_ids"]]
+    keep = [index for index, length in enumerate(lengths) if length <= max_length]
+    if len(keep) < len(lengths):
+        log.warning(
+            "%s: dropped %d of %d rows longer than max_length %d (longest %d tokens)",
+            where,
+            len(lengths) - len(keep),
+            len(lengths),
+            max_length,
+            max(lengths),
+        )
+    if lengths and not keep:
+        raise DatasetError(
+            f"{where}: every row is longer than max_length {max_length} (shortest {min(lengths)} tokens); "
+            "raise the recipe's max_length or build the dataset with a smaller one"
+        )
+    return split.select(keep)
+
+
+def _load_hf(hf_dir: Path, max_length: int | None = None) -> tuple[Dataset, Dataset | None]:
     from datasets import DatasetDict, load_from_disk
 
     try:
@@ -101,16 +128,22 @@ def _load_hf(hf_dir: Path) -> tuple[Dataset, Dataset | None]:
         raise DatasetError(f"{hf_dir} is not a readable save_to_disk dataset ({exc})") from None
     if not isinstance(splits, DatasetDict) or "train" not in splits or len(splits["train"]) == 0:
         raise DatasetError(f"{hf_dir} must be a DatasetDict with a non-empty 'train' split")
-    train = _pretokenized(splits["train"], f"{hf_dir}/train")
-    has_eval = "eval" in splits and len(splits["eval"]) > 0
-    return train, _pretokenized(splits["eval"], f"{hf_dir}/eval") if has_eval else None
+    train = _drop_long(_pretokenized(splits["train"], f"{hf_dir}/train"), max_length, f"{hf_dir}/train")
+    if "eval" not in splits or len(splits["eval"]) == 0:
+        return train, None
+    eval_split = _pretokenized(splits["eval"], f"{hf_dir}/eval")
+    kept = [i for i, ids in enumerate(eval_split["input_ids"]) if max_length is None or len(ids) <= max_length]
+    return train, eval_split.select(kept) if kept else None
 
 
-def load_training_data(dataset_dir: Path) -> TrainingData:
+def load_training_data(dataset_dir: Path, max_length: int | None = None) -> TrainingData:
     """The train (and eval, if present and non-empty) splits of a dataset directory.
 
+    Pre-tokenized rows longer than `max_length` are dropped (and logged), never truncated.
+
     Raises:
-        DatasetError: the directory, manifest or train split is missing or corrupt.
+        DatasetError: the directory, manifest or train split is missing or corrupt, or every
+            train row is longer than `max_length`.
     """
     if not dataset_dir.is_dir():
         raise DatasetError(f"dataset directory {dataset_dir} does not exist")
@@ -124,7 +157,7 @@ def load_training_data(dataset_dir: Path) -> TrainingData:
     if not isinstance(manifest, dict):
         raise DatasetError(f"{manifest_path} must hold a JSON object")
     if (dataset_dir / "hf").is_dir():
-        train, eval_split = _load_hf(dataset_dir / "hf")
+        train, eval_split = _load_hf(dataset_dir / "hf", max_length)
         return TrainingData(train=train, eval=eval_split, manifest=manifest, pretokenized=True)
     train_path = dataset_dir / "train.jsonl"
     if not train_path.exists():

@@ -22,7 +22,7 @@ from tracewheel.core.events import (
     PoisonMessage,
     publish,
 )
-from tracewheel.trainer.convert import progress_to_proto
+from tracewheel.trainer.convert import metrics_proto, progress_to_proto
 from tracewheel.trainer.jobs import Job, JobQueue, JobState
 from tracewheel.trainer.train import Progress
 from tracewheel.v1 import events_pb2
@@ -54,8 +54,8 @@ def model_trained(job: Job) -> events_pb2.ModelTrained:
         dataset_version=job.dataset_version,
         job_id=job.id,
         trained_at=trained_at,
-        # TODO(eval gate): fill metrics and baseline_metrics once the trainer asks the agent to
-        # evaluate the candidate adapter; until then they are left empty.
+        metrics=metrics_proto(job.metrics),
+        baseline_metrics=metrics_proto(job.baseline_metrics),
     )
 
 

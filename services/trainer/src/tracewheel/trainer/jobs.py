@@ -16,13 +16,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from tracewheel.core.errors import FailedPrecondition, NotFound
+from tracewheel.trainer.evaluation import EvalTarget, evaluate_adapter, read_evaluation
+from tracewheel.trainer.isolated import train_in_subprocess
 from tracewheel.trainer.recipe import Recipe
-from tracewheel.trainer.train import Progress, TrainingCancelled, train
+from tracewheel.trainer.train import ADAPTER, Progress, TrainingCancelled, train
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,17 @@ class Job:
     adapter_path: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    metrics: dict = field(default_factory=dict)  # the adapter's held-out evaluation (EvalMetrics fields)
+    baseline_metrics: dict = field(default_factory=dict)  # its base model's
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """What a runner hands back: the adapter and, when evaluated, the figures."""
+
+    adapter_path: str
+    metrics: dict = field(default_factory=dict)
+    baseline_metrics: dict = field(default_factory=dict)
 
 
 def new_job_id(now: float | None = None) -> str:
@@ -80,8 +93,8 @@ class JobStore:
         os.replace(staging, self.path)
 
 
-# runner(job, progress, should_stop) -> adapter path; raises on failure, TrainingCancelled on cancel
-Runner = Callable[[Job, Callable[[Progress], None], Callable[[], bool]], str]
+# runner(job, progress, should_stop) -> adapter path or RunOutput; raises on failure, TrainingCancelled on cancel
+Runner = Callable[[Job, Callable[[Progress], None], Callable[[], bool]], "str | RunOutput"]
 Listener = Callable[[Job, Progress | None], None]  # progress is None on a state change
 
 
@@ -184,8 +197,15 @@ class JobQueue:
         self._notify(job)
         changes: dict[str, object]
         try:
-            adapter = self._runner(job, lambda progress: self._notify(job, progress), lambda: self._should_stop(job.id))
-            changes = {"state": JobState.SUCCEEDED, "adapter_path": adapter}
+            output = self._runner(job, lambda progress: self._notify(job, progress), lambda: self._should_stop(job.id))
+            if isinstance(output, str):
+                output = RunOutput(output)
+            changes = {
+                "state": JobState.SUCCEEDED,
+                "adapter_path": output.adapter_path,
+                "metrics": output.metrics,
+                "baseline_metrics": output.baseline_metrics,
+            }
         except TrainingCancelled as exc:
             if job.id not in self._cancel_requested:  # service shutdown: stays RUNNING, resumes on restart
                 log.info("job %s interrupted by shutdown; it resumes at the next start", job.id)
@@ -218,18 +238,46 @@ class JobQueue:
             self.run_next()
 
 
-def training_runner(adapters_dir: Path, recipe: Recipe, resolve_base_model: Callable[[str], Path]) -> Runner:
-    """The in-process runner: trains into `adapters_dir/<job id>/` (checkpoints there make it resumable)."""
+def training_runner(
+    adapters_dir: Path,
+    recipe: Recipe,
+    resolve_base_model: Callable[[str], Path],
+    eval_target: EvalTarget | None = None,
+    *,
+    isolate: bool = False,
+    recipe_path: Path | None = None,
+) -> Runner:
+    """The in-process runner: trains into `adapters_dir/<job id>/`, then evaluates when a target is set.
 
-    def run(job: Job, on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> str:
-        result = train(
-            Path(job.dataset_path),
-            resolve_base_model(job.base_model),
-            adapters_dir / job.id,
-            recipe,
-            on_progress,
-            should_stop,
-        )
-        return str(result.adapter_dir)
+    With `isolate`, training runs in a child process (`isolated.py`): an out-of-memory kill fails
+    the job instead of the service. Each phase leaves its result on disk (checkpoints,
+    `adapter/`, `eval.json`), so a job resumed after a crash redoes only the phase it was in.
+    """
+
+    def run(job: Job, on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> RunOutput:
+        job_dir = adapters_dir / job.id
+        adapter_dir = job_dir / ADAPTER
+        if (adapter_dir / "adapter_config.json").exists():
+            log.info("job %s: adapter already trained, not training again", job.id)
+        elif isolate:
+            adapter_dir = train_in_subprocess(
+                Path(job.dataset_path),
+                resolve_base_model(job.base_model),
+                job_dir,
+                recipe_path,
+                on_progress,
+                should_stop,
+            )
+        else:
+            adapter_dir = train(
+                Path(job.dataset_path), resolve_base_model(job.base_model), job_dir, recipe, on_progress, should_stop
+            ).adapter_dir
+        if eval_target is None:
+            return RunOutput(str(adapter_dir))
+        evaluation = read_evaluation(job_dir)
+        if evaluation is None:
+            on_progress(Progress(0, 0, float("nan"), 0.0, 0.0, phase="evaluating"))
+            evaluation = evaluate_adapter(eval_target, job.id, adapter_dir, job_dir)
+        return RunOutput(str(adapter_dir), evaluation.metrics, evaluation.baseline_metrics)
 
     return run

@@ -291,7 +291,7 @@ def train(
     import torch
 
     recipe = recipe.for_device(torch.cuda.is_available())
-    data = load_training_data(dataset_dir)
+    data = load_training_data(dataset_dir, recipe.max_length)
     output_dir.mkdir(parents=True, exist_ok=True)
     reporter = _make_progress_callback(progress_callback, should_stop)
     trainer = build_trainer(data, base_model_dir, output_dir, recipe, [reporter, *_tensorboard_callbacks(output_dir)])

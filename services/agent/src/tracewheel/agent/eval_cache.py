@@ -1,0 +1,66 @@
+"""Evaluations kept on disk, so a model is scored once per suite and settings.
+
+The trainer asks for the base model's held-out baseline at every job, and `tracewheel demo`
+asks for it when it starts; on 2 CPU cores one evaluation takes minutes, so it is run once
+and read back after that. The key covers everything that changes a score: the model name, the
+suite's task ids and prompts, and the loop's settings. Aliases are never cached (their target
+moves); adapter names are unique per training job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tracewheel.agent.evaluation import EvalReport, TaskResult
+from tracewheel.agent.loop import AgentConfig
+from tracewheel.agent.tasks import Task
+
+log = logging.getLogger(__name__)
+
+
+def cache_key(model: str, tasks: list[Task], config: AgentConfig) -> str:
+    """A digest of what decides an evaluation's outcome."""
+    material: dict[str, Any] = {
+        "model": model,
+        "tasks": [(t.task_id, t.prompt, t.answer) for t in tasks],
+        "config": asdict(config),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class EvalCache:
+    """One JSON file per key under `directory`, written atomically."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def get(self, key: str) -> EvalReport | None:
+        path = self._path(key)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return EvalReport(
+                model=data["model"],
+                suite=data["suite"],
+                mode=data["mode"],
+                results=[TaskResult(**row) for row in data["results"]],
+            )
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:  # a damaged entry is measured again
+            log.warning("ignoring unreadable cached evaluation %s: %s", path, exc)
+            return None
+
+    def put(self, key: str, report: EvalReport) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        staging = self._path(key).with_suffix(".tmp")
+        staging.write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
+        os.replace(staging, self._path(key))

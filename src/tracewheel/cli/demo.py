@@ -1,0 +1,232 @@
+"""`tracewheel demo`: the flywheel end to end on the embedded stack.
+
+Steps (each recorded in `<home>/demo/<profile>/state.json` when it finishes, so a stopped demo
+started again skips what is done):
+
+1. start the stack (or use the one running for this home);
+2. `baseline`: the base model on the held-out suite (the agent caches it per base model);
+3. `demonstrations`: the train suite's reference solutions replayed through the real gateway
+   and published; the dataset's rules approve the verified ones;
+4. `round1`: nothing is called — the build, the training job, its held-out evaluation and the
+   gated hot-load follow by events; the demo waits for inference's decision;
+5. `student` + `round2`: the deployed adapter runs the train suite with its traces published;
+   its verified successes are approved and start the next round by the same events;
+6. the table of rounds, `report.md` and `rounds.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import grpc
+from rich.console import Console
+
+from tracewheel.cli.demo_profiles import DemoProfile, full_profile, quick_profile
+from tracewheel.cli.demo_report import RoundRow, plot_rounds, rounds_markdown, rounds_table
+from tracewheel.cli.flywheel import Flywheel, RoundResult
+from tracewheel.cli.stack import StackInfo, Supervisor, home_dir
+from tracewheel.core.errors import FailedPrecondition, TracewheelError
+
+ALIAS = "agent"
+
+
+class DemoState:
+    """Finished steps and their results, in a JSON file rewritten atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.steps: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+
+    def done(self, step: str) -> bool:
+        return step in self.steps
+
+    def record(self, step: str, result: Any) -> Any:
+        self.steps[step] = result
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.path.with_suffix(".tmp")
+        staging.write_text(json.dumps(self.steps, indent=1))
+        os.replace(staging, self.path)
+        return result
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Demo:
+    def __init__(self, profile: DemoProfile, home: Path, console: Console) -> None:
+        self.profile = profile
+        self.home = home
+        self.console = console
+        self.out_dir = home / "demo" / profile.name
+        self.state = DemoState(self.out_dir / "state.json")
+        self.notes: list[str] = []
+
+    def step(self, name: str, title: str, action: Callable[[Callable[[str], None]], Any]) -> Any:
+        """Runs `action` once (its result is kept), with a spinner that shows its status."""
+        if self.state.done(name):
+            self.console.print(f"[dim]✓ {title} (done earlier)[/dim]")
+            return self.state.steps[name]
+        started = time.monotonic()
+        with self.console.status(title) as status:
+
+            def show(text: str) -> None:
+                status.update(f"{title} [dim]({time.monotonic() - started:.0f} s) {text}[/dim]")
+
+            show("")
+            result = action(show)
+        if isinstance(result, dict):
+            result = {**result, "wall_s": time.monotonic() - started}
+        self.console.print(f"[green]✓[/green] {title} ({time.monotonic() - started:.0f} s)")
+        return self.state.record(name, result)
+
+    def run(self, fw: Flywheel) -> list[RoundRow]:
+        p = self.profile
+        base = fw.base_model()
+        baseline = self.step(
+            "baseline",
+            f"measuring the base model {base} on the held-out suite",
+            lambda show: fw.evaluate(base, "heldout", p.eval_timeout_s, use_cache=True),
+        )
+        rows = [RoundRow(0, base, baseline, baseline["wall_s"], "base")]
+        known = self.step("jobs_before_round1", "noting the trainer's jobs", lambda show: {"jobs": fw.job_ids()})
+        demos = self.step(
+            "demonstrations",
+            "replaying the train suite's reference solutions through the gateway",
+            lambda show: fw.collect_demonstrations(p.eval_timeout_s),
+        )
+        verified = round(demos["success_rate"] * demos["tasks"])
+        self.console.print(f"  {verified}/{demos['tasks']} demonstrations verified by their checkers and published")
+        round1 = self._round(fw, 1, set(known["jobs"]), demos["tasks"])
+        rows.append(round1)
+        if p.rounds < 2:
+            return rows
+        if round1.deployed != "yes":
+            self.notes.append("round 2 skipped: the round-1 adapter was not deployed, so there is no student to run")
+            return rows
+        known = self.step("jobs_before_round2", "noting the trainer's jobs", lambda show: {"jobs": fw.job_ids()})
+        student = self.step(
+            "student",
+            "the deployed adapter runs the train suite (its traces are published)",
+            lambda show: fw.run_student(ALIAS, p.eval_timeout_s),
+        )
+        successes = round(student["success_rate"] * student["tasks"])
+        self.console.print(f"  the student solved {successes}/{student['tasks']} train tasks (verified)")
+        if successes == 0:
+            self.notes.append("round 2 skipped: the student solved no train task, so no new trace was approved")
+            return rows
+        rows.append(self._round(fw, 2, set(known["jobs"]), successes))
+        return rows
+
+    def _round(self, fw: Flywheel, number: int, known_jobs: set[str], new_traces: int) -> RoundRow:
+        result = self.step(
+            f"round{number}",
+            f"round {number}: dataset build -> training -> held-out evaluation -> gated hot-load (by events)",
+            lambda show: asdict(fw.wait_round(known_jobs, self.profile.round_timeout_s, show)),
+        )
+        outcome = RoundResult(**{k: v for k, v in result.items() if k != "wall_s"})
+        if outcome.state != "SUCCEEDED":
+            deployed = f"failed: {outcome.error}"
+        else:
+            deployed = "yes" if outcome.deployed else f"no: {outcome.deploy_reason}"
+        return RoundRow(number, outcome.job_id, outcome.metrics, result["wall_s"], deployed, new_traces)
+
+    def report(self, rows: list[RoundRow], total_s: float) -> Path:
+        self.console.print(rounds_table(rows))
+        where = {"report": str(self.out_dir / "report.md"), "state": str(self.state.path)}
+        for name in ("round1", "round2"):
+            if name in self.state.steps:
+                where[f"{name} adapter"] = self.state.steps[name]["adapter_path"]
+                where[f"{name} dataset"] = self.state.steps[name]["dataset_path"]
+        notes = [*self.notes, f"whole demo: {total_s:.0f} s of wall time in this run (steps done earlier not counted)"]
+        plot_rounds(rows, self.out_dir / "rounds.png")
+        report = self.out_dir / "report.md"
+        report.write_text(rounds_markdown(rows, where, notes))
+        for name, path in where.items():
+            self.console.print(f"  {name}: {path}")
+        for note in notes:
+            self.console.print(f"  [yellow]{note}[/yellow]")
+        return report
+
+
+def check_quick(rows: list[RoundRow], fw: Flywheel) -> None:
+    """What `--quick` asserts: traces alone led to a trained, evaluated, deployed adapter.
+
+    Raises:
+        FailedPrecondition: a step of the event-driven path did not happen.
+    """
+    if len(rows) < 2:
+        raise FailedPrecondition("no training round finished")
+    round1 = rows[1]
+    if round1.deployed != "yes":
+        raise FailedPrecondition(f"round 1 adapter {round1.model} was not deployed ({round1.deployed})")
+    if not round1.metrics:
+        raise FailedPrecondition(f"round 1 adapter {round1.model} was not evaluated")
+    alias = {m.name: m.target for m in fw.inference.ListModels(_list_models(), timeout=30).models}.get(ALIAS)
+    latest = rows[-1].model if rows[-1].deployed == "yes" else round1.model
+    if alias != latest:
+        raise FailedPrecondition(f"alias {ALIAS!r} points at {alias!r}, not at the deployed adapter {latest}")
+
+
+def _list_models():  # type: ignore[no-untyped-def]
+    from tracewheel.v1 import inference_pb2
+
+    return inference_pb2.ListModelsRequest()
+
+
+def demo(args: argparse.Namespace, console: Console) -> int:
+    started = time.monotonic()
+    if args.quick:
+        from tracewheel.inference.testing import tiny_test_model
+
+        profile, home = quick_profile(tiny_test_model()), home_dir() / "quick"
+    else:
+        profile, home = full_profile(), home_dir()
+    running = StackInfo.read(home)
+    supervisor = None
+    if running is None or not _pid_alive(running.supervisor_pid):
+        (home / "logs").mkdir(parents=True, exist_ok=True)
+        log = (home / "logs" / "stack.log").open("a")
+        supervisor = Supervisor(
+            home, port_offset=args.port_offset, env=profile.env, sink=log, health_timeout_s=args.health_timeout
+        )
+        with console.status(f"starting the stack in {home} (services log to {log.name})"):
+            running = supervisor.start()
+        console.print(f"[green]✓[/green] stack up in {time.monotonic() - started:.0f} s (logs: {log.name})")
+    else:
+        console.print(f"using the stack already running for {home}")
+    flywheel = Flywheel(running)
+    runner = Demo(profile, home, console)
+    try:
+        rows = runner.run(flywheel)
+        runner.report(rows, time.monotonic() - started)
+        if args.quick:
+            check_quick(rows, flywheel)
+            console.print(
+                "[green]quick demo: traces -> build -> training -> evaluation -> deployment, by events[/green]"
+            )
+        return 0
+    except TracewheelError as exc:
+        console.print(f"[red]demo stopped: {exc}[/red] (run it again to continue from the last finished step)")
+        return 1
+    except grpc.RpcError as exc:
+        console.print(f"[red]demo stopped: a service answered {exc.code().name}: {exc.details()}[/red]")
+        console.print("run it again to continue from the last finished step")
+        return 1
+    finally:
+        flywheel.close()
+        if supervisor is not None:
+            supervisor.stop()

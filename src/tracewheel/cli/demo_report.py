@@ -1,0 +1,92 @@
+"""The demo's table of rounds: in the terminal, as markdown, and as a PNG plot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    """One row: the base model (round 0) or the adapter a round trained."""
+
+    round: int
+    model: str
+    metrics: dict[str, Any]
+    wall_s: float
+    deployed: str  # "base", "yes", "no (reason)", "failed (reason)"
+    train_traces: int = 0
+
+    def cells(self) -> list[str]:
+        m = self.metrics
+        return [
+            str(self.round),
+            self.model,
+            f"{m.get('success_rate', 0.0):.0%}" if m else "-",
+            f"{m.get('valid_tool_call_rate', 0.0):.0%}" if m else "-",
+            f"{m.get('mean_steps', 0.0):.1f}" if m else "-",
+            f"{m.get('mean_tokens', 0.0):.0f}" if m else "-",
+            str(self.train_traces) if self.round else "-",
+            f"{self.wall_s:.0f}",
+            self.deployed,
+        ]
+
+
+HEADERS = (
+    "round",
+    "model",
+    "held-out success",
+    "valid tool calls",
+    "mean steps",
+    "mean tokens",
+    "train traces",
+    "wall s",
+    "deployed",
+)
+
+
+def rounds_table(rows: Sequence[RoundRow]) -> Table:
+    table = Table(title="tracewheel demo: rounds")
+    for header in HEADERS:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*row.cells())
+    return table
+
+
+def rounds_markdown(rows: Sequence[RoundRow], where: dict[str, str], notes: Sequence[str]) -> str:
+    lines = ["# tracewheel demo report", "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    lines += ["", "![rounds](rounds.png)", "", "## Where things are", ""]
+    lines += [f"- {name}: `{path}`" for name, path in where.items()]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def plot_rounds(rows: Sequence[RoundRow], path: Path) -> Path:
+    """Held-out success and valid tool-call rate per round, as bars."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.5), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    labels = [f"round {row.round}" for row in rows]
+    width = 0.38
+    positions = range(len(rows))
+    success = [row.metrics.get("success_rate", 0.0) for row in rows]
+    valid = [row.metrics.get("valid_tool_call_rate", 0.0) for row in rows]
+    axes.bar([p - width / 2 for p in positions], success, width, label="held-out success")
+    axes.bar([p + width / 2 for p in positions], valid, width, label="valid tool calls")
+    axes.set_xticks(list(positions), labels)
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("rate")
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path)
+    return path

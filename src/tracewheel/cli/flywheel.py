@@ -1,0 +1,201 @@
+"""What `tracewheel demo` drives: the stack's gRPC APIs, and the waits between events.
+
+The demo calls the agent three times (baseline, demonstrations, the student's run); everything
+between a published trace and a deployed adapter happens by events inside the stack (dataset
+ingest -> build -> `datasets.v1.built` -> training job -> evaluation -> `models.v1.trained` ->
+gated deployment). `Flywheel` only watches that through the trainer's and inference's APIs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from tracewheel.cli.stack import StackInfo
+from tracewheel.core.errors import DeadlineExceeded, FailedPrecondition
+from tracewheel.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    dataset_pb2,
+    dataset_pb2_grpc,
+    events_pb2,
+    inference_pb2,
+    inference_pb2_grpc,
+    trainer_pb2,
+    trainer_pb2_grpc,
+)
+
+FINAL_JOB_STATES = {
+    trainer_pb2.JOB_STATE_SUCCEEDED,
+    trainer_pb2.JOB_STATE_FAILED,
+    trainer_pb2.JOB_STATE_CANCELLED,
+    trainer_pb2.JOB_STATE_SUPERSEDED,
+}
+
+
+def metrics_dict(metrics: events_pb2.EvalMetrics) -> dict[str, Any]:
+    data = MessageToDict(metrics, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    data["tasks"] = int(data.get("tasks", 0))
+    return data
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """One training round as the stack reports it."""
+
+    job_id: str
+    dataset_version: str
+    dataset_path: str
+    adapter_path: str
+    state: str
+    error: str
+    metrics: dict[str, Any]
+    baseline_metrics: dict[str, Any]
+    deployed: bool
+    deploy_reason: str
+
+
+class Flywheel:
+    """gRPC clients on one running stack."""
+
+    def __init__(self, info: StackInfo) -> None:
+        def channel(service: str) -> grpc.Channel:
+            return grpc.insecure_channel(f"127.0.0.1:{info.services[service]['grpc_port']}")
+
+        self._channels = [channel(name) for name in ("agent", "trainer", "inference", "dataset")]
+        agent, trainer, inference, dataset = self._channels
+        self.agent = agent_pb2_grpc.AgentStub(agent)
+        self.trainer = trainer_pb2_grpc.TrainerStub(trainer)
+        self.inference = inference_pb2_grpc.InferenceControlStub(inference)
+        self.dataset = dataset_pb2_grpc.DatasetStub(dataset)
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()
+
+    def base_model(self) -> str:
+        """The name inference serves its base model under."""
+        for model in self.inference.ListModels(inference_pb2.ListModelsRequest(), timeout=30).models:
+            if model.kind == "base":
+                return model.name
+        raise FailedPrecondition("inference lists no base model")
+
+    def evaluate(self, model: str, suite: str, timeout_s: float, *, use_cache: bool = False) -> dict[str, Any]:
+        request = agent_pb2.EvaluateRequest(model=model, suite=suite, use_cache=use_cache)
+        return metrics_dict(self.agent.Evaluate(request, timeout=timeout_s))
+
+    def collect_demonstrations(self, timeout_s: float) -> dict[str, Any]:
+        response = self.agent.CollectDemonstrations(
+            agent_pb2.CollectDemonstrationsRequest(suite="train"), timeout=timeout_s
+        )
+        return {**metrics_dict(response.metrics), "trace_ids": list(response.trace_ids)}
+
+    def run_student(self, model: str, timeout_s: float) -> dict[str, Any]:
+        request = agent_pb2.RunSuiteRequest(suite="train", model=model, publish_traces=True)
+        response = self.agent.RunSuite(request, timeout=timeout_s)
+        return {**metrics_dict(response.metrics), "trace_ids": list(response.trace_ids)}
+
+    def job_ids(self) -> list[str]:
+        return [job.id for job in self.trainer.ListJobs(trainer_pb2.ListJobsRequest(), timeout=30).jobs]
+
+    def approved_traces(self) -> int:
+        request = dataset_pb2.ListTracesRequest(status=dataset_pb2.CURATION_STATUS_APPROVED, page_size=1000)
+        return len(self.dataset.ListTraces(request, timeout=30).traces)
+
+    def _deployment(self, adapter: str) -> inference_pb2.Deployment | None:
+        response = self.inference.ListDeployments(inference_pb2.ListDeploymentsRequest(), timeout=30)
+        return next((d for d in response.deployments if d.adapter_name == adapter), None)
+
+    def wait_round(
+        self, known_jobs: set[str], timeout_s: float, on_status: Callable[[str], None] = lambda _: None
+    ) -> RoundResult:
+        """Waits for the training job a new dataset build starts (not in `known_jobs`) to finish and
+        for inference's decision on its adapter.
+
+        Raises:
+            DeadlineExceeded: nothing finished within `timeout_s` (the message says where it stood).
+        """
+        deadline = time.monotonic() + timeout_s
+        watcher = _ProgressWatcher(self.trainer, on_status)
+        status = "waiting for the dataset build to start a training job"
+        try:
+            while time.monotonic() < deadline:
+                jobs = [j for j in self.trainer.ListJobs(trainer_pb2.ListJobsRequest(), timeout=30).jobs]
+                new = [j for j in jobs if j.id not in known_jobs]
+                active = [j for j in new if j.state not in FINAL_JOB_STATES]
+                done = [j for j in new if j.state in (trainer_pb2.JOB_STATE_SUCCEEDED, trainer_pb2.JOB_STATE_FAILED)]
+                if active:
+                    watcher.follow(active[0].id)
+                    status = (
+                        f"job {active[0].id}: {trainer_pb2.JobState.Name(active[0].state).removeprefix('JOB_STATE_')}"
+                    )
+                elif done:
+                    job = done[-1]
+                    if job.state == trainer_pb2.JOB_STATE_FAILED:
+                        return _round(job, None)
+                    decision = self._deployment(job.id)
+                    if decision is not None:
+                        return _round(job, decision)
+                    status = f"job {job.id} done; waiting for inference's deployment decision"
+                on_status(status)
+                time.sleep(1.0)
+        finally:
+            watcher.stop()
+        raise DeadlineExceeded(f"no round finished within {timeout_s:.0f} s; last seen: {status}")
+
+
+def _round(job: trainer_pb2.Job, decision: inference_pb2.Deployment | None) -> RoundResult:
+    return RoundResult(
+        job_id=job.id,
+        dataset_version=job.dataset_version,
+        dataset_path=job.dataset_path,
+        adapter_path=job.adapter_path,
+        state=trainer_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_"),
+        error=job.error,
+        metrics=metrics_dict(job.metrics) if job.HasField("metrics") else {},
+        baseline_metrics=metrics_dict(job.baseline_metrics) if job.HasField("baseline_metrics") else {},
+        deployed=bool(decision and decision.deployed),
+        deploy_reason=decision.reason if decision else "",
+    )
+
+
+class _ProgressWatcher:
+    """Follows one job's StreamProgress in a thread and reports step, loss and ETA."""
+
+    def __init__(self, trainer: trainer_pb2_grpc.TrainerStub, on_status: Callable[[str], None]) -> None:
+        self._trainer = trainer
+        self._on_status = on_status
+        self._job = ""
+        self._call: Any = None
+
+    def follow(self, job_id: str) -> None:
+        if job_id == self._job:
+            return
+        self.stop()
+        self._job = job_id
+        self._call = self._trainer.StreamProgress(trainer_pb2.StreamProgressRequest(job_id=job_id))
+        threading.Thread(target=self._read, args=(self._call, job_id), daemon=True).start()
+
+    def _read(self, call: Any, job_id: str) -> None:
+        try:
+            for progress in call:
+                if progress.phase == "training" and progress.total_steps:
+                    self._on_status(
+                        f"job {job_id}: training step {progress.step}/{progress.total_steps}, "
+                        f"loss {progress.loss:.3f}, {progress.tokens_per_second:.0f} tok/s, ETA {progress.eta_s:.0f} s"
+                    )
+                elif progress.phase:
+                    self._on_status(f"job {job_id}: {progress.phase}")
+        except grpc.RpcError:
+            return  # cancelled by stop(), or the trainer went away (the poll loop notices)
+
+    def stop(self) -> None:
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
