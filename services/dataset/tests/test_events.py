@@ -117,6 +117,18 @@ async def test_a_build_recorded_but_not_published_is_published_on_start(running,
     assert events_pb2.DatasetBuilt.FromString(msg.data).version == record.version
 
 
+async def test_traces_stored_before_a_crash_are_built_after_the_restart(running, make_trace, store) -> None:
+    js, events = running
+    for i in range(THRESHOLD):  # stored, but the service died before its debounced build
+        store.ingest(make_trace(f"run-{i}", task_id=f"task-{i}"))
+    await events.resume_trigger()
+    await events.trigger.wait_idle()
+    assert await stream_count(js, "DATASETS") == 1
+    await events.resume_trigger()  # nothing waits any more: no second build
+    await events.trigger.wait_idle()
+    assert await stream_count(js, "DATASETS") == 1
+
+
 async def test_build_below_the_threshold_needs_force(running, make_trace, store) -> None:
     js, events = running
     store.ingest(make_trace("run-1"))

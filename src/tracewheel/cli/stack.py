@@ -76,10 +76,11 @@ class StackInfo:
 
 
 def _stream_output(name: str, stream: TextIO, sink: TextIO, lock: threading.Lock) -> None:
-    for line in stream:
-        with lock:
-            sink.write(f"[{name}] {line}" if line.endswith("\n") else f"[{name}] {line}\n")
-            sink.flush()
+    with stream:  # closed at EOF: the process exited (a killed one is restarted with a new pipe)
+        for line in stream:
+            with lock:
+                sink.write(f"[{name}] {line}" if line.endswith("\n") else f"[{name}] {line}\n")
+                sink.flush()
 
 
 class Supervisor:

@@ -42,6 +42,7 @@ async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
     await ensure_streams(js)
     events = DatasetEvents(js, store, builder, threshold=settings.build_threshold, debounce_s=settings.build_debounce_s)
     await events.republish_latest()
+    await events.resume_trigger()
     dataset_pb2_grpc.add_DatasetServicer_to_server(DatasetServicer(store, events.ingest, events.build), server.server)
     http = uvicorn.Server(
         uvicorn.Config(

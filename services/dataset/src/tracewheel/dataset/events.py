@@ -103,6 +103,17 @@ class DatasetEvents:
         logger.info("published %s for %s (%s)", SUBJECT_DATASET_BUILT, record.version, "new" if published else "dup")
         return published
 
+    async def resume_trigger(self) -> None:
+        """Pokes the build trigger when approved traces wait for a build (on start).
+
+        The trigger's debounce lives in memory: a service killed after storing a burst of traces
+        but before building would otherwise wait for the next trace to arrive.
+        """
+        waiting = len(await asyncio.to_thread(self.store.approved_since_last_build))
+        if waiting >= self.threshold:
+            logger.info("%d approved traces wait for a build; building after the debounce", waiting)
+            self.trigger.poke()
+
     async def republish_latest(self) -> None:
         """Publishes the latest recorded build again, for a crash between recording and publishing."""
         builds = await asyncio.to_thread(self.store.list_builds)
