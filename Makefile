@@ -5,7 +5,7 @@ INSTALL_INPUTS := scripts/install.sh scripts/system-deps.sh constraints.txt pypr
 	libs/core/pyproject.toml libs/core/hatch_build.py $(wildcard services/*/pyproject.toml) \
 	$(wildcard proto/tracewheel/v1/*.proto)
 
-.PHONY: install demo test test-all lint
+.PHONY: install demo test test-all test-containers lint
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ test: install
 
 test-all: install
 	$(VENV)/bin/python -m pytest -q
+
+# The container tests (Docker, or rootful podman as its API): builds missing images first.
+test-containers: install
+	$(VENV)/bin/python -m pytest -m containers tests/containers -q -s
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,12 @@
-"""Client side of the standard gRPC health service."""
+"""Client side of the standard gRPC health service.
+
+`python -m tracewheel.core.health ADDRESS` is the containers' health probe (Dockerfile
+HEALTHCHECK, compose): exit status 0 when the server reports SERVING, 1 otherwise.
+"""
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import grpc
@@ -28,3 +33,17 @@ def wait_healthy(address: str, timeout_s: float, service: str = "") -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The probe's command line; returns the exit status (0: SERVING, 1: anything else)."""
+    parser = argparse.ArgumentParser(prog="python -m tracewheel.core.health", description="gRPC health probe")
+    parser.add_argument("address", help="host:port of the gRPC server, e.g. 127.0.0.1:50051")
+    parser.add_argument("--service", default="", help="service name to check (default: the whole server)")
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the answer")
+    args = parser.parse_args(argv)
+    return 0 if check_health(args.address, args.service, timeout_s=args.timeout) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
