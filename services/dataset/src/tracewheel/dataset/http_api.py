@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,30 +127,39 @@ def create_app(store: TraceStore, build: Build, attachments_dir: Path | None = N
     return app
 
 
+def _trace_filters(
+    suite: str | None = None,
+    task_id: str | None = None,
+    model: str | None = None,
+    verdict: Verdict | None = None,
+    tag: str | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+) -> TraceQuery:
+    """The query parameters that filter traces, shared by /api/traces and /api/counts."""
+    return TraceQuery(
+        suite=suite,
+        task_id=task_id,
+        model=model,
+        verdict=verdict,
+        tag=tag,
+        created_from=created_from,
+        created_before=created_before,
+    )
+
+
+TraceFilters = Annotated[TraceQuery, Depends(_trace_filters)]
+
+
 def _add_trace_routes(app: FastAPI, store: TraceStore) -> None:
     @app.get("/api/traces")
     def list_traces(
+        filters: TraceFilters,
         status: CurationStatus | None = None,
-        suite: str | None = None,
-        task_id: str | None = None,
-        model: str | None = None,
-        verdict: Verdict | None = None,
-        tag: str | None = None,
-        created_from: datetime | None = None,
-        created_before: datetime | None = None,
         page_size: int = 50,
         page_token: str = "",
     ) -> dict[str, Any]:
-        query = TraceQuery(
-            status=status,
-            suite=suite,
-            task_id=task_id,
-            model=model,
-            verdict=verdict,
-            tag=tag,
-            created_from=created_from,
-            created_before=created_before,
-        )
+        query = filters.model_copy(update={"status": status})
         page = store.list_traces(query, page_size, page_token)
         return {"traces": [_stored_json(s) for s in page.traces], "next_page_token": page.next_page_token}
 
@@ -197,24 +206,7 @@ def _add_edit_routes(app: FastAPI, store: TraceStore) -> None:
         return _stored_json(store.set_notes(trace_id, body.notes))
 
     @app.get("/api/counts")
-    def counts(
-        suite: str | None = None,
-        task_id: str | None = None,
-        model: str | None = None,
-        verdict: Verdict | None = None,
-        tag: str | None = None,
-        created_from: datetime | None = None,
-        created_before: datetime | None = None,
-    ) -> dict[str, int]:
-        query = TraceQuery(
-            suite=suite,
-            task_id=task_id,
-            model=model,
-            verdict=verdict,
-            tag=tag,
-            created_from=created_from,
-            created_before=created_before,
-        )
+    def counts(query: TraceFilters) -> dict[str, int]:
         return {str(status): n for status, n in store.count_by_status(query).items()}
 
 
