@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import threading
 
 from rich.console import Console
 from rich.table import Table
 
-from tracewheel.cli.stack import StackInfo, Supervisor, home_dir
+from tracewheel.cli.stack import StackInfo, Supervisor, home_dir, pid_alive
 from tracewheel.core.health import check_health
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _status_table(info: StackInfo) -> Table:
@@ -29,7 +18,7 @@ def _status_table(info: StackInfo) -> Table:
         table.add_column(column)
     for name, service in info.services.items():
         pid, grpc_port, http_port = service["pid"], service["grpc_port"], service["http_port"]
-        alive = pid is not None and _pid_alive(pid)
+        alive = pid is not None and pid_alive(pid)
         healthy = alive and check_health(f"127.0.0.1:{grpc_port}")
         health = (
             "[green]serving[/green]" if healthy else ("[yellow]not serving[/yellow]" if alive else "[red]down[/red]")
@@ -63,7 +52,7 @@ def up(args: argparse.Namespace, console: Console) -> int:
 
 def status(args: argparse.Namespace, console: Console) -> int:
     info = StackInfo.read(home_dir())
-    if info is None or not _pid_alive(info.supervisor_pid):
+    if info is None or not pid_alive(info.supervisor_pid):
         console.print(f"no stack running for {home_dir()} (start one with `tracewheel up`)")
         return 1
     console.print(_status_table(info))

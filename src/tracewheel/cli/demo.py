@@ -31,8 +31,9 @@ from rich.console import Console
 from tracewheel.cli.demo_profiles import DemoProfile, full_profile, quick_profile
 from tracewheel.cli.demo_report import RoundRow, plot_rounds, rounds_markdown, rounds_table
 from tracewheel.cli.flywheel import Flywheel, RoundResult
-from tracewheel.cli.stack import StackInfo, Supervisor, home_dir
+from tracewheel.cli.stack import StackInfo, Supervisor, home_dir, pid_alive
 from tracewheel.core.errors import FailedPrecondition, TracewheelError
+from tracewheel.v1 import inference_pb2
 
 ALIAS = "agent"
 
@@ -54,16 +55,6 @@ class DemoState:
         staging.write_text(json.dumps(self.steps, indent=1))
         os.replace(staging, self.path)
         return result
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Demo:
@@ -175,16 +166,12 @@ def check_quick(rows: list[RoundRow], fw: Flywheel) -> None:
         raise FailedPrecondition(f"round 1 adapter {round1.model} was not deployed ({round1.deployed})")
     if not round1.metrics:
         raise FailedPrecondition(f"round 1 adapter {round1.model} was not evaluated")
-    alias = {m.name: m.target for m in fw.inference.ListModels(_list_models(), timeout=30).models}.get(ALIAS)
+    alias = {
+        m.name: m.target for m in fw.inference.ListModels(inference_pb2.ListModelsRequest(), timeout=30).models
+    }.get(ALIAS)
     latest = rows[-1].model if rows[-1].deployed == "yes" else round1.model
     if alias != latest:
         raise FailedPrecondition(f"alias {ALIAS!r} points at {alias!r}, not at the deployed adapter {latest}")
-
-
-def _list_models():  # type: ignore[no-untyped-def]
-    from tracewheel.v1 import inference_pb2
-
-    return inference_pb2.ListModelsRequest()
 
 
 def demo(args: argparse.Namespace, console: Console) -> int:
@@ -197,7 +184,7 @@ def demo(args: argparse.Namespace, console: Console) -> int:
         profile, home = full_profile(), home_dir()
     running = StackInfo.read(home)
     supervisor = None
-    if running is None or not _pid_alive(running.supervisor_pid):
+    if running is None or not pid_alive(running.supervisor_pid):
         (home / "logs").mkdir(parents=True, exist_ok=True)
         log = (home / "logs" / "stack.log").open("a")
         supervisor = Supervisor(

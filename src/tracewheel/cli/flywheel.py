@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf.json_format import MessageToDict
 
 from tracewheel.cli.stack import StackInfo
 from tracewheel.core.errors import DeadlineExceeded, FailedPrecondition
+from tracewheel.trainer.evaluation import metrics_dict
 from tracewheel.v1 import (
     agent_pb2,
     agent_pb2_grpc,
-    dataset_pb2,
     dataset_pb2_grpc,
-    events_pb2,
     inference_pb2,
     inference_pb2_grpc,
     trainer_pb2,
@@ -39,10 +37,8 @@ FINAL_JOB_STATES = {
 }
 
 
-def metrics_dict(metrics: events_pb2.EvalMetrics) -> dict[str, Any]:
-    data = MessageToDict(metrics, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-    data["tasks"] = int(data.get("tasks", 0))
-    return data
+def _state(state: int) -> str:
+    return trainer_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
 
 
 @dataclass(frozen=True)
@@ -104,10 +100,6 @@ class Flywheel:
     def job_ids(self) -> list[str]:
         return [job.id for job in self.trainer.ListJobs(trainer_pb2.ListJobsRequest(), timeout=30).jobs]
 
-    def approved_traces(self) -> int:
-        request = dataset_pb2.ListTracesRequest(status=dataset_pb2.CURATION_STATUS_APPROVED, page_size=1000)
-        return len(self.dataset.ListTraces(request, timeout=30).traces)
-
     def _deployment(self, adapter: str) -> inference_pb2.Deployment | None:
         response = self.inference.ListDeployments(inference_pb2.ListDeploymentsRequest(), timeout=30)
         return next((d for d in response.deployments if d.adapter_name == adapter), None)
@@ -126,15 +118,13 @@ class Flywheel:
         status = "waiting for the dataset build to start a training job"
         try:
             while time.monotonic() < deadline:
-                jobs = [j for j in self.trainer.ListJobs(trainer_pb2.ListJobsRequest(), timeout=30).jobs]
+                jobs = self.trainer.ListJobs(trainer_pb2.ListJobsRequest(), timeout=30).jobs
                 new = [j for j in jobs if j.id not in known_jobs]
                 active = [j for j in new if j.state not in FINAL_JOB_STATES]
                 done = [j for j in new if j.state in (trainer_pb2.JOB_STATE_SUCCEEDED, trainer_pb2.JOB_STATE_FAILED)]
                 if active:
                     watcher.follow(active[0].id)
-                    status = (
-                        f"job {active[0].id}: {trainer_pb2.JobState.Name(active[0].state).removeprefix('JOB_STATE_')}"
-                    )
+                    status = f"job {active[0].id}: {_state(active[0].state)}"
                 elif done:
                     job = done[-1]
                     if job.state == trainer_pb2.JOB_STATE_FAILED:
@@ -156,7 +146,7 @@ def _round(job: trainer_pb2.Job, decision: inference_pb2.Deployment | None) -> R
         dataset_version=job.dataset_version,
         dataset_path=job.dataset_path,
         adapter_path=job.adapter_path,
-        state=trainer_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_"),
+        state=_state(job.state),
         error=job.error,
         metrics=metrics_dict(job.metrics) if job.HasField("metrics") else {},
         baseline_metrics=metrics_dict(job.baseline_metrics) if job.HasField("baseline_metrics") else {},

@@ -46,6 +46,17 @@ NATS_PORT = 4222
 TASK_SITE_PORT = 8400  # served by the agent service in the embedded stack
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def home_dir() -> Path:
     return Path(os.environ.get(HOME_VARIABLE, str(DEFAULT_HOME))).resolve()
 

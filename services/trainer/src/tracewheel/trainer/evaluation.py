@@ -55,7 +55,10 @@ class Evaluation:
 
 
 def metrics_dict(message: events_pb2.EvalMetrics) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    """Every EvalMetrics field by name (`tasks` as an int: proto JSON writes int64 as a string)."""
+    data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    data["tasks"] = int(data.get("tasks", 0))
+    return data
 
 
 def read_evaluation(job_dir: Path) -> Evaluation | None:
