@@ -15,7 +15,7 @@ import openai
 from tracewheel.agent.checking import core_task, judge
 from tracewheel.agent.config import AgentSettings
 from tracewheel.agent.eval_cache import EvalCache, cache_key
-from tracewheel.agent.evaluation import EvalReport, evaluate
+from tracewheel.agent.evaluation import EvalReport, Mode, evaluate
 from tracewheel.agent.loop import AgentConfig, Approver, EventSink, run_agent
 from tracewheel.agent.tasks import Task, load_suite
 from tracewheel.agent.tools import ToolSessionFactory
@@ -158,39 +158,34 @@ class AgentRunner:
         Raises:
             NotFound: an unknown suite.
         """
-        tasks = self.suite(suite)
-        return await self._publish_together(
-            publish,
-            lambda keep: evaluate(
-                tasks,
-                factory=self.factory,
-                site_url=self.site_url,
-                model=model or self.default_model,
-                llm=self.llm,
-                config=self.config,
-                concurrency=concurrency or self.concurrency,
-                on_trace=keep,
-            ),
-        )
+        return await self._run(self.suite(suite), model or self.default_model, "agent", concurrency, publish)
 
-    async def _publish_together(
-        self, publish: bool, run: Callable[[TraceSink | None], Awaitable[EvalReport]]
-    ) -> EvalReport:
-        """Runs a suite and hands its traces on together when it ends.
+    async def _run(self, tasks: list[Task], model: str, mode: Mode, concurrency: int, publish: bool) -> EvalReport:
+        """Runs and checks `tasks`; when `publish`, their traces go on together when all are done.
 
         One burst per suite: the dataset's debounced trigger then builds once per suite run (one
         training job per round), however long the gaps between tasks are.
         """
-        if not publish or self.on_trace is None:
-            return await run(None)
+        sink = self.on_trace if publish else None
         finished: list[core.Trace] = []
 
         async def keep(trace: core.Trace) -> None:
             finished.append(trace)
 
-        report = await run(keep)
-        for trace in finished:
-            await self.on_trace(trace)
+        report = await evaluate(
+            tasks,
+            factory=self.factory,
+            site_url=self.site_url,
+            model=model,
+            llm=self.llm,
+            config=self.config,
+            concurrency=concurrency or self.concurrency,
+            mode=mode,
+            on_trace=None if sink is None else keep,
+        )
+        if sink is not None:
+            for trace in finished:
+                await sink(trace)
         return report
 
     async def evaluate(
@@ -207,15 +202,16 @@ class AgentRunner:
         """
         suite = suite or "heldout"
         model = model or self.default_model
+        tasks = self.suite(suite)
         key = None
         if use_cache and self.eval_cache is not None:
             await self._refuse_alias(model)
-            key = cache_key(model, self.suite(suite), self.config)
+            key = cache_key(model, tasks, self.config)
             cached = self.eval_cache.get(key)
             if cached is not None:
                 logger.info("evaluation of %s on %s read from the cache", model, suite)
                 return cached
-        report = await self.run_suite(suite, model=model, concurrency=concurrency, publish=False)
+        report = await self._run(tasks, model, "agent", concurrency, publish=False)
         if key is not None:
             self.eval_cache.put(key, report)  # type: ignore[union-attr]
         return report
@@ -231,17 +227,4 @@ class AgentRunner:
         Raises:
             NotFound: an unknown suite.
         """
-        tasks = self.suite(suite or "train")
-        return await self._publish_together(
-            True,
-            lambda keep: evaluate(
-                tasks,
-                factory=self.factory,
-                site_url=self.site_url,
-                model="reference",
-                config=self.config,
-                concurrency=concurrency or self.concurrency,
-                mode="replay",
-                on_trace=keep,
-            ),
-        )
+        return await self._run(self.suite(suite or "train"), "reference", "replay", concurrency, publish=True)

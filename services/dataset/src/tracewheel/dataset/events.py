@@ -92,8 +92,12 @@ class DatasetEvents:
                 await self.publish_built(result.record)
             return result
 
+    async def _waiting(self) -> int:
+        """Approved traces not in the last build."""
+        return len(await asyncio.to_thread(self.store.approved_since_last_build))
+
     async def _triggered_build(self) -> None:
-        if len(await asyncio.to_thread(self.store.approved_since_last_build)) >= self.threshold:
+        if await self._waiting() >= self.threshold:
             await self.build(force=True)
 
     async def publish_built(self, record: BuildRecord) -> bool:
@@ -109,7 +113,7 @@ class DatasetEvents:
         The trigger's debounce lives in memory: a service killed after storing a burst of traces
         but before building would otherwise wait for the next trace to arrive.
         """
-        waiting = len(await asyncio.to_thread(self.store.approved_since_last_build))
+        waiting = await self._waiting()
         if waiting >= self.threshold:
             logger.info("%d approved traces wait for a build; building after the debounce", waiting)
             self.trigger.poke()

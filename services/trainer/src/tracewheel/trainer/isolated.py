@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def train_in_subprocess(
                 stopped.set()
                 child.send_signal(signal.SIGKILL)  # a checkpoint cut by the kill is skipped on resume
                 return
-            threading.Event().wait(0.5)
+            time.sleep(0.5)
 
     threading.Thread(target=watch, name="train-watch", daemon=True).start()
     adapter: Path | None = None
