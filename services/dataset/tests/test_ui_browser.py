@@ -12,20 +12,13 @@ from tracewheel.core.http_server import HttpServer
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
+from tracewheel.gateway.session import DEFAULT_LAUNCH_ARGS
 
 from .conftest import TraceFactory
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-gpu",
-]
 
 
 async def _no_build(*, force: bool) -> None:
@@ -62,7 +55,9 @@ async def base_url(store: TraceStore, make_trace: TraceFactory, tmp_path: Path) 
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=list(DEFAULT_LAUNCH_ARGS)
+        )
         opened = await browser.new_page(viewport={"width": 1280, "height": 900})
         opened.set_default_timeout(10_000)
         try:

@@ -12,16 +12,9 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 
 from tracewheel.agent.tasks import TEMPLATES, Task, check_task, load_suite
 from tracewheel.agent.tasksite.catalog import format_price
+from tracewheel.gateway.session import DEFAULT_LAUNCH_ARGS
 
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-gpu",
-]
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")]
 
@@ -67,7 +60,9 @@ async def test_reference_solutions_pass_in_a_real_browser(site_url: str) -> None
     suite = load_suite("train", 0, base_url=site_url)
     tasks = [next(t for t in suite if t.template == name) for name in TEMPLATES]
     async with httpx.AsyncClient(base_url=site_url) as http, async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=list(DEFAULT_LAUNCH_ARGS)
+        )
         try:
             for task in tasks:
                 (await http.post("/api/reset")).raise_for_status()
