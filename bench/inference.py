@@ -145,11 +145,13 @@ async def measure(url: str, tokens: int, adapter: Path | None) -> dict[str, floa
         import httpx
 
         started = time.perf_counter()
-        httpx.post(
+        reply = httpx.post(
             url.removesuffix("/v1") + "/v1/load_lora_adapter",
             json={"lora_name": "bench", "lora_path": str(adapter)},
             timeout=60,
-        ).raise_for_status()
+        )
+        if reply.status_code != 200:
+            raise SystemExit(f"loading the adapter failed: {reply.status_code} {reply.text}")
         out["adapter_load"] = time.perf_counter() - started
     await client.close()
     return out
@@ -168,7 +170,8 @@ def main() -> None:
         raw = raw_generate_tps(model_dir, "Write a short story number 0 about a kettle.", args.tokens)
         results = {}
         for cache in (True, False):
-            process, url = start_service(str(model_dir), home, cache)
+            # a fresh state folder: adapters a user's home restores on start would skew the figures
+            process, url = start_service(str(model_dir), Path(scratch) / f"home-{int(cache)}", cache)
             try:
                 results[cache] = asyncio.run(measure(url, args.tokens, adapter if cache else None))
             finally:
