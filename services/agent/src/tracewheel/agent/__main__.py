@@ -37,9 +37,11 @@ async def _tool_factory(settings: AgentSettings, stack: contextlib.AsyncExitStac
         client = GatewayClient(settings.gateway_address, token=token)
         stack.push_async_callback(client.close)
         return client
-    from tracewheel.gateway.session import BrowserConfig, SessionManager
+    from tracewheel.gateway.config import GatewaySettings
+    from tracewheel.gateway.session import SessionManager
 
-    manager = await stack.enter_async_context(SessionManager(BrowserConfig()))
+    # the in-process browser reads the gateway's own settings (TW_GATEWAY_*: URL policy, snapshot style...)
+    manager = await stack.enter_async_context(SessionManager(GatewaySettings().browser_config()))
     return LocalGateway(manager)
 
 

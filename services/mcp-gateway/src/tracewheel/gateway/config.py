@@ -6,6 +6,7 @@ Lists are JSON in the environment: `TW_GATEWAY_ALLOW_HOSTS='["127.0.0.1:8400", "
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -37,6 +38,11 @@ class GatewaySettings(ServiceSettings):
     navigation_timeout_s: float = Field(default=30.0, gt=0, description="Seconds a tool waits for a page to load.")
     settle_timeout_s: float = Field(
         default=5.0, ge=0, description="Seconds a tool waits for the requests an action started before snapshotting."
+    )
+    snapshot_style: Literal["full", "compact"] = Field(
+        default="full",
+        description="How page snapshots read: `full` as @playwright/mcp prints them, `compact` without URLs, "
+        "wrappers and refs of non-interactive elements (about half the tokens; browser/compact.py).",
     )
     max_sessions: int = Field(
         default=8, ge=1, description="Browser sessions open at once (gRPC and MCP together); more are refused."
@@ -92,6 +98,7 @@ class GatewaySettings(ServiceSettings):
             max_result_chars=self.max_result_chars,
             attachments_dir=self.resolved_attachments_dir(),
             policy=UrlPolicy(allow_hosts=self.allow_hosts, deny_hosts=self.deny_hosts),
+            snapshot_style=self.snapshot_style,
         )
 
     def mcp_hosts(self, port: int) -> tuple[list[str], list[str]]:

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
@@ -73,6 +73,7 @@ class BrowserConfig:
         attachments_dir: where screenshots and saved snapshots go, one folder per session.
         policy: the URL policy every session enforces.
         viewport: the page size in CSS pixels.
+        snapshot_style: `full` (@playwright/mcp's snapshots) or `compact` (`browser/compact.py`).
     """
 
     executable_path: str | None = None
@@ -86,6 +87,7 @@ class BrowserConfig:
     attachments_dir: Path = Path(".tracewheel/gateway/attachments")
     policy: UrlPolicy = field(default_factory=UrlPolicy)
     viewport: tuple[int, int] = (1280, 720)
+    snapshot_style: Literal["full", "compact"] = "full"
 
 
 def _first_line(exc: Exception) -> str:
@@ -105,6 +107,7 @@ class BrowserSession:
         renderer: ResultRenderer,
         timeouts: Timeouts,
         clock: Callable[[], float],
+        compact_snapshots: bool = False,
     ) -> None:
         self.id = session_id
         self.tools = {tool.name: tool for tool in tools}
@@ -114,7 +117,7 @@ class BrowserSession:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._busy = 0
-        self.tool_context = ToolContext(context, guard, timeouts)
+        self.tool_context = ToolContext(context, guard, timeouts, compact_snapshots)
         self.created_at = clock()
         self.last_used = self.created_at
         self.closed = False
@@ -307,7 +310,8 @@ class SessionManager:
         timeouts = self.config.timeouts
         context.set_default_timeout(timeouts.action * 1000)
         context.set_default_navigation_timeout(timeouts.navigation * 1000)
-        return BrowserSession(uuid.uuid4().hex, context, guard, tools, renderer, timeouts, self._clock)
+        compact = self.config.snapshot_style == "compact"
+        return BrowserSession(uuid.uuid4().hex, context, guard, tools, renderer, timeouts, self._clock, compact)
 
     def get(self, session_id: str) -> BrowserSession:
         """The open session with this id.

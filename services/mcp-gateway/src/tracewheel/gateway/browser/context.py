@@ -20,6 +20,7 @@ from playwright.async_api import BrowserContext, Locator, Page, Request
 from playwright.async_api import Error as PlaywrightError
 
 from tracewheel.gateway.browser.base import PolicyBlockedError, StaleRefError, ToolError
+from tracewheel.gateway.browser.compact import compact_snapshot
 from tracewheel.gateway.browser.guard import BlockedRequest, NetworkGuard, is_top_level_navigation
 from tracewheel.gateway.results import Part, TextPart
 
@@ -53,12 +54,16 @@ class ToolContext:
         context: the session's Playwright browser context (already guarded).
         guard: the context's NetworkGuard, read after each action.
         timeouts: how long tools wait.
+        compact_snapshots: render snapshots in the compact style (`browser/compact.py`).
     """
 
-    def __init__(self, context: BrowserContext, guard: NetworkGuard, timeouts: Timeouts) -> None:
+    def __init__(
+        self, context: BrowserContext, guard: NetworkGuard, timeouts: Timeouts, compact_snapshots: bool = False
+    ) -> None:
         self.context = context
         self.guard = guard
         self.timeouts = timeouts
+        self.compact_snapshots = compact_snapshots
         self._pages: list[Page] = []
         self._current: Page | None = None
         self._refs: dict[Page, set[str]] = {}
@@ -207,11 +212,14 @@ class ToolContext:
     # reports
 
     async def snapshot(self, page: Page | None = None, depth: int | None = None) -> str:
-        """The aria snapshot of a tab (the current one by default); its refs become current."""
+        """The aria snapshot of a tab (the current one by default); its refs become current.
+
+        Every ref of the page counts as current, also those the compact style does not print.
+        """
         page = page or self.page
         text = await page.aria_snapshot(mode="ai", depth=depth, timeout=self.timeouts.navigation * 1000)
         self._refs[page] = set(_REF.findall(text))
-        return text
+        return compact_snapshot(text) if self.compact_snapshots else text
 
     async def tabs_markdown(self) -> str:
         """One line per tab: `- 0: (current) [Title](url)`."""
