@@ -43,9 +43,7 @@ def site_url() -> Iterator[str]:
     thread.join(timeout=10)
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def gateway(site_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalGateway]:
-    """The gateway's SessionManager in this process, its URL policy allowing the task site."""
+async def _in_process_gateway(site_url: str, attachments: Path, snapshot_style: str) -> AsyncIterator[LocalGateway]:
     from tracewheel.gateway.policy import UrlPolicy
     from tracewheel.gateway.session import BrowserConfig, SessionManager
 
@@ -54,11 +52,26 @@ async def gateway(site_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
     config = BrowserConfig(
         executable_path=CHROMIUM,
         reap_interval_s=0,
-        attachments_dir=tmp_path_factory.mktemp("attachments"),
+        attachments_dir=attachments,
         policy=UrlPolicy(allow_hosts=(site_url.removeprefix("http://"),)),
+        snapshot_style=snapshot_style,  # type: ignore[arg-type]
     )
     async with SessionManager(config) as manager:
         yield LocalGateway(manager)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def gateway(site_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalGateway]:
+    """The gateway's SessionManager in this process, its URL policy allowing the task site."""
+    async for gateway in _in_process_gateway(site_url, tmp_path_factory.mktemp("attachments"), "full"):
+        yield gateway
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def compact_gateway(site_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalGateway]:
+    """As `gateway`, with compact snapshots (a second chromium)."""
+    async for gateway in _in_process_gateway(site_url, tmp_path_factory.mktemp("attachments"), "compact"):
+        yield gateway
 
 
 @pytest.fixture(scope="session")

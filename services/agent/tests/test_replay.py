@@ -4,11 +4,12 @@ tools (LocalGateway, chromium) against the served task site."""
 import pytest
 
 from tracewheel.agent.checking import reset_site
-from tracewheel.agent.config import TASK_TOOLS
+from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS, TASK_TOOLS
 from tracewheel.agent.loop import AgentConfig
 from tracewheel.agent.replay import replay_task
 from tracewheel.agent.tasks import TEMPLATES, load_suite
 from tracewheel.agent.tools import LocalGateway
+from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.trace import Verdict, validate_trace
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
@@ -36,3 +37,34 @@ async def test_replay_of_each_template_passes_and_validates(
     assert trace.messages[0].role == "user" and trace.metadata.guidance_stripped
     assert {t.function.name for t in trace.tools} == set(TASK_TOOLS)
     assert trace.metadata.extra["tool_errors"] == "0"
+
+
+
+async def test_replays_pass_with_compact_snapshots_and_the_smallest_offer(
+    compact_gateway: LocalGateway, site_url: str
+) -> None:
+    config = AgentConfig(tool_names=TASK_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False)
+    for template in TEMPLATES:
+        task = next(t for t in load_suite("train", 0, base_url=site_url) if t.template == template)
+        await reset_site(site_url)
+        tools = await compact_gateway.open(TASK_TOOLS, config.result_char_limit)
+        try:
+            trace = await replay_task(task, tools, config=config, site_url=site_url)
+        finally:
+            await tools.close()
+        assert trace.outcome.verdict == Verdict.PASSED, (template, trace.outcome.detail)
+        results = [m.content for m in trace.messages if m.role == "tool"]
+        assert all("/url:" not in r and "[cursor=pointer]" not in r for r in results), template
+        click = next(t for t in trace.tools if t.function.name == "browser_click")
+        assert click.function.parameters["properties"] == {"element": {"type": "string"}, "ref": {"type": "string"}}
+
+
+async def test_a_reference_using_an_argument_not_offered_is_refused(gateway: LocalGateway, site_url: str) -> None:
+    task = next(t for t in load_suite("train", 0, base_url=site_url) if t.template == "attribute_search")
+    config = AgentConfig(tool_names=TASK_TOOLS, tool_arguments={"browser_type": ("element", "ref", "text")})
+    tools = await gateway.open(TASK_TOOLS, config.result_char_limit)
+    try:
+        with pytest.raises(FailedPrecondition, match="uses browser_type arguments submit, which the model is not"):
+            await replay_task(task, tools, config=config, site_url=site_url)
+    finally:
+        await tools.close()

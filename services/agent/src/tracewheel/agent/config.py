@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.settings import ServiceSettings
@@ -19,6 +19,17 @@ TASK_TOOLS = (
     "browser_tabs",
 )
 """The browser tools the task suites need (the default tool subset offered to the model)."""
+
+REFERENCE_TOOL_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "browser_navigate": ("url",),
+    "browser_snapshot": (),
+    "browser_click": ("element", "ref"),
+    "browser_type": ("element", "ref", "text", "submit"),
+    "browser_select_option": ("element", "ref", "values"),
+    "browser_tabs": ("action", "index"),
+}
+"""The arguments the task suites' reference solutions use, per tool: the smallest offer
+(`tool_arguments`) that still lets a model do every task as the references do."""
 
 
 class AgentSettings(ServiceSettings):
@@ -42,6 +53,14 @@ class AgentSettings(ServiceSettings):
     task_site_seed: int = Field(default=0, description="Seed of the served site and of the suites.")
     task_site_items: int = Field(default=300, ge=10, description="Catalogue size of the served site and suites.")
     tools: tuple[str, ...] = Field(default=TASK_TOOLS, description="Tools offered to the model (JSON list).")
+    tool_arguments: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description='Per tool, the arguments offered to the model (JSON object, e.g. {"browser_click": ["element", '
+        '"ref"]}); a tool not named offers all; required arguments must be listed (tool_schemas.py).',
+    )
+    argument_descriptions: bool = Field(
+        default=True, description="Offer the descriptions of tool arguments (false: names and types only)."
+    )
     max_steps: int = Field(default=15, ge=1, description="Most model turns per task.")
     time_limit_s: float = Field(default=300.0, gt=0, description="Wall-clock limit of one task.")
     result_char_limit: int = Field(default=6000, ge=0, description="Tool results are cut to this length (0: never).")
@@ -63,6 +82,13 @@ class AgentSettings(ServiceSettings):
         default=None, description="When set, every trace is also written there as a Trelis-compatible JSON file."
     )
     publish_traces: bool = Field(default=True, description="Publish traces to traces.v1.completed (NATS).")
+
+    @model_validator(mode="after")
+    def _arguments_of_offered_tools(self) -> AgentSettings:
+        unknown = sorted(set(self.tool_arguments) - set(self.tools))
+        if unknown and self.tools:
+            raise ValueError(f"tool_arguments names tools that are not in tools: {', '.join(unknown)}")
+        return self
 
     @property
     def suite_sizes(self) -> dict[str, int]:

@@ -24,15 +24,16 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
+from tracewheel.agent.tool_schemas import offered_tools
 from tracewheel.agent.tools import SessionLost, ToolSession
-from tracewheel.core.errors import Unavailable
+from tracewheel.core.errors import InvalidArgument, Unavailable
 from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Tool, ToolCall, Trace, TraceMetadata, Verdict
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class AgentConfig:
         time_limit_s: wall-clock limit of a run, tools and model included.
         result_char_limit: tool results longer than this are cut (keeping the head) and say so.
         tool_names: the tools offered to the model (None: all the session has).
+        tool_arguments: per tool, the arguments offered (others left out of its schema; see tool_schemas.py).
+        argument_descriptions: offer the descriptions of tool arguments (False: names and types only).
         guidance_prompt: a system prompt sent first (None: none).
         strip_guidance: leave the guidance prompt out of the trace (it is still named in metadata).
         temperature: sampling temperature (None: the server's default).
@@ -75,6 +78,8 @@ class AgentConfig:
     time_limit_s: float = 300.0
     result_char_limit: int = 6000
     tool_names: tuple[str, ...] | None = None
+    tool_arguments: Mapping[str, tuple[str, ...]] | None = None
+    argument_descriptions: bool = True
     guidance_prompt: str | None = None
     strip_guidance: bool = False
     temperature: float | None = None
@@ -83,6 +88,11 @@ class AgentConfig:
     inference_attempts: int = 3
     retry_backoff_s: float = 0.5
     parse_retries: int = 2
+
+
+def offered_tools_of(tools: list[dict[str, Any]], config: AgentConfig) -> list[dict[str, Any]]:
+    """The session's tools as `config` offers them to the model (see tool_schemas.offered_tools)."""
+    return offered_tools(tools, config.tool_names, config.tool_arguments, config.argument_descriptions)
 
 
 @dataclass(frozen=True)
@@ -162,8 +172,7 @@ class _Run:
         self.messages.append(Message(role="user", content=prompt))
 
     def set_tools(self, tools: list[dict[str, Any]]) -> None:
-        wanted = self.config.tool_names
-        self.api_tools = [t for t in tools if wanted is None or t["function"]["name"] in wanted]
+        self.api_tools = offered_tools_of(tools, self.config)
         self.tool_names = frozenset(t["function"]["name"] for t in self.api_tools)
 
     def add_assistant(self, message: ChatCompletionMessage) -> Message:
@@ -361,5 +370,8 @@ async def run_agent(
     except Unavailable as exc:  # SessionLost twice, or no new session
         stop_reason = "tool_session_error"
         outcome = Outcome(verdict=Verdict.ERROR, detail=f"tool session failed: {exc}")
+    except InvalidArgument as exc:  # the config's tool_arguments do not fit the session's tools
+        stop_reason = "config_error"
+        outcome = Outcome(verdict=Verdict.ERROR, detail=str(exc))
     logger.info("agent run stopped (%s) after %d steps", stop_reason, run.steps)
     return run.trace(outcome, time.perf_counter() - started, stop_reason)

@@ -14,7 +14,7 @@ import time
 import uuid
 
 from tracewheel.agent.checking import core_task, judge
-from tracewheel.agent.loop import AgentConfig, clip_result, new_trace_id
+from tracewheel.agent.loop import AgentConfig, clip_result, new_trace_id, offered_tools_of
 from tracewheel.agent.tasks import RefNotFound, Step, Task
 from tracewheel.agent.tools import ToolSession
 from tracewheel.core.errors import FailedPrecondition
@@ -30,10 +30,20 @@ class _Demo:
         self.config = config
         self.messages: list[Message] = []
         self.last_text: str | None = None
-        self.tool_names: set[str] = set()
+        self.arguments: dict[str, set[str]] = {}
+        """Offered tools and their offered arguments: a demonstration uses no others."""
         self.tool_errors = 0
 
+    def offer(self, tools: list[dict]) -> None:
+        for tool in tools:
+            properties = (tool["function"].get("parameters") or {}).get("properties") or {}
+            self.arguments[tool["function"]["name"]] = set(properties)
+
     async def call(self, tool: str, arguments: dict, reasoning: str) -> None:
+        unoffered = sorted(set(arguments) - self.arguments.get(tool, set()))
+        if tool not in self.arguments or unoffered:
+            what = f"{tool} arguments {', '.join(unoffered)}" if tool in self.arguments else tool
+            raise FailedPrecondition(f"the reference solution uses {what}, which the model is not offered")
         call = ToolCall(
             id=f"chatcmpl-tool-{uuid.uuid4().hex}", function={"name": tool, "arguments": json.dumps(arguments)}
         )
@@ -45,7 +55,7 @@ class _Demo:
         self.messages.append(Message(role="tool", tool_call_id=call.id, name=tool, content=text))
 
     async def snapshot(self) -> None:
-        if SNAPSHOT_TOOL not in self.tool_names:
+        if SNAPSHOT_TOOL not in self.arguments:
             raise FailedPrecondition(f"the replay needs {SNAPSHOT_TOOL} in the session's tools")
         await self.call(SNAPSHOT_TOOL, {}, SNAPSHOT_REASONING)
 
@@ -84,10 +94,8 @@ async def replay_task(
     config = config or AgentConfig()
     started = time.perf_counter()
     demo = _Demo(tools, config)
-    session_tools = [
-        t for t in await tools.list_tools() if config.tool_names is None or t["function"]["name"] in config.tool_names
-    ]
-    demo.tool_names = {t["function"]["name"] for t in session_tools}
+    session_tools = offered_tools_of(await tools.list_tools(), config)
+    demo.offer(session_tools)
     if config.guidance_prompt and not config.strip_guidance:
         demo.messages.append(Message(role="system", content=config.guidance_prompt))
     demo.messages.append(Message(role="user", content=task.prompt))

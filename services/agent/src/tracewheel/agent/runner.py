@@ -34,6 +34,8 @@ def agent_config(settings: AgentSettings) -> AgentConfig:
         time_limit_s=settings.time_limit_s,
         result_char_limit=settings.result_char_limit,
         tool_names=settings.tools or None,
+        tool_arguments=settings.tool_arguments or None,
+        argument_descriptions=settings.argument_descriptions,
         guidance_prompt=settings.guidance_prompt,
         strip_guidance=settings.strip_guidance,
         temperature=settings.temperature,
