@@ -47,6 +47,21 @@ def test_mask_covers_exactly_the_target_turns(store, make_trace, make_builder, t
     ]
 
 
+def test_without_reasoning_the_turns_are_what_a_model_writes_when_it_does_not_think(
+    store, make_trace, make_builder, tokenizer
+) -> None:
+    store.ingest(make_trace("run-1"))
+    result = make_builder(reasoning=False).build()
+    rows = load_from_disk(str(Path(result.record.path) / "hf"))["train"]
+    spans = _masked_texts(tokenizer, rows[0])
+    assert spans[0].startswith("<tool_call>\n") and "browser_navigate" in spans[0]
+    assert spans[1] == "<think>\n\n</think>\n\nThe Red kettle." + END  # the last turn's empty block
+    assert "Open the shop first." not in tokenizer.decode(rows[0]["input_ids"])
+    manifest = json.loads((Path(result.record.path) / "manifest.json").read_text())
+    assert manifest["reasoning"] is False
+    assert "Open the shop first." in [m.reasoning_content for m in store.get("run-1").trace.messages]  # kept there
+
+
 def test_multi_query_rows_train_only_their_own_turns(store, fixtures_dir, make_builder, tokenizer) -> None:
     _ingest_trelis(store, fixtures_dir)
     result = make_builder().build()

@@ -29,6 +29,7 @@ def build_config(settings: DatasetSettings) -> BuildConfig:
         max_length=settings.max_length,
         eval_ratio=settings.eval_ratio,
         split_seed=settings.split_seed,
+        reasoning=settings.reasoning,
     )
 
 

@@ -27,7 +27,7 @@ from tracewheel.dataset.render import render_row
 from tracewheel.dataset.split import split_of, split_rows
 from tracewheel.dataset.store import TraceStore
 from tracewheel.dataset.store_schema import selection_sha256
-from tracewheel.dataset.unroll import TrainingRow, unroll_at_user_turns
+from tracewheel.dataset.unroll import TrainingRow, unroll_at_user_turns, without_reasoning
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ class BuildConfig(BaseModel):
     max_length: int = 8192
     eval_ratio: float = 0.1
     split_seed: str = ""
+    reasoning: bool = True
+    """Keep assistant reasoning in the rows (False: `unroll.without_reasoning`)."""
 
     @property
     def template_sha256(self) -> str:
@@ -124,6 +126,7 @@ def build_manifest(
         "max_length": config.max_length,
         "eval_ratio": config.eval_ratio,
         "split_seed": config.split_seed,
+        "reasoning": config.reasoning,
         "traces": [
             {"id": trace_id, "revision": revision, "split": split_of(trace_id, config.eval_ratio, config.split_seed)}
             for trace_id, revision in sorted(revisions.items())
@@ -156,8 +159,9 @@ class DatasetBuilder:
             RenderError: a row's mask failed its check.
         """
         traces = [self.store.get(trace_id, revision).trace for trace_id, revision in revisions.items()]
+        rows = [row for trace in traces for row in unroll_at_user_turns(trace)]
         split = split_rows(
-            [row for trace in traces for row in unroll_at_user_turns(trace)],
+            rows if self.config.reasoning else [without_reasoning(row) for row in rows],
             self.config.eval_ratio,
             self.config.split_seed,
         )

@@ -50,6 +50,11 @@ class DatasetSettings(ServiceSettings):
     max_length: int = Field(
         default=8192, ge=16, description="Rows longer than this many tokens are dropped (and reported)."
     )
+    reasoning: bool = Field(
+        default=True,
+        description="Train on the assistant turns' reasoning; false leaves it out of the rows (traces keep it): "
+        "a small model then learns to act without thinking first (docs/dataset.md).",
+    )
 
     @property
     def resolved_store_path(self) -> Path:

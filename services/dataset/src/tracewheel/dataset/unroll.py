@@ -84,6 +84,20 @@ def unroll_at_user_turns(trace: Trace) -> list[TrainingRow]:
     return rows
 
 
+def without_reasoning(row: TrainingRow) -> TrainingRow:
+    """The row with its assistant turns' reasoning left out (the model learns to act without thinking).
+
+    Rendered with a Qwen3-style template, an assistant turn without reasoning is its content and
+    tool calls alone (the last turn keeps an empty `<think>` block), which is what a model served
+    with thinking on writes when it does not think first.
+    """
+    messages = [
+        m.model_copy(update={"reasoning_content": None}) if m.role == "assistant" and m.reasoning_content else m
+        for m in row.messages
+    ]
+    return row.model_copy(update={"messages": messages})
+
+
 def unroll_per_assistant_turn(trace: Trace) -> list[TrainingRow]:
     """The naive baseline: one row per assistant turn, ending at it, with loss on every assistant turn in it."""
     rows: list[TrainingRow] = []
