@@ -54,8 +54,9 @@ def test_without_reasoning_the_turns_are_what_a_model_writes_when_it_does_not_th
     result = make_builder(reasoning=False).build()
     rows = load_from_disk(str(Path(result.record.path) / "hf"))["train"]
     spans = _masked_texts(tokenizer, rows[0])
-    assert spans[0].startswith("<tool_call>\n") and "browser_navigate" in spans[0]
-    assert spans[1] == "<think>\n\n</think>\n\nThe Red kettle." + END  # the last turn's empty block
+    # what a model served with thinking disabled writes after the prompt's empty think block
+    assert spans[0].startswith("<think>\n\n</think>\n\n<tool_call>\n") and "browser_navigate" in spans[0]
+    assert spans[1] == "<think>\n\n</think>\n\nThe Red kettle." + END
     assert "Open the shop first." not in tokenizer.decode(rows[0]["input_ids"])
     manifest = json.loads((Path(result.record.path) / "manifest.json").read_text())
     assert manifest["reasoning"] is False

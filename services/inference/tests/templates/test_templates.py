@@ -103,6 +103,20 @@ def test_conversation_with_tools_renders_exactly() -> None:
     assert render(CONVERSATION, tools=TOOLS) == EXPECTED
 
 
+def test_with_thinking_disabled_each_agent_step_extends_the_previous_prompt() -> None:
+    # the model writes after the prompt's empty think block; the next step's prompt renders that
+    # turn the same way, so the text (and the prefix cache) carries over from step to step
+    history: list[dict[str, Any]] = [{"role": "user", "content": "Weather in Paris?"}]
+    outputs = [
+        {"role": "assistant", "content": "", "tool_calls": [WEATHER_CALL]},
+        {"role": "tool", "tool_call_id": "call-1", "content": "sunny"},
+    ]
+    step_1 = render(history, tools=TOOLS, add_generation_prompt=True, enable_thinking=False)
+    step_2 = render(history + outputs, tools=TOOLS, add_generation_prompt=True, enable_thinking=False)
+    assert step_1.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert step_2.startswith(step_1 + "<tool_call>\n")
+
+
 def test_training_template_renders_the_same_text() -> None:
     for kwargs in ({"tools": TOOLS}, {"add_generation_prompt": True}, {"enable_thinking": False}):
         assert render(CONVERSATION, TRAINING_TEMPLATE, **kwargs) == render(CONVERSATION, **kwargs)
@@ -126,7 +140,7 @@ def test_reasoning_kept_only_after_the_last_user_query() -> None:
     assert "old thoughts" not in text
     assert "<|im_start|>assistant\nFirst answer.<|im_end|>\n" in text
     assert "<|im_start|>assistant\n<think>\nnew thoughts\n</think>\n\n<tool_call>\n" in text
-    assert "<|im_start|>assistant\nLooking further.<|im_end|>\n" in text
+    assert "<|im_start|>assistant\n<think>\n\n</think>\n\nLooking further.<|im_end|>\n" in text
     assert text.endswith("<|im_start|>assistant\n<think>\nfinal thoughts\n</think>\n\nSecond answer.<|im_end|>\n")
 
 

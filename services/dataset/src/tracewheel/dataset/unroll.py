@@ -87,9 +87,9 @@ def unroll_at_user_turns(trace: Trace) -> list[TrainingRow]:
 def without_reasoning(row: TrainingRow) -> TrainingRow:
     """The row with its assistant turns' reasoning left out (the model learns to act without thinking).
 
-    Rendered with a Qwen3-style template, an assistant turn without reasoning is its content and
-    tool calls alone (the last turn keeps an empty `<think>` block), which is what a model served
-    with thinking on writes when it does not think first.
+    Rendered with tracewheel's templates, an assistant turn without reasoning gets an empty
+    `<think>` block before its content and tool calls: the text a model served with thinking
+    disabled (`enable_thinking: false`) produces after its prompt's empty block.
     """
     messages = [
         m.model_copy(update={"reasoning_content": None}) if m.role == "assistant" and m.reasoning_content else m
