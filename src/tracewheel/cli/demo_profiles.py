@@ -12,8 +12,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The tools the demo offers the model. Every one costs ~100-200 prompt tokens in every request
-# and every training row; these are the ones the reference solutions use.
+from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
+
+# The tools the demo offers the model, with only the arguments the reference solutions use and
+# without argument descriptions: ~450 prompt tokens in every request and every training row
+# instead of ~860 (docs/demo.md).
 DEMO_TOOLS = (
     "browser_navigate",
     "browser_snapshot",
@@ -50,30 +53,53 @@ def _common_env(*, heldout: int, train: int, max_steps: int, max_tokens: int) ->
         "TW_AGENT_MAX_STEPS": str(max_steps),
         "TW_AGENT_MAX_TOKENS": str(max_tokens),
         "TW_AGENT_TEMPERATURE": "0",
+        # the model acts without thinking: rows are trained without reasoning (TW_DATASET_REASONING)
+        "TW_AGENT_ENABLE_THINKING": "false",
         "TW_AGENT_TOOLS": json.dumps(list(DEMO_TOOLS)),
+        "TW_AGENT_TOOL_ARGUMENTS": json.dumps({t: REFERENCE_TOOL_ARGUMENTS[t] for t in DEMO_TOOLS}),
+        "TW_AGENT_ARGUMENT_DESCRIPTIONS": "false",
+        # pages as compact snapshots: half the tokens of @playwright/mcp's (gateway/browser/compact.py)
+        "TW_GATEWAY_SNAPSHOT_STYLE": "compact",
         # one build per suite run: the agent publishes a suite's traces together; any approved
         # trace is enough to build, the debounce gathers the burst
         "TW_DATASET_BUILD_THRESHOLD": "1",
         "TW_DATASET_BUILD_DEBOUNCE_S": "2",
         "TW_DATASET_EVAL_RATIO": "0",
-        # a demo row (tools, page snapshots, 3-6 steps) is 3-5k tokens; longer rows are dropped
-        "TW_DATASET_MAX_LENGTH": "6144",
-        "TW_RECIPE_MAX_LENGTH": "6144",
+        # rows without the demonstrations' reasoning: a 135M model trained on ten of them learned the
+        # tool calls but not the free-text thoughts, and greedy decoding looped on `<think>` (docs/demo.md);
+        # the traces keep their reasoning, the agent runs with thinking disabled to match
+        "TW_DATASET_REASONING": "false",
+        # a demo row (tools, compact page snapshots, 3-7 steps) is 1.8-3.6k tokens; longer ones are dropped
+        "TW_DATASET_MAX_LENGTH": "4096",
+        "TW_RECIPE_MAX_LENGTH": "4096",
     }
 
 
 def full_profile() -> DemoProfile:
     """SmolLM2-135M-Instruct on CPU (the embedded default)."""
-    env = _common_env(heldout=10, train=10, max_steps=6, max_tokens=160)
+    env = _common_env(heldout=10, train=10, max_steps=8, max_tokens=160)
     env |= {
         "TW_AGENT_CONCURRENCY": "4",
+        # ten demonstrations: one optimizer step per row, two epochs (docs/demo.md)
         "TW_RECIPE_NUM_TRAIN_EPOCHS": "2",
-        "TW_RECIPE_LEARNING_RATE": "0.0005",
-        # a 5k-token row without activation checkpointing took the trainer past 15 GB (OOM-killed
-        # on a 24 GiB machine); with it, ~5.5 GB (docs/demo.md)
-        "TW_RECIPE_GRADIENT_CHECKPOINTING": "true",
+        "TW_RECIPE_GRADIENT_ACCUMULATION_STEPS": "1",
+        "TW_RECIPE_LEARNING_RATE": "0.001",
+        # rows of at most 4k tokens fit without activation checkpointing (~2.6 GB per 1k tokens in
+        # bf16, ~4 GB in fp32), which is 1.3x faster; bf16 autocast is another 1.4x on a CPU that
+        # computes bf16 natively (AVX512-BF16 or AMX), and slower on one that does not
+        "TW_RECIPE_GRADIENT_CHECKPOINTING": "false",
+        "TW_RECIPE_BF16": "true" if cpu_computes_bf16() else "false",
     }
     return DemoProfile("full", env)
+
+
+def cpu_computes_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX-BF16); False when unknown."""
+    try:
+        flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
 
 
 def quick_profile(model_dir: Path) -> DemoProfile:

@@ -53,7 +53,9 @@ class Recipe(BaseModel):
     # token and 3x the peak memory (bench/train.py); on a GPU raise the batch, lower accumulation.
     per_device_train_batch_size: int = Field(default=1, ge=1, description="Rows per forward pass.")
     gradient_accumulation_steps: int = Field(default=4, ge=1, description="Forward passes per optimizer step.")
-    max_length: int = Field(default=4096, ge=16, description="Tokens per row; longer rows are truncated.")
+    max_length: int = Field(
+        default=4096, ge=16, description="Tokens per row; longer pre-tokenized rows are dropped, never truncated."
+    )
     # Off by default: packing/padding-free only pay off with flash-attention (CUDA). With SDPA on
     # CPU a packed batch is one long sequence whose attention spans neighbouring rows.
     packing: bool = Field(default=False, description="Pack rows into max_length sequences (BFD).")

@@ -1,0 +1,59 @@
+"""The demo's profiles are only settings: every value must be one the services accept."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tracewheel.agent.config import AgentSettings
+from tracewheel.agent.tool_schemas import offered_tools
+from tracewheel.cli.demo_profiles import DEMO_TOOLS, cpu_computes_bf16, full_profile, quick_profile
+from tracewheel.dataset.config import DatasetSettings
+from tracewheel.gateway.config import GatewaySettings
+from tracewheel.inference.config import InferenceSettings
+from tracewheel.trainer.recipe import load_recipe
+
+
+@pytest.mark.parametrize("make", [full_profile, lambda: quick_profile(Path("/models/tiny"))])
+def test_every_setting_of_a_profile_is_accepted(make, monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = make()
+    for key, value in profile.env.items():
+        monkeypatch.setenv(key, value)
+
+    agent, gateway = AgentSettings(), GatewaySettings()
+    DatasetSettings(), InferenceSettings()
+    recipe = load_recipe(env=profile.env)
+
+    assert gateway.snapshot_style == "compact"
+    assert agent.tools == DEMO_TOOLS and not agent.argument_descriptions
+    assert set(agent.tool_arguments) == set(DEMO_TOOLS)
+    assert recipe.max_length == DatasetSettings().max_length == 4096
+
+
+def test_the_full_profile_trains_without_checkpointing_and_in_bf16_only_where_the_cpu_has_it() -> None:
+    recipe = load_recipe(env=full_profile().env)
+
+    assert recipe.gradient_checkpointing is False
+    assert recipe.bf16 is cpu_computes_bf16()
+
+
+def test_cpu_bf16_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert cpu_computes_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n")
+    assert not cpu_computes_bf16(cpuinfo)
+    assert not cpu_computes_bf16(tmp_path / "missing")
+
+
+def test_the_offered_arguments_fit_the_gateways_own_schemas() -> None:
+    from tracewheel.gateway.browser.registry import select_tools
+    from tracewheel.gateway.openai_tools import to_openai_tools
+
+    agent_env = full_profile().env
+    tools = to_openai_tools(select_tools(DEMO_TOOLS)).tools
+    arguments = {k: tuple(v) for k, v in json.loads(agent_env["TW_AGENT_TOOL_ARGUMENTS"]).items()}
+
+    offered = offered_tools(tools, DEMO_TOOLS, arguments, argument_descriptions=False)
+
+    assert [t["function"]["name"] for t in offered] == list(DEMO_TOOLS)
