@@ -84,9 +84,10 @@ def full_profile() -> DemoProfile:
         "TW_RECIPE_NUM_TRAIN_EPOCHS": "2",
         "TW_RECIPE_GRADIENT_ACCUMULATION_STEPS": "1",
         "TW_RECIPE_LEARNING_RATE": "0.001",
-        # rows of at most 4k tokens fit without activation checkpointing (~2.6 GB per 1k tokens in
-        # bf16, ~4 GB in fp32), which is 1.3x faster; bf16 autocast is another 1.4x on a CPU that
-        # computes bf16 natively (AVX512-BF16 or AMX), and slower on one that does not
+        # rows of at most 4k tokens fit without activation checkpointing (~2.5 GB per 1k tokens in
+        # bf16, ~3.6 GB in fp32); bf16 autocast without checkpointing trains 1.8x faster than fp32
+        # with it on a CPU with bf16 instructions (AVX512-BF16 or AMX; bench/train_step.py), and
+        # slower on one without
         "TW_RECIPE_GRADIENT_CHECKPOINTING": "false",
         "TW_RECIPE_BF16": "true" if cpu_computes_bf16() else "false",
     }

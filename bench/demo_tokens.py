@@ -1,0 +1,120 @@
+"""Tokens of the demo's training rows: what compact snapshots, a smaller tool offer and rows
+without reasoning each save, side by side on the same demonstrations.
+
+    .venv/bin/python bench/demo_tokens.py [--tasks 10] [--model SmolLM2-135M-Instruct|PATH]
+
+Replays the train suite's reference solutions (the demo's: seed 0, `--tasks` tasks) through the
+real gateway browser (chromium, in process) against the task site, once per snapshot style, and
+renders every trace as its one training row with the project's template and the model's
+tokenizer. On 2 CPU cores training time is linear in these tokens (and attention quadratic in a
+row's length), so this is where the demo's minutes go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
+from tracewheel.agent.loop import AgentConfig
+from tracewheel.agent.replay import replay_task
+from tracewheel.agent.tasks import load_suite
+from tracewheel.agent.tasksite import create_app
+from tracewheel.agent.tools import LocalGateway
+from tracewheel.cli.demo_profiles import DEMO_TOOLS
+from tracewheel.core.natsserver import free_port
+from tracewheel.gateway.policy import UrlPolicy
+from tracewheel.gateway.session import BrowserConfig, SessionManager
+from tracewheel.inference.model_store import resolve_model
+from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
+
+
+def serve_site() -> str:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise SystemExit("the task site did not start")
+        time.sleep(0.02)
+    return f"http://127.0.0.1:{port}"
+
+
+async def replay_all(site: str, style: str, config: AgentConfig, tasks: int, scratch: Path) -> list[Any]:
+    browser = BrowserConfig(
+        executable_path=shutil.which("chromium"),
+        reap_interval_s=0,
+        attachments_dir=scratch / style,
+        policy=UrlPolicy(allow_hosts=(site.removeprefix("http://"),)),
+        snapshot_style=style,  # type: ignore[arg-type]
+    )
+    traces = []
+    async with SessionManager(browser) as manager:
+        gateway = LocalGateway(manager)
+        for task in load_suite("train", 0, size=tasks, base_url=site):
+            tools = await gateway.open(DEMO_TOOLS, config.result_char_limit)
+            try:
+                traces.append(await replay_task(task, tools, config=config))
+            finally:
+                await tools.close()
+    return traces
+
+
+def row_tokens(tokenizer: Any, trace: Any, reasoning: bool) -> int:
+    messages = [m.model_dump(mode="json", exclude_none=True) for m in trace.messages]
+    if not reasoning:
+        messages = [{k: v for k, v in m.items() if k != "reasoning_content"} for m in messages]
+    tools = [t.model_dump(mode="json") for t in trace.tools]
+    text = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="SmolLM2-135M-Instruct")
+    parser.add_argument("--tasks", type=int, default=10)
+    args = parser.parse_args()
+    from transformers import AutoTokenizer
+
+    home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
+    template = load_template(SERVING_TEMPLATE)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.model, home / "models", template))
+    tokenizer.chat_template = template
+    site = serve_site()
+    full_offer = AgentConfig(tool_names=DEMO_TOOLS)
+    demo_offer = AgentConfig(
+        tool_names=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False
+    )
+    variants = [
+        ("@playwright/mcp snapshots, full tool schemas", "full", full_offer, True),
+        ("compact snapshots, full tool schemas", "compact", full_offer, True),
+        ("compact snapshots, demo tool offer", "compact", demo_offer, True),
+        ("compact, demo offer, no reasoning (the demo)", "compact", demo_offer, False),
+    ]
+    with tempfile.TemporaryDirectory() as scratch:
+        cache: dict[tuple[str, int], list[Any]] = {}
+        print(f"{args.tasks} demonstrations of the train suite, {Path(tokenizer.name_or_path).name} tokens")
+        print(f"{'rows':46} {'tokens':>8} {'ratio':>6} {'mean':>6} {'max':>6}")
+        first = None
+        for name, style, config, reasoning in variants:
+            key = (style, id(config))
+            if key not in cache:
+                cache[key] = asyncio.run(replay_all(site, style, config, args.tasks, Path(scratch)))
+            counts = [row_tokens(tokenizer, trace, reasoning) for trace in cache[key]]
+            total = sum(counts)
+            first = first or total
+            print(f"{name:46} {total:8d} {total / first:6.2f} {total / len(counts):6.0f} {max(counts):6d}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""One LoRA training step on CPU: precision and activation checkpointing, side by side.
+
+    .venv/bin/python bench/train_step.py [--model SmolLM2-135M-Instruct|PATH] [--tokens 2048]
+
+A row of `--tokens` random tokens (loss on the last 15 %, like an agent row's answers), LoRA r=16
+on all linear layers, AdamW; forward, backward and optimizer step, best of two timed steps after
+a warm-up. Each configuration runs in its own subprocess, so its peak RSS is its own:
+- fp32 with activation checkpointing (what the demo used before: memory-safe, slow);
+- fp32 without (TRL's CPU default);
+- bf16 autocast without checkpointing (fast only on a CPU with bf16 instructions:
+  AVX512-BF16 or AMX; `demo_profiles.cpu_computes_bf16`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CONFIGS = [("fp32", True), ("fp32", False), ("bf16", False)]
+
+
+def worker(model_dir: str, precision: str, checkpointing: bool, tokens: int) -> dict[str, float]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"))
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    model.train()
+    ids = torch.randint(0, model.config.vocab_size, (1, tokens))
+    labels = ids.clone()
+    labels[:, : int(tokens * 0.85)] = -100
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        times.append(time.perf_counter() - started)
+    best = min(times[1:])
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"seconds": best, "tokens_per_s": tokens / best, "peak_rss_gb": peak_gb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="SmolLM2-135M-Instruct")
+    parser.add_argument("--tokens", type=int, default=2048)
+    parser.add_argument("--worker", nargs=2, metavar=("PRECISION", "CHECKPOINTING"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.model, args.worker[0], args.worker[1] == "1", args.tokens)))
+        return
+    from tracewheel.cli.demo_profiles import cpu_computes_bf16
+    from tracewheel.inference.model_store import resolve_model
+    from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
+
+    home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
+    model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
+    print(f"model {model_dir.name}, {args.tokens} tokens per row, CPU bf16 instructions: {cpu_computes_bf16()}")
+    print(f"{'configuration':36} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
+    first = None
+    for precision, checkpointing in CONFIGS:
+        command = [sys.executable, __file__, "--model", str(model_dir), "--tokens", str(args.tokens)]
+        command += ["--worker", precision, "1" if checkpointing else "0"]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        result = json.loads(out)
+        first = first or result["tokens_per_s"]
+        name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}"
+        ratio = result["tokens_per_s"] / first
+        print(f"{name:36} {result['seconds']:8.2f} {result['tokens_per_s']:9.0f} {ratio:7.2f} {result['peak_rss_gb']:12.2f}")
+
+
+if __name__ == "__main__":
+    main()
