@@ -40,7 +40,7 @@ def test_mask_covers_exactly_the_target_turns(store, make_trace, make_builder, t
     spans = _masked_texts(tokenizer, rows[0])
     assert len(spans) == 2 and all(span.endswith(END) for span in spans)
     assert spans[0].startswith("<think>\nOpen the shop first.\n</think>") and "browser_navigate" in spans[0]
-    assert spans[1] == "<think>\nIt is listed first.\n</think>\n\nThe Red kettle." + END
+    assert spans[1] == "<think>\nIt is listed first.\n</think>\nThe Red kettle." + END
     labels = rows[0]["labels"]
     assert [t for t, bit in zip(rows[0]["input_ids"], rows[0]["assistant_masks"], strict=True) if bit] == [
         x for x in labels if x != -100
@@ -55,8 +55,8 @@ def test_without_reasoning_the_turns_are_what_a_model_writes_when_it_does_not_th
     rows = load_from_disk(str(Path(result.record.path) / "hf"))["train"]
     spans = _masked_texts(tokenizer, rows[0])
     # what a model served with thinking disabled writes after the prompt's empty think block
-    assert spans[0].startswith("<think>\n\n</think>\n\n<tool_call>\n") and "browser_navigate" in spans[0]
-    assert spans[1] == "<think>\n\n</think>\n\nThe Red kettle." + END
+    assert spans[0].startswith("<think>\n\n</think>\n<tool_call>\n") and "browser_navigate" in spans[0]
+    assert spans[1] == "<think>\n\n</think>\nThe Red kettle." + END
     assert "Open the shop first." not in tokenizer.decode(rows[0]["input_ids"])
     manifest = json.loads((Path(result.record.path) / "manifest.json").read_text())
     assert manifest["reasoning"] is False

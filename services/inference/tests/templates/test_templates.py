@@ -53,10 +53,10 @@ CONVERSATION: list[dict[str, Any]] = [
     {"role": "assistant", "content": "It is 3 °C in Zürich.", "reasoning_content": "The tool answered."},
 ]
 FIRST_ASSISTANT_SPAN = (
-    "<think>\nI need the weather tool.\n</think>\n\n"
+    "<think>\nI need the weather tool.\n</think>\n"
     '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Zürich"}}\n</tool_call><|im_end|>'
 )
-SECOND_ASSISTANT_SPAN = "<think>\nThe tool answered.\n</think>\n\nIt is 3 °C in Zürich.<|im_end|>"
+SECOND_ASSISTANT_SPAN = "<think>\nThe tool answered.\n</think>\nIt is 3 °C in Zürich.<|im_end|>"
 EXPECTED = (
     "<|im_start|>system\nYou are a browsing agent.\n\n# Tools\n\n"
     "You may call one or more functions to assist with the user query.\n\n"
@@ -113,7 +113,7 @@ def test_with_thinking_disabled_each_agent_step_extends_the_previous_prompt() ->
     ]
     step_1 = render(history, tools=TOOLS, add_generation_prompt=True, enable_thinking=False)
     step_2 = render(history + outputs, tools=TOOLS, add_generation_prompt=True, enable_thinking=False)
-    assert step_1.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert step_1.endswith("<|im_start|>assistant\n<think>\n\n</think>\n")
     assert step_2.startswith(step_1 + "<tool_call>\n")
 
 
@@ -139,14 +139,14 @@ def test_reasoning_kept_only_after_the_last_user_query() -> None:
     text = render(messages)
     assert "old thoughts" not in text
     assert "<|im_start|>assistant\nFirst answer.<|im_end|>\n" in text
-    assert "<|im_start|>assistant\n<think>\nnew thoughts\n</think>\n\n<tool_call>\n" in text
-    assert "<|im_start|>assistant\n<think>\n\n</think>\n\nLooking further.<|im_end|>\n" in text
-    assert text.endswith("<|im_start|>assistant\n<think>\nfinal thoughts\n</think>\n\nSecond answer.<|im_end|>\n")
+    assert "<|im_start|>assistant\n<think>\nnew thoughts\n</think>\n<tool_call>\n" in text
+    assert "<|im_start|>assistant\n<think>\n\n</think>\nLooking further.<|im_end|>\n" in text
+    assert text.endswith("<|im_start|>assistant\n<think>\nfinal thoughts\n</think>\nSecond answer.<|im_end|>\n")
 
 
 def test_last_assistant_turn_gets_an_empty_think_block_as_in_qwen3() -> None:
     text = render([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}])
-    assert text == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHello.<|im_end|>\n"
+    assert text == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\nHello.<|im_end|>\n"
 
 
 def test_tool_response_wrapped_in_a_user_turn_is_not_a_query() -> None:
@@ -161,7 +161,7 @@ def test_tool_response_wrapped_in_a_user_turn_is_not_a_query() -> None:
 
 def test_reasoning_is_read_from_every_field_name_and_from_think_tags_in_content() -> None:
     user = {"role": "user", "content": "Q?"}
-    expected = "<|im_start|>assistant\n<think>\nwhy\n</think>\n\nA.<|im_end|>\n"
+    expected = "<|im_start|>assistant\n<think>\nwhy\n</think>\nA.<|im_end|>\n"
     for assistant in (
         {"role": "assistant", "content": "A.", "reasoning_content": "why"},
         {"role": "assistant", "content": "A.", "reasoning": "why"},
@@ -174,7 +174,7 @@ def test_arguments_as_string_or_object_render_the_same() -> None:
     as_object = {**WEATHER_CALL, "function": {"name": "get_weather", "arguments": {"city": "Zürich"}}}
     for call in (WEATHER_CALL, as_object, WEATHER_CALL["function"]):
         messages = [CONVERSATION[1], {"role": "assistant", "content": None, "tool_calls": [call]}]
-        assert FIRST_ASSISTANT_SPAN.split("</think>\n\n")[1] in render(messages)
+        assert FIRST_ASSISTANT_SPAN.split("</think>\n")[1] in render(messages)
 
 
 def test_consecutive_tool_results_share_one_user_turn() -> None:
@@ -197,7 +197,7 @@ def test_generation_prompt_and_disabled_thinking() -> None:
     assert render(messages) == "<|im_start|>user\nHi there<|im_end|>\n"
     assert render(messages, add_generation_prompt=True).endswith("<|im_end|>\n<|im_start|>assistant\n")
     disabled = render(messages, add_generation_prompt=True, enable_thinking=False)
-    assert disabled.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert disabled.endswith("<|im_start|>assistant\n<think>\n\n</think>\n")
 
 
 def test_unknown_role_is_an_error() -> None:
@@ -245,3 +245,30 @@ def test_tokenizer_renders_the_same_and_masks_exactly_the_assistant_spans(
             assert tokens[-1] == im_end
             spans.append(tokenizer.decode(tokens))
     assert spans == [FIRST_ASSISTANT_SPAN, SECOND_ASSISTANT_SPAN]
+
+
+@pytest.mark.parametrize("thinking", [True, False])
+@pytest.mark.parametrize("turn", ["tool_call", "answer"])
+def test_a_served_prompt_tokenizes_as_the_start_of_its_training_row(
+    smollm2_tokenizer: PreTrainedTokenizerBase, thinking: bool, turn: str
+) -> None:
+    # A model learns the tokens of whole rows but is served prompts that stop where its turn
+    # starts. SmolLM2's tokenizer reads a trailing "\n\n" as one token but "\n\n<" as two "\n":
+    # with Qwen3's `</think>\n\n` every served turn started from a token never seen there, and a
+    # trained adapter wrote "\n<tool_call>" and never answered (docs/inference.md).
+    history = [{"role": "user", "content": "Weather in Paris?"}]
+    reply = {"role": "assistant", "content": ""} | (
+        {"tool_calls": [WEATHER_CALL]} if turn == "tool_call" else {"content": "It is sunny."}
+    )
+    if thinking:
+        reply["reasoning_content"] = "Look it up."
+    template = load_template(SERVING_TEMPLATE)
+    kwargs = {"tools": TOOLS, "chat_template": template, "enable_thinking": thinking}
+
+    prompt = smollm2_tokenizer.apply_chat_template(history, add_generation_prompt=True, tokenize=False, **kwargs)
+    row = smollm2_tokenizer.apply_chat_template([*history, reply], tokenize=False, **kwargs)
+    prompt_ids = smollm2_tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    row_ids = smollm2_tokenizer(row, add_special_tokens=False)["input_ids"]
+
+    assert row.startswith(prompt)
+    assert row_ids[: len(prompt_ids)] == prompt_ids
