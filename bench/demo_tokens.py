@@ -5,9 +5,10 @@ without reasoning each save, side by side on the same demonstrations.
 
 Replays the train suite's reference solutions (the demo's: seed 0, `--tasks` tasks) through the
 real gateway browser (chromium, in process) against the task site, once per snapshot style, and
-renders every trace as its one training row with the project's template and the model's
-tokenizer. On 2 CPU cores training time is linear in these tokens (and attention quadratic in a
-row's length), so this is where the demo's minutes go.
+renders every trace as a dataset build does (`unroll_at_user_turns`, `without_reasoning`,
+`render_row` with the training template and the model's tokenizer). On 2 CPU cores training
+time is linear in these tokens (and attention quadratic in a row's length), so this is where
+the demo's minutes go.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from tracewheel.agent.tasksite import create_app
 from tracewheel.agent.tools import LocalGateway
 from tracewheel.cli.demo_profiles import DEMO_TOOLS
 from tracewheel.core.natsserver import free_port
+from tracewheel.dataset.render import render_row
+from tracewheel.dataset.unroll import unroll_at_user_turns, without_reasoning
 from tracewheel.gateway.policy import UrlPolicy
 from tracewheel.gateway.session import BrowserConfig, SessionManager
 from tracewheel.inference.model_store import resolve_model
-from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
+from tracewheel.inference.templates import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 
 
 def serve_site() -> str:
@@ -70,13 +73,11 @@ async def replay_all(site: str, style: str, config: AgentConfig, tasks: int, scr
     return traces
 
 
-def row_tokens(tokenizer: Any, trace: Any, reasoning: bool) -> int:
-    messages = [m.model_dump(mode="json", exclude_none=True) for m in trace.messages]
-    if not reasoning:
-        messages = [{k: v for k, v in m.items() if k != "reasoning_content"} for m in messages]
-    tools = [t.model_dump(mode="json") for t in trace.tools]
-    text = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False)
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+def row_tokens(tokenizer: Any, template: str, trace: Any, reasoning: bool) -> int:
+    """Tokens of the trace's training rows as a dataset build renders them (one row per query)."""
+    rows = unroll_at_user_turns(trace)
+    rows = rows if reasoning else [without_reasoning(row) for row in rows]
+    return sum(len(render_row(tokenizer, template, row).input_ids) for row in rows)
 
 
 def main() -> None:
@@ -87,9 +88,9 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
-    template = load_template(SERVING_TEMPLATE)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.model, home / "models", template))
-    tokenizer.chat_template = template
+    model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    template = load_template(TRAINING_TEMPLATE)
     site = serve_site()
     full_offer = AgentConfig(tool_names=DEMO_TOOLS)
     demo_offer = AgentConfig(
@@ -110,7 +111,7 @@ def main() -> None:
             key = (style, id(config))
             if key not in cache:
                 cache[key] = asyncio.run(replay_all(site, style, config, args.tasks, Path(scratch)))
-            counts = [row_tokens(tokenizer, trace, reasoning) for trace in cache[key]]
+            counts = [row_tokens(tokenizer, template, trace, reasoning) for trace in cache[key]]
             total = sum(counts)
             first = first or total
             print(f"{name:46} {total:8d} {total / first:6.2f} {total / len(counts):6.0f} {max(counts):6d}")

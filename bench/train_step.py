@@ -81,7 +81,8 @@ def main() -> None:
         first = first or result["tokens_per_s"]
         name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}"
         ratio = result["tokens_per_s"] / first
-        print(f"{name:36} {result['seconds']:8.2f} {result['tokens_per_s']:9.0f} {ratio:7.2f} {result['peak_rss_gb']:12.2f}")
+        seconds, rate, peak = result["seconds"], result["tokens_per_s"], result["peak_rss_gb"]
+        print(f"{name:36} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ async def test_replay_of_each_template_passes_and_validates(
     assert trace.metadata.extra["tool_errors"] == "0"
 
 
-
 async def test_replays_pass_with_compact_snapshots_and_the_smallest_offer(
     compact_gateway: LocalGateway, site_url: str
 ) -> None:

@@ -40,7 +40,7 @@ WRAPPER_ROLES = frozenset(
 _DROPPED_ATTRIBUTES = re.compile(r"^\[(cursor=pointer|active|level=\d+)\]$")
 _LINE = re.compile(r"^(?P<indent> *)- (?P<body>.*)$")
 _BODY = re.compile(
-    r'^(?P<role>[A-Za-z/][\w/-]*)(?: "(?P<name>(?:[^"\\]|\\.)*)")?(?P<attrs>(?: \[[^\]]*\])*)(?P<colon>:)?(?: (?P<value>.*))?$'
+    r'^(?P<role>[A-Za-z/][\w/-]*)(?: "(?P<name>(?:[^"\\]|\\.)*)")?(?P<attrs>(?: \[[^\]]*\])*):?(?: (?P<value>.*))?$'
 )
 _ATTRIBUTE = re.compile(r"\[[^\]]*\]")
 
