@@ -60,6 +60,17 @@ class Recipe(BaseModel):
     # CPU a packed batch is one long sequence whose attention spans neighbouring rows.
     packing: bool = Field(default=False, description="Pack rows into max_length sequences (BFD).")
     padding_free: bool = Field(default=False, description="Concatenate a batch without padding (flash-attn).")
+    decision_weight: float = Field(
+        default=1.0,
+        gt=0,
+        description="Loss weight of each assistant turn's decision token (first token after its think block: "
+        "a tool call or the answer) on pre-tokenized rows; 1 is the plain token mean (loss.py).",
+    )
+    answer_weight: float | None = Field(
+        default=None,
+        gt=0,
+        description="Loss weight of the decision to answer (a turn without a tool call); None: decision_weight.",
+    )
     # --- checkpoints, eval, logs ---
     save_steps: int = Field(default=50, ge=1, description="Checkpoint every N optimizer steps (resume point).")
     save_total_limit: int = Field(default=2, ge=1, description="Checkpoints kept on disk (oldest deleted).")

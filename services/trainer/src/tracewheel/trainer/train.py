@@ -245,6 +245,8 @@ def build_trainer(
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
+    from tracewheel.trainer.loss import DecisionWeightedSFTTrainer
+
     model, tokenizer = _load_model_and_tokenizer(base_model_dir, recipe)
     lora = LoraConfig(
         r=recipe.lora_r,
@@ -254,8 +256,11 @@ def build_trainer(
         task_type="CAUSAL_LM",
     )
     use_eval = recipe.eval and data.eval is not None
+    # pre-tokenized rows (the dataset service's): labelled positions only, weighted decisions (loss.py)
+    weights = {"decision_weight": recipe.decision_weight, "answer_weight": recipe.answer_weight}
+    extra = weights if data.pretokenized else {}
     try:
-        trainer = SFTTrainer(
+        trainer = (DecisionWeightedSFTTrainer if data.pretokenized else SFTTrainer)(
             model=model,
             args=build_sft_config(recipe, output_dir, use_eval, data.pretokenized),
             train_dataset=data.train,
@@ -263,6 +268,7 @@ def build_trainer(
             processing_class=tokenizer,
             peft_config=lora,
             callbacks=callbacks,
+            **extra,
         )
     except RuntimeError as exc:
         if "no assistant tokens" in str(exc):
