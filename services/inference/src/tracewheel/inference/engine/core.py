@@ -190,6 +190,7 @@ class Engine:
             position_ids=position_ids,
             past_key_values=cache,
             use_cache=True,
+            logits_to_keep=1,  # only the next token is sampled: a prefill skips the vocab projection of its prompt
             **kwargs,
         )
         new_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
