@@ -1,4 +1,4 @@
-"""One LoRA training step on CPU: precision and activation checkpointing, side by side.
+"""One LoRA training step on CPU: precision, activation checkpointing and LM head, side by side.
 
     .venv/bin/python bench/train_step.py [--model SmolLM2-135M-Instruct|PATH] [--tokens 2048]
 
@@ -8,7 +8,12 @@ a warm-up. Each configuration runs in its own subprocess, so its peak RSS is its
 - fp32 with activation checkpointing (what the demo used before: memory-safe, slow);
 - fp32 without (TRL's CPU default);
 - bf16 autocast without checkpointing (fast only on a CPU with bf16 instructions:
-  AVX512-BF16 or AMX; `demo_profiles.cpu_computes_bf16`).
+  AVX512-BF16 or AMX; `demo_profiles.cpu_computes_bf16`);
+then three ways of computing the loss, each bf16 without checkpointing:
+- the model's own loss (the full `(tokens, vocab)` logits; the rows above);
+- TRL's fused LM head (`trl.trainer.utils.add_fused_lm_head`, what SFTTrainer uses: chunked, but
+  on CPU it scores every position);
+- the head on labelled positions only (`logits_to_keep`, what `trainer/loss.py` does).
 """
 
 from __future__ import annotations
@@ -22,16 +27,35 @@ import sys
 import time
 from pathlib import Path
 
-CONFIGS = [("fp32", True), ("fp32", False), ("bf16", False)]
+# (precision, activation checkpointing, loss head)
+CONFIGS = [("fp32", True, "model"), ("fp32", False, "model"), ("bf16", False, "model")]
+CONFIGS += [("bf16", False, "trl"), ("bf16", False, "labelled")]
 
 
-def worker(model_dir: str, precision: str, checkpointing: bool, tokens: int) -> dict[str, float]:
+def _loss(model: object, ids: object, labels: object, head: str) -> object:
+    import torch.nn.functional as F
+
+    if head == "model":
+        return model(input_ids=ids, labels=labels).loss  # type: ignore[operator]
+    if head == "trl":
+        return model(input_ids=ids, labels=labels, fused_lm_head=True).loss  # type: ignore[operator]
+    targets = labels[:, 1:]  # type: ignore[index]
+    keep = (targets != -100).any(0).nonzero().squeeze(1)
+    logits = model(input_ids=ids, logits_to_keep=keep).logits  # type: ignore[operator]
+    return F.cross_entropy(logits.float().transpose(1, 2), targets[:, keep])
+
+
+def worker(model_dir: str, precision: str, checkpointing: bool, head: str, tokens: int) -> dict[str, float]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if head == "trl":
+        from trl.trainer.utils import add_fused_lm_head
+
+        add_fused_lm_head(model)
     model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"))
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -45,7 +69,7 @@ def worker(model_dir: str, precision: str, checkpointing: bool, tokens: int) -> 
     for _ in range(3):
         started = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(input_ids=ids, labels=labels).loss
+            loss = _loss(model, ids, labels, head)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -59,10 +83,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="SmolLM2-135M-Instruct")
     parser.add_argument("--tokens", type=int, default=2048)
-    parser.add_argument("--worker", nargs=2, metavar=("PRECISION", "CHECKPOINTING"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("PRECISION", "CHECKPOINTING", "HEAD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.model, args.worker[0], args.worker[1] == "1", args.tokens)))
+        precision, checkpointing, head = args.worker
+        print(json.dumps(worker(args.model, precision, checkpointing == "1", head, args.tokens)))
         return
     from tracewheel.cli.demo_profiles import cpu_computes_bf16
     from tracewheel.inference.model_store import resolve_model
@@ -71,18 +96,18 @@ def main() -> None:
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
     model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
     print(f"model {model_dir.name}, {args.tokens} tokens per row, CPU bf16 instructions: {cpu_computes_bf16()}")
-    print(f"{'configuration':36} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
+    print(f"{'configuration':46} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
     first = None
-    for precision, checkpointing in CONFIGS:
+    for precision, checkpointing, head in CONFIGS:
         command = [sys.executable, __file__, "--model", str(model_dir), "--tokens", str(args.tokens)]
-        command += ["--worker", precision, "1" if checkpointing else "0"]
+        command += ["--worker", precision, "1" if checkpointing else "0", head]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         result = json.loads(out)
         first = first or result["tokens_per_s"]
-        name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}"
+        name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}, {head} loss"
         ratio = result["tokens_per_s"] / first
         seconds, rate, peak = result["seconds"], result["tokens_per_s"], result["peak_rss_gb"]
-        print(f"{name:36} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
+        print(f"{name:46} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
 
 
 if __name__ == "__main__":
