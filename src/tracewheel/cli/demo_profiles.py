@@ -80,8 +80,12 @@ def full_profile() -> DemoProfile:
     env = _common_env(heldout=10, train=10, max_steps=8, max_tokens=160)
     env |= {
         "TW_AGENT_CONCURRENCY": "4",
-        # ten demonstrations: one optimizer step per row, two epochs (docs/demo.md)
-        "TW_RECIPE_NUM_TRAIN_EPOCHS": "2",
+        # ten demonstrations: one optimizer step per row, three epochs (docs/demo.md)
+        "TW_RECIPE_NUM_TRAIN_EPOCHS": "3",
+        # the act-or-answer decision of each turn weighs more than an ordinary token, the rarer
+        # decision to answer most (trainer/loss.py; docs/demo.md, run E)
+        "TW_RECIPE_DECISION_WEIGHT": "10",
+        "TW_RECIPE_ANSWER_WEIGHT": "30",
         "TW_RECIPE_GRADIENT_ACCUMULATION_STEPS": "1",
         "TW_RECIPE_LEARNING_RATE": "0.001",
         # rows of at most 4k tokens fit without activation checkpointing (~2.5 GB per 1k tokens in
