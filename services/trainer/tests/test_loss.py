@@ -11,7 +11,7 @@ import torch
 from tracewheel.trainer.data import load_training_data
 from tracewheel.trainer.loss import IGNORE, DecisionWeightedSFTTrainer, answer_mask, decision_mask, decision_weights
 from tracewheel.trainer.recipe import Recipe
-from tracewheel.trainer.train import build_trainer
+from tracewheel.trainer.train import build_trainer, train
 
 from .conftest import agent_row, write_dataset
 
@@ -72,7 +72,7 @@ def pretokenized_dir(tiny_model_dir: Path, tmp_path: Path) -> Path:
         rows["input_ids"].append(ids)
         rows["labels"].append([token if kept else IGNORE for token, kept in zip(ids, mask, strict=True)])
     target = write_dataset(tmp_path / "ds", [agent_row(0)], [])
-    DatasetDict({"train": Dataset.from_dict(rows)}).save_to_disk(str(target / "hf"))
+    DatasetDict({"train": Dataset.from_dict(rows), "eval": Dataset.from_dict(rows)}).save_to_disk(str(target / "hf"))
     return target
 
 
@@ -121,3 +121,14 @@ def test_weighted_loss_is_the_weighted_token_mean_of_the_models_cross_entropy(
         extra = 3.0 * per_token[decisions & ~answers].sum() + 8.0 * per_token[answers].sum()
         expected = (per_token[targets != IGNORE].sum() + extra) / count
         assert weighted.compute_loss(weighted.model, dict(batch)).item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_weighted_training_runs_end_to_end_with_accumulation_and_eval(
+    tiny_model_dir: Path, pretokenized_dir: Path, tiny_recipe: Recipe, tmp_path: Path
+) -> None:
+    recipe = tiny_recipe.model_copy(
+        update={"decision_weight": 10.0, "answer_weight": 30.0, "gradient_accumulation_steps": 2}
+    )
+    result = train(pretokenized_dir, tiny_model_dir, tmp_path / "out", recipe)
+    assert result.global_step == 2 and result.eval_loss is not None and result.eval_loss > 0
+    assert (result.adapter_dir / "adapter_model.safetensors").exists()
