@@ -78,3 +78,29 @@ def test_metrics_count_parse_errors_as_attempts_and_unknown_tools_as_invalid() -
     assert report.valid_tool_call_rate == pytest.approx(1 / 3) and report.right_tool_rate == 0.5
     assert report.mean_tokens == 10 and report.mean_steps == 2 and report.success_rate == 1.0
     assert "| mean steps | 2.000 |" in report_markdown([report])
+
+
+def test_success_by_template_reaches_the_metrics_payload() -> None:
+    from tracewheel.agent.evaluation import TaskResult
+
+    def result(template: str, passed: bool) -> TaskResult:
+        return TaskResult(
+            task_id=f"t-{template}-{passed}",
+            template=template,
+            passed=passed,
+            verdict="passed" if passed else "failed",
+            detail="",
+            steps=1,
+            tool_calls=0,
+            attempted_calls=0,
+            valid_tool_calls=0,
+            right_tool_calls=0,
+            tokens=1,
+            latency_s=0.1,
+            trace_id="trace-x",
+        )
+
+    report = EvalReport("m", "heldout", "agent", [result("order_form", True), result("price_lookup", False)])
+    report.results.append(result("order_form", False))
+    assert report.success_by_template == {"order_form": 0.5, "price_lookup": 0.0}
+    assert dict(to_eval_metrics_proto(report).success_by_template) == {"order_form": 0.5, "price_lookup": 0.0}

@@ -61,11 +61,27 @@ def rounds_table(rows: Sequence[RoundRow]) -> Table:
 def rounds_markdown(rows: Sequence[RoundRow], where: dict[str, str], notes: Sequence[str]) -> str:
     lines = ["# tracewheel demo report", "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    lines += template_markdown(rows)
     lines += ["", "![rounds](rounds.png)", "", "## Where things are", ""]
     lines += [f"- {name}: `{path}`" for name, path in where.items()]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def template_markdown(rows: Sequence[RoundRow]) -> list[str]:
+    """Held-out success per task template and round (empty when no round reports templates)."""
+    per_round = [row.metrics.get("success_by_template") or {} for row in rows]
+    templates = list(dict.fromkeys(name for by_template in per_round for name in by_template))
+    if not templates:
+        return []
+    lines = ["", "## Held-out success per task template", ""]
+    lines += ["| template | " + " | ".join(f"round {row.round}" for row in rows) + " |"]
+    lines += ["|" + "---|" * (len(rows) + 1)]
+    for name in templates:
+        cells = [f"{by_template[name]:.0%}" if name in by_template else "-" for by_template in per_round]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot_rounds(rows: Sequence[RoundRow], path: Path) -> Path:

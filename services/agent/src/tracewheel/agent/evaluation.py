@@ -104,6 +104,14 @@ class EvalReport:
         return _mean([r.latency_s for r in self.results])
 
     @property
+    def success_by_template(self) -> dict[str, float]:
+        """Success rate per task template, in the order templates first appear."""
+        by_template: dict[str, list[bool]] = {}
+        for result in self.results:
+            by_template.setdefault(result.template, []).append(result.passed)
+        return {template: _ratio(sum(passed), len(passed)) for template, passed in by_template.items()}
+
+    @property
     def trace_ids(self) -> list[str]:
         return [r.trace_id for r in self.results]
 
@@ -232,5 +240,5 @@ async def evaluate(
 
 
 def to_eval_metrics_proto(report: EvalReport) -> events_pb2.EvalMetrics:
-    """The report's headline figures as the EvalMetrics payload."""
-    return events_pb2.EvalMetrics(**report.summary())
+    """The report's headline figures and per-template success as the EvalMetrics payload."""
+    return events_pb2.EvalMetrics(**report.summary(), success_by_template=report.success_by_template)

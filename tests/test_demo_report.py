@@ -1,0 +1,24 @@
+"""The demo report's per-template table: rounds side by side, missing templates and rounds marked."""
+
+from __future__ import annotations
+
+from tracewheel.cli.demo_report import RoundRow, rounds_markdown, template_markdown
+
+
+def test_per_template_success_is_tabled_by_round() -> None:
+    rows = [
+        RoundRow(0, "base", {"success_rate": 0.1, "success_by_template": {"price_lookup": 0.5}}, 60, "base"),
+        RoundRow(1, "job-1", {"success_by_template": {"price_lookup": 1.0, "order_form": 0.25}}, 900, "yes"),
+        RoundRow(2, "job-2", {}, 0, "failed (x)"),
+    ]
+    assert template_markdown(rows)[-3:] == [
+        "|---|---|---|---|",
+        "| price_lookup | 50% | 100% | - |",
+        "| order_form | - | 25% | - |",
+    ]
+    assert "## Held-out success per task template" in rounds_markdown(rows, {}, [])
+
+
+def test_no_template_figures_no_section() -> None:
+    rows = [RoundRow(0, "base", {"success_rate": 0.1}, 60, "base")]
+    assert template_markdown(rows) == [] and "per task template" not in rounds_markdown(rows, {}, [])
