@@ -37,6 +37,22 @@ FINAL_JOB_STATES = {
 }
 
 
+def interruptible_call(method: Any, request: Any, timeout_s: float) -> Any:
+    """A unary gRPC call that Ctrl-C can stop: a blocking `method(request)` holds the main thread
+    in C until the answer comes (minutes for a suite run), so SIGINT waited for it. The call runs
+    as a future, waited on in short slices; an interrupt cancels it and propagates."""
+    future = method.future(request, timeout=timeout_s)
+    try:
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except grpc.FutureTimeoutError:
+                continue
+    except BaseException:
+        future.cancel()
+        raise
+
+
 def _state(state: int) -> str:
     return trainer_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
 
@@ -84,17 +100,16 @@ class Flywheel:
 
     def evaluate(self, model: str, suite: str, timeout_s: float, *, use_cache: bool = False) -> dict[str, Any]:
         request = agent_pb2.EvaluateRequest(model=model, suite=suite, use_cache=use_cache)
-        return metrics_dict(self.agent.Evaluate(request, timeout=timeout_s))
+        return metrics_dict(interruptible_call(self.agent.Evaluate, request, timeout_s))
 
     def collect_demonstrations(self, timeout_s: float) -> dict[str, Any]:
-        response = self.agent.CollectDemonstrations(
-            agent_pb2.CollectDemonstrationsRequest(suite="train"), timeout=timeout_s
-        )
+        request = agent_pb2.CollectDemonstrationsRequest(suite="train")
+        response = interruptible_call(self.agent.CollectDemonstrations, request, timeout_s)
         return {**metrics_dict(response.metrics), "trace_ids": list(response.trace_ids)}
 
     def run_student(self, model: str, timeout_s: float) -> dict[str, Any]:
         request = agent_pb2.RunSuiteRequest(suite="train", model=model, publish_traces=True)
-        response = self.agent.RunSuite(request, timeout=timeout_s)
+        response = interruptible_call(self.agent.RunSuite, request, timeout_s)
         return {**metrics_dict(response.metrics), "trace_ids": list(response.trace_ids)}
 
     def job_ids(self) -> list[str]:
