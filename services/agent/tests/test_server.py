@@ -103,3 +103,26 @@ async def test_run_suite_and_evaluate_report_metrics(site_url: str) -> None:
         await server.stop(0)
     assert metrics.model == "candidate" and metrics.tasks == 20 and metrics.success_rate == 0.0
     assert suite.metrics.tasks == 40 and sorted(suite.trace_ids) == sorted(t.id for t in published)
+
+
+async def test_suite_runs_take_a_slice_and_refuse_one_outside_the_suite(site_url: str) -> None:
+    published: list[Trace] = []
+    llm = ScriptedLLM([assistant("no idea")], repeat_last=True)
+    server, channel = await _serve(_runner(llm, site_url, published))
+    try:
+        stub = agent_pb2_grpc.AgentStub(channel)
+        tail = agent_pb2.TaskSlice(first_task=35)
+        suite = await stub.RunSuite(agent_pb2.RunSuiteRequest(suite="train", publish_traces=True, tasks=tail))
+        outside = agent_pb2.TaskSlice(first_task=40)
+        with pytest.raises(grpc.aio.AioRpcError) as run_error:
+            await stub.RunSuite(agent_pb2.RunSuiteRequest(suite="train", tasks=outside))
+        with pytest.raises(grpc.aio.AioRpcError) as demo_error:
+            await stub.CollectDemonstrations(agent_pb2.CollectDemonstrationsRequest(tasks=outside))
+    finally:
+        await channel.close()
+        await server.stop(0)
+    assert suite.metrics.tasks == 5
+    assert sorted(t.task.task_id[:9] for t in published) == [f"train-{i:03d}" for i in range(35, 40)]
+    for caught in (run_error, demo_error):
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "past the end of a suite of 40 tasks" in caught.value.details()

@@ -5,12 +5,14 @@ started again skips what is done):
 
 1. start the stack (or use the one running for this home);
 2. `baseline`: the base model on the held-out suite (the agent caches it per base model);
-3. `demonstrations`: the train suite's reference solutions replayed through the real gateway
-   and published; the dataset's rules approve the verified ones;
+3. `demonstrations`: the reference solutions of the train suite (its first
+   `profile.demonstrations` tasks) replayed through the real gateway and published; the
+   dataset's rules approve the verified ones;
 4. `round1`: nothing is called — the build, the training job, its held-out evaluation and the
    gated hot-load follow by events; the demo waits for inference's decision;
-5. `student` + `round2`: the deployed adapter runs the train suite with its traces published;
-   its verified successes are approved and start the next round by the same events;
+5. `student` + `round2`: the deployed adapter runs the rest of the train suite (tasks no
+   demonstration covered) with its traces published; its verified successes are approved and
+   start the next round by the same events;
 6. the table of rounds, `report.md` and `rounds.png`.
 """
 
@@ -97,7 +99,7 @@ class Demo:
         demos = self.step(
             "demonstrations",
             "replaying the train suite's reference solutions through the gateway",
-            lambda show: fw.collect_demonstrations(p.eval_timeout_s),
+            lambda show: fw.collect_demonstrations(p.eval_timeout_s, count=p.demonstrations),
         )
         verified = round(demos["success_rate"] * demos["tasks"])
         self.console.print(f"  {verified}/{demos['tasks']} demonstrations verified by their checkers and published")
@@ -112,7 +114,7 @@ class Demo:
         student = self.step(
             "student",
             "the deployed adapter runs the train suite (its traces are published)",
-            lambda show: fw.run_student(ALIAS, p.eval_timeout_s),
+            lambda show: fw.run_student(ALIAS, p.eval_timeout_s, first=p.demonstrations),
         )
         successes = round(student["success_rate"] * student["tasks"])
         self.console.print(f"  the student solved {successes}/{student['tasks']} train tasks (verified)")

@@ -102,13 +102,17 @@ class Flywheel:
         request = agent_pb2.EvaluateRequest(model=model, suite=suite, use_cache=use_cache)
         return metrics_dict(interruptible_call(self.agent.Evaluate, request, timeout_s))
 
-    def collect_demonstrations(self, timeout_s: float) -> dict[str, Any]:
-        request = agent_pb2.CollectDemonstrationsRequest(suite="train")
+    def collect_demonstrations(self, timeout_s: float, *, count: int = 0) -> dict[str, Any]:
+        """The train suite's first `count` tasks (0: all) replayed from their references."""
+        tasks = agent_pb2.TaskSlice(first_task=0, task_count=count)
+        request = agent_pb2.CollectDemonstrationsRequest(suite="train", tasks=tasks)
         response = interruptible_call(self.agent.CollectDemonstrations, request, timeout_s)
         return {**metrics_dict(response.metrics), "trace_ids": list(response.trace_ids)}
 
-    def run_student(self, model: str, timeout_s: float) -> dict[str, Any]:
-        request = agent_pb2.RunSuiteRequest(suite="train", model=model, publish_traces=True)
+    def run_student(self, model: str, timeout_s: float, *, first: int = 0) -> dict[str, Any]:
+        """`model` runs the train suite from task `first` on, its traces published."""
+        tasks = agent_pb2.TaskSlice(first_task=first)
+        request = agent_pb2.RunSuiteRequest(suite="train", model=model, publish_traces=True, tasks=tasks)
         response = interruptible_call(self.agent.RunSuite, request, timeout_s)
         return {**metrics_dict(response.metrics), "trace_ids": list(response.trace_ids)}
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tracewheel.agent.tasks import TEMPLATES, load_suite, split_items
+from tracewheel.agent.tasks import TEMPLATES, load_suite, slice_tasks, split_items
 from tracewheel.agent.tasks.suites import phrasings
 from tracewheel.agent.tasksite.catalog import build_catalog
 from tracewheel.core.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -48,3 +48,17 @@ def test_bad_suite_arguments() -> None:
         load_suite("train", size=0)
     with pytest.raises(FailedPrecondition, match="n_items"):
         load_suite("heldout", size=30, n_items=40)
+
+
+def test_a_slice_names_the_same_tasks_as_the_whole_suite() -> None:
+    tasks = load_suite("train", 0, size=10)
+    assert slice_tasks(tasks) == tasks
+    assert slice_tasks(tasks, 0, 6) == tasks[:6]
+    assert slice_tasks(tasks, 6) == tasks[6:] == load_suite("train", 0, size=10)[6:]
+    assert slice_tasks(tasks, 8, 5) == tasks[8:]  # a count past the end stops at the end
+    with pytest.raises(InvalidArgument, match="past the end of a suite of 10 tasks"):
+        slice_tasks(tasks, 10)
+    with pytest.raises(InvalidArgument, match="got -1 and 0"):
+        slice_tasks(tasks, -1)
+    with pytest.raises(InvalidArgument, match="got 0 and -2"):
+        slice_tasks(tasks, 0, -2)

@@ -17,7 +17,7 @@ from tracewheel.agent.config import AgentSettings
 from tracewheel.agent.eval_cache import EvalCache, cache_key
 from tracewheel.agent.evaluation import EvalReport, Mode, evaluate
 from tracewheel.agent.loop import AgentConfig, Approver, EventSink, run_agent
-from tracewheel.agent.tasks import Task, load_suite
+from tracewheel.agent.tasks import Task, load_suite, slice_tasks
 from tracewheel.agent.tools import ToolSessionFactory
 from tracewheel.core import trace as core
 from tracewheel.core.errors import InvalidArgument, NotFound
@@ -154,13 +154,25 @@ class AgentRunner:
             await self.on_trace(trace)
         return trace
 
-    async def run_suite(self, suite: str, *, model: str = "", concurrency: int = 0, publish: bool = True) -> EvalReport:
-        """Runs every task of a suite; its traces go on (to the dataset) when `publish`.
+    async def run_suite(
+        self,
+        suite: str,
+        *,
+        model: str = "",
+        concurrency: int = 0,
+        publish: bool = True,
+        first_task: int = 0,
+        task_count: int = 0,
+    ) -> EvalReport:
+        """Runs a suite's tasks (all, or the slice `first_task`, `task_count`); their traces go on
+        (to the dataset) when `publish`.
 
         Raises:
             NotFound: an unknown suite.
+            InvalidArgument: a slice outside the suite.
         """
-        return await self._run(self.suite(suite), model or self.default_model, "agent", concurrency, publish)
+        tasks = slice_tasks(self.suite(suite), first_task, task_count)
+        return await self._run(tasks, model or self.default_model, "agent", concurrency, publish)
 
     async def _run(self, tasks: list[Task], model: str, mode: Mode, concurrency: int, publish: bool) -> EvalReport:
         """Runs and checks `tasks`; when `publish`, their traces go on together when all are done.
@@ -223,10 +235,15 @@ class AgentRunner:
         if getattr(served.get(model), "kind", "") == "alias" or model == self.default_model:
             raise InvalidArgument(f"{model!r} is an alias; evaluations of an alias are not cached (its target moves)")
 
-    async def collect_demonstrations(self, suite: str = "train", *, concurrency: int = 0) -> EvalReport:
-        """Replays the reference solutions of `suite` through the tools; the checked traces go on.
+    async def collect_demonstrations(
+        self, suite: str = "train", *, concurrency: int = 0, first_task: int = 0, task_count: int = 0
+    ) -> EvalReport:
+        """Replays the reference solutions of `suite` (all, or a slice) through the tools; the
+        checked traces go on.
 
         Raises:
             NotFound: an unknown suite.
+            InvalidArgument: a slice outside the suite.
         """
-        return await self._run(self.suite(suite or "train"), "reference", "replay", concurrency, publish=True)
+        tasks = slice_tasks(self.suite(suite or "train"), first_task, task_count)
+        return await self._run(tasks, "reference", "replay", concurrency, publish=True)

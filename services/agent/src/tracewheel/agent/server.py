@@ -118,7 +118,12 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self, request: agent_pb2.RunSuiteRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.RunSuiteResponse:
         report = await self.runner.run_suite(
-            request.suite, model=request.model, concurrency=request.concurrency, publish=request.publish_traces
+            request.suite,
+            model=request.model,
+            concurrency=request.concurrency,
+            publish=request.publish_traces,
+            first_task=request.tasks.first_task,
+            task_count=request.tasks.task_count,
         )
         return agent_pb2.RunSuiteResponse(metrics=to_eval_metrics_proto(report), trace_ids=report.trace_ids)
 
@@ -133,7 +138,12 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
     async def CollectDemonstrations(
         self, request: agent_pb2.CollectDemonstrationsRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.RunSuiteResponse:
-        report = await self.runner.collect_demonstrations(request.suite, concurrency=request.concurrency)
+        report = await self.runner.collect_demonstrations(
+            request.suite,
+            concurrency=request.concurrency,
+            first_task=request.tasks.first_task,
+            task_count=request.tasks.task_count,
+        )
         return agent_pb2.RunSuiteResponse(metrics=to_eval_metrics_proto(report), trace_ids=report.trace_ids)
 
 

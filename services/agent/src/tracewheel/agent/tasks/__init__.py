@@ -1,7 +1,7 @@
 """Task suites for the task site: templates, checkers, reference solutions, train/heldout split."""
 
 from tracewheel.agent.tasks.model import RefNotFound, Step, Target, Task, Verdict, resolve_ref
-from tracewheel.agent.tasks.suites import SUITES, check_task, load_suite, split_items
+from tracewheel.agent.tasks.suites import SUITES, check_task, load_suite, slice_tasks, split_items
 from tracewheel.agent.tasks.templates import TEMPLATES, Template
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "check_task",
     "load_suite",
     "resolve_ref",
+    "slice_tasks",
     "split_items",
 ]

@@ -79,6 +79,23 @@ def load_suite(
     return tasks
 
 
+def slice_tasks(tasks: list[Task], first: int = 0, count: int = 0) -> list[Task]:
+    """Tasks `[first, first + count)` of a suite (`count` 0: to the end).
+
+    Suites are generated in a fixed order, so a slice names the same tasks on every run: the
+    demo replays demonstrations on the train suite's first tasks and lets the student try the
+    others.
+
+    Raises:
+        InvalidArgument: a negative bound, or `first` past the suite's last task.
+    """
+    if first < 0 or count < 0:
+        raise InvalidArgument(f"a task slice needs first_task >= 0 and task_count >= 0, got {first} and {count}")
+    if first >= len(tasks):
+        raise InvalidArgument(f"first_task {first} is past the end of a suite of {len(tasks)} tasks")
+    return tasks[first : first + count] if count else tasks[first:]
+
+
 def _draft_next(
     template: Template,
     catalog: Catalog,
