@@ -13,7 +13,9 @@ then three ways of computing the loss, each bf16 without checkpointing:
 - the model's own loss (the full `(tokens, vocab)` logits; the rows above);
 - TRL's fused LM head (`trl.trainer.utils.add_fused_lm_head`, what SFTTrainer uses: chunked, but
   on CPU it scores every position);
-- the head on labelled positions only (`logits_to_keep`, what `trainer/loss.py` does).
+- the head on labelled positions only (`logits_to_keep`, what `trainer/loss.py` does);
+then that last configuration with LoRA on only the last 15 and the last 8 decoder layers
+(`Recipe.lora_layers`, `trainer/lora_layers.py`): the backward pass stops at the lowest one.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-# (precision, activation checkpointing, loss head)
-CONFIGS = [("fp32", True, "model"), ("fp32", False, "model"), ("bf16", False, "model")]
-CONFIGS += [("bf16", False, "trl"), ("bf16", False, "labelled")]
+# (precision, activation checkpointing, loss head, adapted layers: 0 = all)
+CONFIGS = [("fp32", True, "model", 0), ("fp32", False, "model", 0), ("bf16", False, "model", 0)]
+CONFIGS += [("bf16", False, "trl", 0), ("bf16", False, "labelled", 0)]
+CONFIGS += [("bf16", False, "labelled", 15), ("bf16", False, "labelled", 8)]
 
 
 def _loss(model: object, ids: object, labels: object, head: str) -> object:
@@ -45,10 +48,14 @@ def _loss(model: object, ids: object, labels: object, head: str) -> object:
     return F.cross_entropy(logits.float().transpose(1, 2), targets[:, keep])
 
 
-def worker(model_dir: str, precision: str, checkpointing: bool, head: str, tokens: int) -> dict[str, float]:
+def worker(
+    model_dir: str, precision: str, checkpointing: bool, head: str, layers: int, tokens: int
+) -> dict[str, float]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
+
+    from tracewheel.trainer.lora_layers import linear_module_names, lora_targets
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
@@ -56,7 +63,8 @@ def worker(model_dir: str, precision: str, checkpointing: bool, head: str, token
         from trl.trainer.utils import add_fused_lm_head
 
         add_fused_lm_head(model)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"))
+    targets = lora_targets(linear_module_names(model), "all-linear", layers or None)
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, **targets))
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -83,11 +91,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="SmolLM2-135M-Instruct")
     parser.add_argument("--tokens", type=int, default=2048)
-    parser.add_argument("--worker", nargs=3, metavar=("PRECISION", "CHECKPOINTING", "HEAD"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=4, metavar=("PRECISION", "CKPT", "HEAD", "LAYERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        precision, checkpointing, head = args.worker
-        print(json.dumps(worker(args.model, precision, checkpointing == "1", head, args.tokens)))
+        precision, checkpointing, head, layers = args.worker
+        print(json.dumps(worker(args.model, precision, checkpointing == "1", head, int(layers), args.tokens)))
         return
     from tracewheel.cli.demo_profiles import cpu_computes_bf16
     from tracewheel.inference.model_store import resolve_model
@@ -96,18 +104,19 @@ def main() -> None:
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
     model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
     print(f"model {model_dir.name}, {args.tokens} tokens per row, CPU bf16 instructions: {cpu_computes_bf16()}")
-    print(f"{'configuration':46} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
+    print(f"{'configuration':58} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
     first = None
-    for precision, checkpointing, head in CONFIGS:
+    for precision, checkpointing, head, layers in CONFIGS:
         command = [sys.executable, __file__, "--model", str(model_dir), "--tokens", str(args.tokens)]
-        command += ["--worker", precision, "1" if checkpointing else "0", head]
+        command += ["--worker", precision, "1" if checkpointing else "0", head, str(layers)]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         result = json.loads(out)
         first = first or result["tokens_per_s"]
         name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}, {head} loss"
+        name += f", last {layers} layers" if layers else ", all layers"
         ratio = result["tokens_per_s"] / first
         seconds, rate, peak = result["seconds"], result["tokens_per_s"], result["peak_rss_gb"]
-        print(f"{name:46} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
+        print(f"{name:58} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
 
 
 if __name__ == "__main__":

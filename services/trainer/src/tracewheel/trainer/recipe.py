@@ -44,6 +44,12 @@ class Recipe(BaseModel):
     target_modules: str | list[str] = Field(
         default="all-linear", description="Modules that get adapters: 'all-linear' or a list of module names."
     )
+    lora_layers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Adapt only the last N decoder layers; None: all. The backward pass stops at the lowest "
+        "adapted layer, so fewer layers train faster (lora_layers.py).",
+    )
     # --- schedule ---
     num_train_epochs: float = Field(default=3.0, gt=0, description="Epochs over train.jsonl (ignored if max_steps>0).")
     max_steps: int = Field(default=-1, description="Optimizer steps to run; -1 means use num_train_epochs.")

@@ -245,6 +245,7 @@ def build_trainer(
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
+    from tracewheel.trainer.lora_layers import linear_module_names, lora_targets
     from tracewheel.trainer.loss import DecisionWeightedSFTTrainer
 
     model, tokenizer = _load_model_and_tokenizer(base_model_dir, recipe)
@@ -252,8 +253,8 @@ def build_trainer(
         r=recipe.lora_r,
         lora_alpha=recipe.lora_alpha,
         lora_dropout=recipe.lora_dropout,
-        target_modules=recipe.target_modules,
         task_type="CAUSAL_LM",
+        **lora_targets(linear_module_names(model), recipe.target_modules, recipe.lora_layers),
     )
     use_eval = recipe.eval and data.eval is not None
     # pre-tokenized rows (the dataset service's): labelled positions only, weighted decisions (loss.py)
