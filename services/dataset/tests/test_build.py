@@ -155,3 +155,13 @@ def test_the_tokenizer_loads_on_first_use_and_needs_a_base_model(tokenizer) -> N
         LazyTokenizer("").load()
     lazy = LazyTokenizer(tokenizer.name_or_path)
     assert lazy.convert_tokens_to_ids("<|im_end|>") == tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+
+def test_rows_follow_the_tasks_not_the_random_trace_ids(store, make_trace, make_builder) -> None:
+    # ids sort the other way round from the tasks, as random ids of a concurrent suite run may
+    runs = [("b-1", "task-3", "Three."), ("c-2", "task-1", "One."), ("a-3", "task-2", "Two.")]
+    for trace_id, task_id, answer in runs:
+        store.ingest(make_trace(trace_id, task_id=task_id, answer=answer))
+    path = Path(make_builder().build().record.path)
+    rows = [json.loads(line) for line in (path / "train.jsonl").read_text().splitlines()]
+    assert [row["messages"][-1]["content"] for row in rows] == ["One.", "Two.", "Three."]

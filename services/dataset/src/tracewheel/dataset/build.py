@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from tracewheel.core.errors import FailedPrecondition
+from tracewheel.core.trace import Trace
 from tracewheel.dataset.artifacts import SPLITS, EncodedRow, write_dataset_dir
 from tracewheel.dataset.records import BuildRecord
 from tracewheel.dataset.render import render_row
@@ -159,6 +160,7 @@ class DatasetBuilder:
             RenderError: a row's mask failed its check.
         """
         traces = [self.store.get(trace_id, revision).trace for trace_id, revision in revisions.items()]
+        traces.sort(key=row_order)
         rows = [row for trace in traces for row in unroll_at_user_turns(trace)]
         split = split_rows(
             rows if self.config.reasoning else [without_reasoning(row) for row in rows],
@@ -214,6 +216,18 @@ class DatasetBuilder:
             raise
         logger.info("built %s: %s rows, %d dropped", version, manifest["rows"], len(dropped))
         return BuildResult(record=record, created=True, dropped=dropped)
+
+
+def row_order(trace: Trace) -> tuple[str, str, str]:
+    """Where a trace's rows go in a build: by suite and task, then by id.
+
+    Trace ids are random, and concurrent agents publish in any order; ordered by task, the same
+    suite run builds the same rows in the same order, and the trainer's seeded shuffle then
+    trains the same adapter. (Ordered by id, two demo runs on the same ten demonstrations
+    trained different adapters: 30 % and 0 % held-out success, docs/demo.md.)
+    """
+    task = trace.task
+    return (task.suite, task.task_id, trace.id) if task is not None else ("", "", trace.id)
 
 
 def check_threshold(store: TraceStore, threshold: int) -> int:
