@@ -57,3 +57,11 @@ def test_the_offered_arguments_fit_the_gateways_own_schemas() -> None:
     offered = offered_tools(tools, DEMO_TOOLS, arguments, argument_descriptions=False)
 
     assert [t["function"]["name"] for t in offered] == list(DEMO_TOOLS)
+
+
+@pytest.mark.parametrize("make", [full_profile, lambda: quick_profile(Path("/models/tiny"))])
+def test_the_student_gets_train_tasks_no_demonstration_covered(make) -> None:
+    profile = make()
+    train_size = int(profile.env["TW_AGENT_TRAIN_SUITE_SIZE"])
+    # 0: demonstrations and student both run the whole train suite (the tiny quick suites)
+    assert profile.demonstrations == 0 or 0 < profile.demonstrations < train_size
