@@ -111,5 +111,5 @@ for image in "${images[@]}"; do
     -t "tracewheel/$image:$TAG" "$CONTEXT"
   seconds=$(($(date +%s) - start))
   echo "built tracewheel/$image:$TAG in ${seconds}s"
-  [ -n "${TIMINGS:-}" ] && echo "$image $seconds" >>"$TIMINGS"
+  if [ -n "${TIMINGS:-}" ]; then echo "$image $seconds" >>"$TIMINGS"; fi
 done

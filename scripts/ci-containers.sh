@@ -36,5 +36,5 @@ fi
 start=$(date +%s)
 bash scripts/build-images.sh
 echo "images built in $(($(date +%s) - start)) s"
-[ "$ENGINE" = podman ] && podman image prune -f >/dev/null
+if [ "$ENGINE" = podman ]; then podman image prune -f >/dev/null; fi
 TW_REQUIRE_CONTAINERS=1 .venv/bin/python -m pytest -m containers tests/containers -q -s
