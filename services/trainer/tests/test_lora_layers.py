@@ -36,6 +36,13 @@ def test_a_model_without_numbered_layers_is_refused() -> None:
         lora_targets(["encoder.proj", "lm_head"], "all-linear", 2)
 
 
+def test_targets_a_layer_list_cannot_narrow_are_refused() -> None:
+    with pytest.raises(RecipeError, match="'all-linear' or a list of names"):
+        lora_targets(NAMES, r".*q_proj", 2)
+    with pytest.raises(RecipeError, match="no module of target_modules"):
+        lora_targets(NAMES, ["gate_proj"], 2)
+
+
 def test_an_adapter_on_the_last_layer_trains_and_saves_only_that_layer(
     tiny_model_dir: Path, dataset_dir: Path, tiny_recipe: Recipe, tmp_path: Path
 ) -> None:

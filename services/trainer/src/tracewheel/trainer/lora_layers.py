@@ -28,7 +28,8 @@ def lora_targets(
         last_layers: adapt only the last N decoder layers; None: all.
 
     Raises:
-        RecipeError: `last_layers` for a model without numbered decoder layers (`.layers.N.`).
+        RecipeError: `last_layers` for a model without numbered decoder layers (`.layers.N.`),
+            with a regex string for `target_modules`, or with names none of the layers have.
     """
     if last_layers is None:
         return {"target_modules": target_modules}
@@ -37,9 +38,13 @@ def lora_targets(
         raise RecipeError("lora_layers needs a model with numbered decoder layers (`.layers.N.`); this one has none")
     count = max(index for _, index in in_layers) + 1
     leaves = sorted({name.rsplit(".", 1)[-1] for name, _ in in_layers})
+    if isinstance(target_modules, str) and target_modules != "all-linear":
+        # peft reads any other string as a regex over full names, which a layer list cannot narrow
+        raise RecipeError(f"lora_layers needs target_modules 'all-linear' or a list of names, got {target_modules!r}")
     if target_modules != "all-linear":
-        wanted = [target_modules] if isinstance(target_modules, str) else target_modules
-        leaves = [leaf for leaf in leaves if leaf in wanted]
+        leaves = [leaf for leaf in leaves if leaf in target_modules]
+    if not leaves:
+        raise RecipeError(f"no module of target_modules {target_modules} is a linear layer inside the decoder layers")
     # peft refuses layers_to_transform with a string (regex) target_modules: name the leaves
     return {"target_modules": leaves, "layers_to_transform": list(range(max(0, count - last_layers), count))}
 
