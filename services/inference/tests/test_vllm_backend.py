@@ -13,7 +13,14 @@ from tracewheel.core.http_server import HttpServer
 from tracewheel.core.natsserver import free_port
 from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.inference.config import InferenceSettings
-from tracewheel.inference.vllm_backend import VllmAdapters, VllmProcess, create_proxy_app, vllm_command, wait_ready
+from tracewheel.inference.vllm_backend import (
+    VllmAdapters,
+    VllmProcess,
+    create_proxy_app,
+    last_error,
+    vllm_command,
+    wait_ready,
+)
 
 STANDIN = Path(__file__).with_name("vllm_standin.py")
 
@@ -38,8 +45,33 @@ def test_command_line_has_the_production_flags() -> None:
 
 def test_readiness_fails_clearly_when_the_process_dies() -> None:
     process = VllmProcess([sys.executable, "-c", "raise SystemExit(3)"], f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(Unavailable, match="exited with code 3"):
+    with pytest.raises(Unavailable, match="exited with code 3 before it was ready: it printed nothing to stderr"):
         process.start(timeout_s=30)
+
+
+def test_a_process_that_dies_is_reported_with_its_own_error(capfd: pytest.CaptureFixture[str]) -> None:
+    # what vLLM does without a GPU (seen in the inference-gpu image): a traceback, then exit 1
+    script = (
+        "import sys; print('INFO starting', file=sys.stderr);"
+        " raise RuntimeError('Failed to infer device type, please set VLLM_LOGGING_LEVEL=DEBUG')"
+    )
+    process = VllmProcess([sys.executable, "-c", script], f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(Unavailable) as raised:
+        process.start(timeout_s=30)
+    assert str(raised.value).endswith(
+        "exited with code 1 before it was ready: RuntimeError: Failed to infer device type, please set"
+        " VLLM_LOGGING_LEVEL=DEBUG"
+    )
+    assert "INFO starting" in capfd.readouterr().err  # its stderr still reaches the service's log
+
+
+def test_last_error_prefers_the_exception_line() -> None:
+    traceback = ["Traceback (most recent call last):", "  File x", "ValueError: bad", "", "  "]
+    assert last_error(traceback) == "ValueError: bad"
+    oom = ["loading", "torch.OutOfMemoryError: CUDA out of memory", "shutting down"]
+    assert last_error(oom) == "torch.OutOfMemoryError: CUDA out of memory"
+    assert last_error(["starting", "killed", ""]) == "killed"
+    assert last_error([]) == "it printed nothing to stderr"
 
 
 async def test_proxy_routes_aliases_and_drives_runtime_lora(tmp_path: Path) -> None:

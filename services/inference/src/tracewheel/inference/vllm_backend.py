@@ -12,13 +12,17 @@ boundary against a stand-in HTTP server that speaks the same endpoints (see docs
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
+import re
 import signal
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, TextIO
 
 import httpx
 from fastapi import FastAPI, Request
@@ -52,28 +56,65 @@ def vllm_command(settings: InferenceSettings, model: str, served_name: str) -> l
     return command
 
 
+STDERR_TAIL_LINES = 50
+_EXCEPTION_LINE = re.compile(r"^\w+(\.\w+)*(Error|Exception|Exit)\b.*:")
+
+
+def last_error(lines: Iterable[str]) -> str:
+    """The last exception line of a process's output (`RuntimeError: ...`), else its last
+    non-empty line, else a note that it printed nothing."""
+    kept = [line.strip() for line in lines if line.strip()]
+    errors = [line for line in kept if _EXCEPTION_LINE.match(line)]
+    if errors:
+        return errors[-1]
+    return kept[-1] if kept else "it printed nothing to stderr"
+
+
 def vllm_env() -> dict[str, str]:
     # runtime LoRA loading is off in vLLM unless this is set
     return {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
 
 
 class VllmProcess:
-    """A child `vllm serve` (own process group, so stopping it reaches its workers)."""
+    """A child `vllm serve` (own process group, so stopping it reaches its workers).
+
+    Its stderr is passed through line by line and its last lines kept, so a vLLM that exits
+    before it is ready is reported with its own error (e.g. no GPU: "Failed to infer device
+    type"), not only its exit code.
+    """
 
     def __init__(self, command: list[str], base_url: str) -> None:
         self.command = command
         self.base_url = base_url
         self.process: subprocess.Popen | None = None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._relay: threading.Thread | None = None
 
     def start(self, timeout_s: float = 900.0) -> None:
         """Starts vLLM and waits until `/health` answers 200.
 
         Raises:
-            Unavailable: vLLM exited or did not become ready in time.
+            Unavailable: vLLM exited (the message quotes its error) or did not become ready in time.
         """
         log.info("starting %s", " ".join(self.command))
-        self.process = subprocess.Popen(self.command, env=vllm_env(), start_new_session=True)
-        wait_ready(self.base_url, timeout_s, self.process)
+        self.process = subprocess.Popen(
+            self.command, env=vllm_env(), start_new_session=True, stderr=subprocess.PIPE, text=True, errors="replace"
+        )
+        self._relay = threading.Thread(target=self._relay_stderr, args=(self.process.stderr,), daemon=True)
+        self._relay.start()
+        try:
+            wait_ready(self.base_url, timeout_s, self.process)
+        except Unavailable as exc:
+            if self.process.poll() is None:
+                raise
+            self._relay.join(timeout=5)  # the pipe closes with the process: the tail is complete
+            raise Unavailable(f"{exc}: {last_error(self.stderr_tail)}") from None
+
+    def _relay_stderr(self, stream: TextIO) -> None:
+        with stream:  # closed at EOF: when vLLM exits
+            for line in stream:
+                sys.stderr.write(line)
+                self.stderr_tail.append(line.rstrip("\n"))
 
     def stop(self, grace_s: float = 30.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -84,6 +125,8 @@ class VllmProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        if self._relay is not None:
+            self._relay.join(timeout=5)
 
 
 def wait_ready(base_url: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:
