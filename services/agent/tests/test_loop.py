@@ -6,7 +6,7 @@ import json
 import openai
 import pytest
 
-from tracewheel.agent.loop import REJECTED_MESSAGE, AgentConfig, clip_result, run_agent
+from tracewheel.agent.loop import ANSWER_AT_LIMIT_PROMPT, REJECTED_MESSAGE, AgentConfig, clip_result, run_agent
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
 from tracewheel.core.trace import Task, Verdict, validate_trace
 
@@ -83,6 +83,31 @@ async def test_max_steps_stops_a_model_that_never_answers() -> None:
     assert len(llm.requests) == 3
     assert trace.outcome.verdict == Verdict.FAILED and "max_steps (3)" in trace.outcome.detail
     assert trace.metadata.extra["steps"] == "3"
+    _roundtrip(trace)
+
+
+async def test_answer_at_limit_asks_once_more_without_tools() -> None:
+    click = assistant(None, tool_calls=[tool_call("browser_click", {})])
+    llm = ScriptedLLM([click, click, assistant("It costs $3.")])
+    config = AgentConfig(max_steps=2, answer_at_limit=True)
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
+    assert [r.get("tool_choice") for r in llm.requests] == [None, None, "none"]
+    # the loop sends its one growing message list: the request before the answer ends at [-2]
+    assert llm.requests[2]["messages"][-2] == {"role": "user", "content": ANSWER_AT_LIMIT_PROMPT}
+    assert trace.outcome.final_answer == "It costs $3." and trace.outcome.verdict == Verdict.UNSPECIFIED
+    assert trace.metadata.extra["stop_reason"] == "answer_at_limit" and trace.metadata.extra["steps"] == "3"
+    assert [m.role for m in trace.messages][-2:] == ["user", "assistant"]
+    _roundtrip(trace)
+
+
+async def test_answer_at_limit_that_is_a_tool_call_fails_the_run() -> None:
+    click = assistant(None, tool_calls=[tool_call("browser_click", {})])
+    llm = ScriptedLLM([click, assistant('<tool_call>\n{"name": "browser_click", "arguments": {}}\n</tool_call>')])
+    trace = await run_agent(
+        "q", llm=llm, model="m", tools=StaticToolSession(), config=AgentConfig(max_steps=1, answer_at_limit=True)
+    )
+    assert trace.outcome.verdict == Verdict.FAILED and trace.metadata.extra["stop_reason"] == "max_steps"
+    assert trace.outcome.detail.endswith("without a final answer; asked for one, the model called a tool")
     _roundtrip(trace)
 
 

@@ -62,6 +62,10 @@ class AgentSettings(ServiceSettings):
         default=True, description="Offer the descriptions of tool arguments (false: names and types only)."
     )
     max_steps: int = Field(default=15, ge=1, description="Most model turns per task.")
+    answer_at_limit: bool = Field(
+        default=False,
+        description="At max_steps without an answer, ask for one in one more turn (tool_choice none), not fail.",
+    )
     time_limit_s: float = Field(default=300.0, gt=0, description="Wall-clock limit of one task.")
     result_char_limit: int = Field(default=6000, ge=0, description="Tool results are cut to this length (0: never).")
     guidance_prompt: str | None = Field(default=None, description="System prompt sent first (none by default).")

@@ -25,7 +25,8 @@ from typing import Literal
 import openai
 
 from tracewheel.agent.checking import core_task, judge, reset_site
-from tracewheel.agent.loop import AgentConfig, new_trace_id, run_agent
+from tracewheel.agent.conversation import new_trace_id
+from tracewheel.agent.loop import AgentConfig, run_agent
 from tracewheel.agent.replay import replay_task
 from tracewheel.agent.tasks import Task
 from tracewheel.agent.tools import ToolSessionFactory

@@ -3,6 +3,8 @@
 The Trelis workshop loop, made robust:
 - a final answer is an assistant message without tool calls; the run also stops at
   `max_steps` model turns or `time_limit_s` (`asyncio.timeout`: a run never hangs past it);
+- with `answer_at_limit`, a run at `max_steps` gets one more turn: a user message asks for the
+  answer and `tool_choice` is `none` (as smolagents' final answer at its step limit);
 - output that should have been a tool call but did not parse (`<tool_call>` in the content,
   no `tool_calls` back, as vLLM's hermes parser degrades) is kept verbatim in
   `metadata.parse_errors` and the same messages are sent again (`parse_retries` times);
@@ -19,22 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import re
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
-from tracewheel.agent.tool_schemas import offered_tools
+from tracewheel.agent.conversation import AgentConfig, Conversation
 from tracewheel.agent.tools import SessionLost, ToolSession
 from tracewheel.core.errors import InvalidArgument, Unavailable
-from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Tool, ToolCall, Trace, TraceMetadata, Verdict
+from tracewheel.core.trace import Message, Outcome, Task, ToolCall, Trace, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -47,52 +47,11 @@ DEFAULT_GUIDANCE = (
     "snapshot, click links by their ref. Call one tool at a time. When you know the answer, reply with it "
     "briefly and without calling a tool."
 )
+ANSWER_AT_LIMIT_PROMPT = "You have used all your steps. Reply now with your final answer, without calling a tool."
 _TRUNCATION_MARKER = re.compile(r"\n\[\.\.\. truncated \d+ characters \.\.\.\]$")
 _RETRIED_ERRORS = (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
 
 Approver = Callable[[ToolCall], bool | Awaitable[bool]]
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """How the agent runs one task.
-
-    Attributes:
-        max_steps: most model turns per run.
-        time_limit_s: wall-clock limit of a run, tools and model included.
-        result_char_limit: tool results longer than this are cut (keeping the head) and say so.
-        tool_names: the tools offered to the model (None: all the session has).
-        tool_arguments: per tool, the arguments offered (others left out of its schema; see tool_schemas.py).
-        argument_descriptions: offer the descriptions of tool arguments (False: names and types only).
-        guidance_prompt: a system prompt sent first (None: none).
-        strip_guidance: leave the guidance prompt out of the trace (it is still named in metadata).
-        temperature: sampling temperature (None: the server's default).
-        max_tokens: most tokens per model turn (None: the server's default).
-        enable_thinking: sent as `chat_template_kwargs.enable_thinking` (None: not sent).
-        inference_attempts: tries per model turn when inference is unreachable or answers 5xx/429.
-        retry_backoff_s: wait before the second try; doubled before each further one.
-        parse_retries: how often an output with an unparsed `<tool_call>` is asked for again.
-    """
-
-    max_steps: int = 15
-    time_limit_s: float = 300.0
-    result_char_limit: int = 6000
-    tool_names: tuple[str, ...] | None = None
-    tool_arguments: Mapping[str, tuple[str, ...]] | None = None
-    argument_descriptions: bool = True
-    guidance_prompt: str | None = None
-    strip_guidance: bool = False
-    temperature: float | None = None
-    max_tokens: int | None = None
-    enable_thinking: bool | None = None
-    inference_attempts: int = 3
-    retry_backoff_s: float = 0.5
-    parse_retries: int = 2
-
-
-def offered_tools_of(tools: list[dict[str, Any]], config: AgentConfig) -> list[dict[str, Any]]:
-    """The session's tools as `config` offers them to the model (see tool_schemas.offered_tools)."""
-    return offered_tools(tools, config.tool_names, config.tool_arguments, config.argument_descriptions)
 
 
 @dataclass(frozen=True)
@@ -121,135 +80,17 @@ def clip_result(text: str, limit: int) -> str:
     return f"{text[:limit]}\n[... truncated {len(text) - limit} characters ...]"
 
 
-def new_trace_id() -> str:
-    """`trace-<uuid4 hex>`."""
-    return f"trace-{uuid.uuid4().hex}"
-
-
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-def _reasoning(message: ChatCompletionMessage) -> str | None:
-    extra = message.model_extra or {}
-    return extra.get("reasoning") or extra.get("reasoning_content") or None
-
-
-def _arguments_object(raw: str) -> bool:
-    try:
-        return isinstance(json.loads(raw or "{}"), dict)
-    except json.JSONDecodeError:
-        return False
-
-
-class _Run:
-    """The growing conversation of one run, as trace messages and as API messages."""
-
-    def __init__(self, prompt: str, model: str, config: AgentConfig, task: Task | None) -> None:
-        self.config = config
-        self.model = model
-        self.task = task
-        self.messages: list[Message] = []
-        self.api_messages: list[dict[str, Any]] = []
-        self.api_tools: list[dict[str, Any]] = []
-        self.tool_names: frozenset[str] = frozenset()
-        self.usage = TokenUsage()
-        self.parse_errors: list[str] = []
-        self.rejected = 0
-        self.tool_calls = 0
-        self.invalid_tool_calls = 0
-        self.model_s = 0.0
-        self.tools_s = 0.0
-        self.steps = 0
-        self.reopened = False
-        self.raw_arguments: dict[str, str] = {}
-        """Arguments exactly as the model wrote them, by call id (the trace keeps valid JSON only)."""
-        if config.guidance_prompt:
-            self.api_messages.append({"role": "system", "content": config.guidance_prompt})
-            if not config.strip_guidance:
-                self.messages.append(Message(role="system", content=config.guidance_prompt))
-        self.api_messages.append({"role": "user", "content": prompt})
-        self.messages.append(Message(role="user", content=prompt))
-
-    def set_tools(self, tools: list[dict[str, Any]]) -> None:
-        self.api_tools = offered_tools_of(tools, self.config)
-        self.tool_names = frozenset(t["function"]["name"] for t in self.api_tools)
-
-    def add_assistant(self, message: ChatCompletionMessage) -> Message:
-        calls: list[ToolCall] = []
-        seen: set[str] = set()
-        for call in message.tool_calls or []:
-            if call.type != "function":
-                continue
-            raw = call.function.arguments
-            valid = _arguments_object(raw)
-            self.tool_calls += 1
-            self.invalid_tool_calls += not (valid and call.function.name in self.tool_names)
-            call_id = call.id if call.id and call.id not in seen else f"chatcmpl-tool-{uuid.uuid4().hex}"
-            seen.add(call_id)
-            self.raw_arguments[call_id] = raw
-            arguments = raw if valid else json.dumps({"_invalid_arguments": raw})
-            calls.append(ToolCall(id=call_id, function={"name": call.function.name, "arguments": arguments}))
-        reasoning = _reasoning(message)
-        trace_message = Message(
-            role="assistant", content=message.content, reasoning_content=reasoning, tool_calls=calls
-        )
-        api: dict[str, Any] = {"role": "assistant", "content": message.content}
-        if calls:
-            api["tool_calls"] = [c.model_dump() for c in calls]
-        if reasoning:
-            api["reasoning"] = reasoning
-        self.messages.append(trace_message)
-        self.api_messages.append(api)
-        return trace_message
-
-    def add_tool_result(self, call: ToolCall, text: str) -> Message:
-        message = Message(role="tool", tool_call_id=call.id, name=call.function.name, content=text)
-        self.messages.append(message)
-        self.api_messages.append({"role": "tool", "tool_call_id": call.id, "name": call.function.name, "content": text})
-        return message
-
-    def add_usage(self, completion: ChatCompletion) -> None:
-        if completion.usage is not None:
-            self.usage.prompt_tokens += completion.usage.prompt_tokens
-            self.usage.completion_tokens += completion.usage.completion_tokens
-
-    def trace(self, outcome: Outcome, total_s: float, stop_reason: str) -> Trace:
-        config = self.config
-        metadata = TraceMetadata(
-            guidance_prompt=config.guidance_prompt,
-            guidance_stripped=bool(config.guidance_prompt) and config.strip_guidance,
-            truncation_limit=config.result_char_limit,
-            timings_s={"total": total_s, "model": self.model_s, "tools": self.tools_s},
-            usage=self.usage,
-            source="agent",
-            parse_errors=self.parse_errors,
-            rejected_tool_calls=self.rejected,
-            extra={
-                "stop_reason": stop_reason,
-                "steps": str(self.steps),
-                "tool_calls": str(self.tool_calls),
-                "invalid_tool_calls": str(self.invalid_tool_calls),
-            },
-        )
-        keys = ("name", "description", "parameters")
-        tools = [Tool(function={k: t["function"][k] for k in keys if k in t["function"]}) for t in self.api_tools]
-        return Trace(
-            id=new_trace_id(),
-            model=self.model,
-            tools=tools,
-            messages=self.messages,
-            task=self.task,
-            outcome=outcome,
-            metadata=metadata,
-        )
-
-
-async def _complete(run: _Run, llm: openai.AsyncOpenAI) -> ChatCompletion:
+async def _complete(run: Conversation, llm: openai.AsyncOpenAI, *, tool_choice: str | None = None) -> ChatCompletion:
     config = run.config
     kwargs: dict[str, Any] = {"model": run.model, "messages": run.api_messages}
     if run.api_tools:
         kwargs["tools"] = run.api_tools
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
     if config.temperature is not None:
         kwargs["temperature"] = config.temperature
     if config.max_tokens is not None:
@@ -276,7 +117,7 @@ async def _complete(run: _Run, llm: openai.AsyncOpenAI) -> ChatCompletion:
     raise InferenceFailed(f"inference failed after {config.inference_attempts} attempts: {last}")
 
 
-async def _next_turn(run: _Run, llm: openai.AsyncOpenAI) -> ChatCompletionMessage:
+async def _next_turn(run: Conversation, llm: openai.AsyncOpenAI) -> ChatCompletionMessage:
     """The model's next message; an unparsed tool call is recorded and asked for again."""
     for _ in range(run.config.parse_retries):
         message = (await _complete(run, llm)).choices[0].message
@@ -290,7 +131,7 @@ async def _next_turn(run: _Run, llm: openai.AsyncOpenAI) -> ChatCompletionMessag
     return message
 
 
-async def _call_tool(run: _Run, call: ToolCall, tools: ToolSession, approver: Approver | None) -> str:
+async def _call_tool(run: Conversation, call: ToolCall, tools: ToolSession, approver: Approver | None) -> str:
     if approver is not None and not await _maybe_await(approver(call)):
         run.rejected += 1
         return REJECTED_MESSAGE
@@ -310,7 +151,11 @@ async def _call_tool(run: _Run, call: ToolCall, tools: ToolSession, approver: Ap
 
 
 async def _loop(
-    run: _Run, llm: openai.AsyncOpenAI, tools: ToolSession, approver: Approver | None, on_event: EventSink | None
+    run: Conversation,
+    llm: openai.AsyncOpenAI,
+    tools: ToolSession,
+    approver: Approver | None,
+    on_event: EventSink | None,
 ) -> tuple[Outcome, str]:
     run.set_tools(await tools.list_tools())
     for step in range(1, run.config.max_steps + 1):
@@ -325,7 +170,27 @@ async def _loop(
             if on_event is not None:
                 await _maybe_await(on_event(AgentEvent(step, "tool_result", result)))
     detail = f"max_steps ({run.config.max_steps}) reached without a final answer"
-    return Outcome(verdict=Verdict.FAILED, detail=detail), "max_steps"
+    if not run.config.answer_at_limit:
+        return Outcome(verdict=Verdict.FAILED, detail=detail), "max_steps"
+    return await _answer_at_limit(run, llm, on_event, detail)
+
+
+async def _answer_at_limit(
+    run: Conversation, llm: openai.AsyncOpenAI, on_event: EventSink | None, detail: str
+) -> tuple[Outcome, str]:
+    """One more turn at the step limit: the user asks for the answer, `tool_choice` is `none`.
+
+    The turn is in the trace like any other (the request as a user message, then the model's
+    reply). A reply that still holds a tool call is no answer: the run fails as at the limit.
+    """
+    run.add_user(ANSWER_AT_LIMIT_PROMPT)
+    run.steps += 1
+    assistant = run.add_assistant((await _complete(run, llm, tool_choice="none")).choices[0].message)
+    if on_event is not None:
+        await _maybe_await(on_event(AgentEvent(run.steps, "assistant", assistant)))
+    if assistant.tool_calls or "<tool_call>" in (assistant.content or ""):
+        return Outcome(verdict=Verdict.FAILED, detail=f"{detail}; asked for one, the model called a tool"), "max_steps"
+    return Outcome(final_answer=assistant.content or ""), "answer_at_limit"
 
 
 async def run_agent(
@@ -356,7 +221,7 @@ async def run_agent(
         on_event: told of each message added.
     """
     config = config or AgentConfig()
-    run = _Run(prompt, model, config, task)
+    run = Conversation(prompt, model, config, task)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(config.time_limit_s):

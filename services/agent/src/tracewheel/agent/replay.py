@@ -14,7 +14,8 @@ import time
 import uuid
 
 from tracewheel.agent.checking import core_task, judge
-from tracewheel.agent.loop import AgentConfig, clip_result, new_trace_id, offered_tools_of
+from tracewheel.agent.conversation import AgentConfig, new_trace_id, offered_tools_of
+from tracewheel.agent.loop import clip_result
 from tracewheel.agent.tasks import RefNotFound, Step, Task
 from tracewheel.agent.tools import ToolSession
 from tracewheel.core.errors import FailedPrecondition

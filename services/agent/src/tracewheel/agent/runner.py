@@ -31,6 +31,7 @@ def agent_config(settings: AgentSettings) -> AgentConfig:
     """The loop's config from the service settings."""
     return AgentConfig(
         max_steps=settings.max_steps,
+        answer_at_limit=settings.answer_at_limit,
         time_limit_s=settings.time_limit_s,
         result_char_limit=settings.result_char_limit,
         tool_names=settings.tools or None,

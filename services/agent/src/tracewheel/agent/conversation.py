@@ -1,0 +1,188 @@
+"""One agent run's configuration and its growing conversation (trace messages and API messages).
+
+`loop.py` drives a run; this module holds what a run accumulates: the messages in both forms,
+token usage, timings and counters, and the trace built from them at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+
+from tracewheel.agent.tool_schemas import offered_tools
+from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Tool, ToolCall, Trace, TraceMetadata
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How the agent runs one task.
+
+    Attributes:
+        max_steps: most model turns per run.
+        time_limit_s: wall-clock limit of a run, tools and model included.
+        result_char_limit: tool results longer than this are cut (keeping the head) and say so.
+        tool_names: the tools offered to the model (None: all the session has).
+        tool_arguments: per tool, the arguments offered (others left out of its schema; see tool_schemas.py).
+        argument_descriptions: offer the descriptions of tool arguments (False: names and types only).
+        guidance_prompt: a system prompt sent first (None: none).
+        strip_guidance: leave the guidance prompt out of the trace (it is still named in metadata).
+        temperature: sampling temperature (None: the server's default).
+        max_tokens: most tokens per model turn (None: the server's default).
+        enable_thinking: sent as `chat_template_kwargs.enable_thinking` (None: not sent).
+        inference_attempts: tries per model turn when inference is unreachable or answers 5xx/429.
+        retry_backoff_s: wait before the second try; doubled before each further one.
+        parse_retries: how often an output with an unparsed `<tool_call>` is asked for again.
+        answer_at_limit: at `max_steps` without an answer, ask for one in one more turn (a user
+            message, `tool_choice` none) instead of failing at once.
+    """
+
+    max_steps: int = 15
+    time_limit_s: float = 300.0
+    result_char_limit: int = 6000
+    tool_names: tuple[str, ...] | None = None
+    tool_arguments: Mapping[str, tuple[str, ...]] | None = None
+    argument_descriptions: bool = True
+    guidance_prompt: str | None = None
+    strip_guidance: bool = False
+    temperature: float | None = None
+    max_tokens: int | None = None
+    enable_thinking: bool | None = None
+    inference_attempts: int = 3
+    retry_backoff_s: float = 0.5
+    parse_retries: int = 2
+    answer_at_limit: bool = False
+
+
+def offered_tools_of(tools: list[dict[str, Any]], config: AgentConfig) -> list[dict[str, Any]]:
+    """The session's tools as `config` offers them to the model (see tool_schemas.offered_tools)."""
+    return offered_tools(tools, config.tool_names, config.tool_arguments, config.argument_descriptions)
+
+
+def new_trace_id() -> str:
+    """`trace-<uuid4 hex>`."""
+    return f"trace-{uuid.uuid4().hex}"
+
+
+def _reasoning(message: ChatCompletionMessage) -> str | None:
+    extra = message.model_extra or {}
+    return extra.get("reasoning") or extra.get("reasoning_content") or None
+
+
+def _arguments_object(raw: str) -> bool:
+    try:
+        return isinstance(json.loads(raw or "{}"), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+class Conversation:
+    """The growing conversation of one run, as trace messages and as API messages."""
+
+    def __init__(self, prompt: str, model: str, config: AgentConfig, task: Task | None) -> None:
+        self.config = config
+        self.model = model
+        self.task = task
+        self.messages: list[Message] = []
+        self.api_messages: list[dict[str, Any]] = []
+        self.api_tools: list[dict[str, Any]] = []
+        self.tool_names: frozenset[str] = frozenset()
+        self.usage = TokenUsage()
+        self.parse_errors: list[str] = []
+        self.rejected = 0
+        self.tool_calls = 0
+        self.invalid_tool_calls = 0
+        self.model_s = 0.0
+        self.tools_s = 0.0
+        self.steps = 0
+        self.reopened = False
+        self.raw_arguments: dict[str, str] = {}
+        """Arguments exactly as the model wrote them, by call id (the trace keeps valid JSON only)."""
+        if config.guidance_prompt:
+            self.api_messages.append({"role": "system", "content": config.guidance_prompt})
+            if not config.strip_guidance:
+                self.messages.append(Message(role="system", content=config.guidance_prompt))
+        self.add_user(prompt)
+
+    def add_user(self, text: str) -> Message:
+        message = Message(role="user", content=text)
+        self.messages.append(message)
+        self.api_messages.append({"role": "user", "content": text})
+        return message
+
+    def set_tools(self, tools: list[dict[str, Any]]) -> None:
+        self.api_tools = offered_tools_of(tools, self.config)
+        self.tool_names = frozenset(t["function"]["name"] for t in self.api_tools)
+
+    def add_assistant(self, message: ChatCompletionMessage) -> Message:
+        calls: list[ToolCall] = []
+        seen: set[str] = set()
+        for call in message.tool_calls or []:
+            if call.type != "function":
+                continue
+            raw = call.function.arguments
+            valid = _arguments_object(raw)
+            self.tool_calls += 1
+            self.invalid_tool_calls += not (valid and call.function.name in self.tool_names)
+            call_id = call.id if call.id and call.id not in seen else f"chatcmpl-tool-{uuid.uuid4().hex}"
+            seen.add(call_id)
+            self.raw_arguments[call_id] = raw
+            arguments = raw if valid else json.dumps({"_invalid_arguments": raw})
+            calls.append(ToolCall(id=call_id, function={"name": call.function.name, "arguments": arguments}))
+        reasoning = _reasoning(message)
+        trace_message = Message(
+            role="assistant", content=message.content, reasoning_content=reasoning, tool_calls=calls
+        )
+        api: dict[str, Any] = {"role": "assistant", "content": message.content}
+        if calls:
+            api["tool_calls"] = [c.model_dump() for c in calls]
+        if reasoning:
+            api["reasoning"] = reasoning
+        self.messages.append(trace_message)
+        self.api_messages.append(api)
+        return trace_message
+
+    def add_tool_result(self, call: ToolCall, text: str) -> Message:
+        message = Message(role="tool", tool_call_id=call.id, name=call.function.name, content=text)
+        self.messages.append(message)
+        self.api_messages.append({"role": "tool", "tool_call_id": call.id, "name": call.function.name, "content": text})
+        return message
+
+    def add_usage(self, completion: ChatCompletion) -> None:
+        if completion.usage is not None:
+            self.usage.prompt_tokens += completion.usage.prompt_tokens
+            self.usage.completion_tokens += completion.usage.completion_tokens
+
+    def trace(self, outcome: Outcome, total_s: float, stop_reason: str) -> Trace:
+        config = self.config
+        metadata = TraceMetadata(
+            guidance_prompt=config.guidance_prompt,
+            guidance_stripped=bool(config.guidance_prompt) and config.strip_guidance,
+            truncation_limit=config.result_char_limit,
+            timings_s={"total": total_s, "model": self.model_s, "tools": self.tools_s},
+            usage=self.usage,
+            source="agent",
+            parse_errors=self.parse_errors,
+            rejected_tool_calls=self.rejected,
+            extra={
+                "stop_reason": stop_reason,
+                "steps": str(self.steps),
+                "tool_calls": str(self.tool_calls),
+                "invalid_tool_calls": str(self.invalid_tool_calls),
+            },
+        )
+        keys = ("name", "description", "parameters")
+        tools = [Tool(function={k: t["function"][k] for k in keys if k in t["function"]}) for t in self.api_tools]
+        return Trace(
+            id=new_trace_id(),
+            model=self.model,
+            tools=tools,
+            messages=self.messages,
+            task=self.task,
+            outcome=outcome,
+            metadata=metadata,
+        )
