@@ -53,7 +53,10 @@ def serve_site() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-async def replay_all(site: str, style: str, config: AgentConfig, tasks: int, scratch: Path) -> list[Any]:
+async def replay_all(
+    site: str, style: str, config: AgentConfig, tasks: int, scratch: Path, suite: str = "train"
+) -> list[Any]:
+    """The reference solutions of `suite`'s first `tasks` tasks (seed 0), replayed in chromium."""
     browser = BrowserConfig(
         executable_path=shutil.which("chromium"),
         reap_interval_s=0,
@@ -64,7 +67,7 @@ async def replay_all(site: str, style: str, config: AgentConfig, tasks: int, scr
     traces = []
     async with SessionManager(browser) as manager:
         gateway = LocalGateway(manager)
-        for task in load_suite("train", 0, size=tasks, base_url=site):
+        for task in load_suite(suite, 0, size=tasks, base_url=site):
             tools = await gateway.open(DEMO_TOOLS, config.result_char_limit)
             try:
                 traces.append(await replay_task(task, tools, config=config))

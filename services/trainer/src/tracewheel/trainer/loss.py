@@ -34,6 +34,22 @@ THINK_CLOSE = "</think>"
 TOOL_CALL_OPEN = "<tool_call>"  # hermes format (ARCHITECTURE.md): a turn that acts opens with it
 
 
+def labelled_spans(labels: Sequence[int]) -> list[tuple[int, int]]:
+    """(start, end) of each run of labelled positions (not IGNORE): one assistant turn each."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    while position < len(labels):
+        if labels[position] == IGNORE:
+            position += 1
+            continue
+        end = position
+        while end < len(labels) and labels[end] != IGNORE:
+            end += 1
+        spans.append((position, end))
+        position = end
+    return spans
+
+
 def decision_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]) -> torch.Tensor:
     """Where each labelled span's decision token is, in `targets` (shifted labels, batch x length).
 
@@ -44,14 +60,7 @@ def decision_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: C
     mask = torch.zeros_like(targets, dtype=torch.bool)
     width = len(think_close)
     for row, labels in enumerate(targets.tolist()):
-        position = 0
-        while position < len(labels):
-            if labels[position] == IGNORE:
-                position += 1
-                continue
-            end = position
-            while end < len(labels) and labels[end] != IGNORE:
-                end += 1
+        for position, end in labelled_spans(labels):
             span = labels[position:end]
             decision = 0
             for start in range(len(span) - width + 1 if width else 0):
@@ -62,7 +71,6 @@ def decision_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: C
                     break
             if decision < len(span):
                 mask[row, position + decision] = True
-            position = end
     return mask
 
 

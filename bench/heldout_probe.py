@@ -1,0 +1,114 @@
+"""Where an adapter goes wrong on the held-out suite, without running the agent.
+
+    .venv/bin/python bench/heldout_probe.py ADAPTER_DIR [ADAPTER_DIR ...] [--tasks 10] [--base]
+
+Replays the held-out suite's reference solutions (the demo's: seed 0, compact snapshots, the
+demo's tool offer) through the real gateway browser, renders each as a dataset build renders a
+row (training template, no reasoning), and feeds it to each adapter teacher-forced: the model
+sees the reference path up to each of its turns. Per task it prints, for every assistant turn,
+the probability of the turn's decision token (the `<` of `<tool_call>`, or the answer's first
+word; trainer/loss.py `decision_mask`), starred when greedy decoding would write the whole turn
+exactly; then the answer the adapter writes greedily after the full reference path.
+
+What it separates: a task lost because the model left the path (a low decision or a wrong
+argument on the way) from one lost at the answer (the right pages seen, the wrong value said).
+The agent's own evaluation mixes both, and adds the nondeterminism of concurrent runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from demo_tokens import replay_all, serve_site
+
+from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
+from tracewheel.agent.loop import AgentConfig
+from tracewheel.cli.demo_profiles import DEMO_TOOLS
+from tracewheel.dataset.render import render_row
+from tracewheel.dataset.unroll import unroll_at_user_turns, without_reasoning
+from tracewheel.inference.model_store import resolve_model
+from tracewheel.inference.templates import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
+from tracewheel.trainer.loss import IGNORE, decision_mask, labelled_spans
+
+
+def held_out_rows(tokenizer: Any, tasks: int) -> list[tuple[str, list[int], list[int]]]:
+    """(task id, input ids, labels) of each held-out reference, rendered like a training row."""
+    config = AgentConfig(tool_names=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False)
+    with tempfile.TemporaryDirectory() as scratch:
+        traces = asyncio.run(replay_all(serve_site(), "compact", config, tasks, Path(scratch), suite="heldout"))
+    template = load_template(TRAINING_TEMPLATE)
+    rows = []
+    for trace in traces:
+        (row,) = [without_reasoning(r) for r in unroll_at_user_turns(trace)]
+        rendered = render_row(tokenizer, template, row)
+        labels = [t if m else IGNORE for t, m in zip(rendered.input_ids, rendered.assistant_masks, strict=True)]
+        rows.append((trace.task.task_id, rendered.input_ids, labels))
+    return rows
+
+
+def probe(model: Any, tokenizer: Any, rows: list[tuple[str, list[int], list[int]]]) -> None:
+    think_close = tokenizer.encode("</think>", add_special_tokens=False)
+
+    def blank(token: int) -> bool:
+        return not tokenizer.decode([token]).strip()
+
+    exact_turns = total_turns = 0
+    for task_id, input_ids, labels in rows:
+        ids = torch.tensor([input_ids])
+        with torch.inference_mode():
+            logits = model(input_ids=ids).logits[0, :-1].float()
+        targets = torch.tensor([labels[1:]])
+        decisions = decision_mask(targets, think_close, blank)[0]
+        probs, greedy = logits.softmax(-1), logits.argmax(-1)
+        cells = []
+        turns = labelled_spans(labels[1:])
+        for start, end in turns:
+            where = decisions[start:end].nonzero()
+            decision = start + int(where[0]) if len(where) else start
+            exact = bool((greedy[start:end] == targets[0, start:end]).all())
+            exact_turns += exact
+            cells.append(f"{float(probs[decision, targets[0, decision]]):.2f}{'*' if exact else ' '}")
+        total_turns += len(turns)
+        answer_start = turns[-1][0] + 1  # labels were shifted by one
+        with torch.inference_mode():
+            out = model.generate(torch.tensor([input_ids[:answer_start]]), max_new_tokens=40, do_sample=False)
+        said = tokenizer.decode(out[0, answer_start:], skip_special_tokens=True).split("</think>")[-1].strip()
+        print(f"{task_id:32} {' '.join(cells):48} -> {said[:90]!r}", flush=True)
+    print(f"turns greedy decoding writes exactly: {exact_turns}/{total_turns}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("adapters", nargs="*", type=Path)
+    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--base", action="store_true", help="probe the base model too")
+    parser.add_argument("--model", default="SmolLM2-135M-Instruct")
+    args = parser.parse_args()
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
+    model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rows = held_out_rows(tokenizer, args.tasks)
+    base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    print("per turn: P(decision token), * = greedy writes the turn exactly; -> the answer after the reference path")
+    if args.base:
+        print("== base model")
+        probe(base, tokenizer, rows)
+    for adapter in args.adapters:
+        model = PeftModel.from_pretrained(base, str(adapter)).eval()
+        print(f"== {adapter}")
+        probe(model, tokenizer, rows)
+        base = model.unload()
+
+
+if __name__ == "__main__":
+    main()
