@@ -65,7 +65,7 @@ def probe(model: Any, tokenizer: Any, rows: list[tuple[str, list[int], list[int]
             logits = model(input_ids=ids).logits[0, :-1].float()
         targets = torch.tensor([labels[1:]])
         decisions = decision_mask(targets, think_close, blank)[0]
-        probs, greedy = logits.softmax(-1), logits.argmax(-1)
+        greedy = logits.argmax(-1)
         cells = []
         turns = labelled_spans(labels[1:])
         for start, end in turns:
@@ -73,7 +73,8 @@ def probe(model: Any, tokenizer: Any, rows: list[tuple[str, list[int], list[int]
             decision = start + int(where[0]) if len(where) else start
             exact = bool((greedy[start:end] == targets[0, start:end]).all())
             exact_turns += exact
-            cells.append(f"{float(probs[decision, targets[0, decision]]):.2f}{'*' if exact else ' '}")
+            p = float(logits[decision].softmax(-1)[targets[0, decision]])  # one row, not the whole sequence
+            cells.append(f"{p:.2f}{'*' if exact else ' '}")
         total_turns += len(turns)
         answer_start = turns[-1][0] + 1  # labels were shifted by one
         with torch.inference_mode():

@@ -117,16 +117,21 @@ async def _complete(run: Conversation, llm: openai.AsyncOpenAI, *, tool_choice: 
     raise InferenceFailed(f"inference failed after {config.inference_attempts} attempts: {last}")
 
 
+def _unparsed_call(message: ChatCompletionMessage | Message) -> bool:
+    """Content that holds `<tool_call>` while no tool call came back parsed."""
+    return not message.tool_calls and "<tool_call>" in (message.content or "")
+
+
 async def _next_turn(run: Conversation, llm: openai.AsyncOpenAI) -> ChatCompletionMessage:
     """The model's next message; an unparsed tool call is recorded and asked for again."""
     for _ in range(run.config.parse_retries):
         message = (await _complete(run, llm)).choices[0].message
-        if message.tool_calls or "<tool_call>" not in (message.content or ""):
+        if not _unparsed_call(message):
             return message
         run.parse_errors.append(message.content or "")
         logger.info("model output held an unparsed tool call; asking again")
     message = (await _complete(run, llm)).choices[0].message
-    if not message.tool_calls and "<tool_call>" in (message.content or ""):
+    if _unparsed_call(message):
         run.parse_errors.append(message.content or "")
     return message
 
@@ -188,7 +193,7 @@ async def _answer_at_limit(
     assistant = run.add_assistant((await _complete(run, llm, tool_choice="none")).choices[0].message)
     if on_event is not None:
         await _maybe_await(on_event(AgentEvent(run.steps, "assistant", assistant)))
-    if assistant.tool_calls or "<tool_call>" in (assistant.content or ""):
+    if assistant.tool_calls or _unparsed_call(assistant):
         return Outcome(verdict=Verdict.FAILED, detail=f"{detail}; asked for one, the model called a tool"), "max_steps"
     return Outcome(final_answer=assistant.content or ""), "answer_at_limit"
 
