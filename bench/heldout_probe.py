@@ -37,9 +37,14 @@ from tracewheel.inference.templates import SERVING_TEMPLATE, TRAINING_TEMPLATE, 
 from tracewheel.trainer.loss import IGNORE, decision_mask, labelled_spans
 
 
-def held_out_rows(tokenizer: Any, tasks: int) -> list[tuple[str, list[int], list[int]]]:
+def held_out_rows(tokenizer: Any, tasks: int, task_reminder: bool) -> list[tuple[str, list[int], list[int]]]:
     """(task id, input ids, labels) of each held-out reference, rendered like a training row."""
-    config = AgentConfig(tool_names=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False)
+    config = AgentConfig(
+        tool_names=DEMO_TOOLS,
+        tool_arguments=REFERENCE_TOOL_ARGUMENTS,
+        argument_descriptions=False,
+        task_reminder=task_reminder,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         traces = asyncio.run(replay_all(serve_site(), "compact", config, tasks, Path(scratch), suite="heldout"))
     template = load_template(TRAINING_TEMPLATE)
@@ -90,6 +95,12 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--base", action="store_true", help="probe the base model too")
     parser.add_argument("--model", default="SmolLM2-135M-Instruct")
+    parser.add_argument(
+        "--no-task-reminder",
+        dest="task_reminder",
+        action="store_false",
+        help="tool results without the request after them (adapters trained before the demo reminded)",
+    )
     args = parser.parse_args()
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -98,7 +109,7 @@ def main() -> None:
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
     model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    rows = held_out_rows(tokenizer, args.tasks)
+    rows = held_out_rows(tokenizer, args.tasks, args.task_reminder)
     base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     print("per turn: P(decision token), * = greedy writes the turn exactly; -> the answer after the reference path")
     if args.base:

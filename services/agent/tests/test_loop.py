@@ -6,7 +6,8 @@ import json
 import openai
 import pytest
 
-from tracewheel.agent.loop import ANSWER_AT_LIMIT_PROMPT, REJECTED_MESSAGE, AgentConfig, clip_result, run_agent
+from tracewheel.agent.conversation import clip_result
+from tracewheel.agent.loop import ANSWER_AT_LIMIT_PROMPT, REJECTED_MESSAGE, AgentConfig, run_agent
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
 from tracewheel.core.trace import Task, Verdict, validate_trace
 
@@ -46,6 +47,23 @@ async def test_tool_calls_run_and_results_come_back_truncated() -> None:
     sent = llm.requests[1]["messages"]
     assert sent[1]["reasoning"] == "Open it." and sent[2]["role"] == "tool"
     assert [t["function"]["name"] for t in llm.requests[0]["tools"]] == ["browser_navigate"]
+    _roundtrip(trace)
+
+
+async def test_task_reminder_ends_every_result_with_the_request_after_the_cut() -> None:
+    calls = [tool_call("browser_navigate", {"url": "http://x/"}, "a"), tool_call("browser_click", {"ref": "e1"}, "b")]
+    llm = ScriptedLLM([assistant(None, tool_calls=calls[:1]), assistant(None, tool_calls=calls[1:]), assistant("42")])
+    tools = StaticToolSession(answers={"browser_navigate": "x" * 100})
+    config = AgentConfig(result_char_limit=10, task_reminder=True, retry_backoff_s=0.001)
+    trace = await run_agent("How much?", llm=llm, model="m", tools=tools, config=config, approver=lambda c: c.id == "a")
+    results = [m.content for m in trace.messages if m.role == "tool"]
+    assert results == [
+        "x" * 10 + "\n[... truncated 90 characters ...]\n\nTask: How much?",
+        f"{REJECTED_MESSAGE}\n\nTask: How much?",
+    ]
+    # what the model was sent is what the trace keeps
+    assert [m["content"] for m in llm.requests[2]["messages"] if m["role"] == "tool"] == results
+    assert trace.metadata.extra["task_reminder"] == "true"
     _roundtrip(trace)
 
 

@@ -42,7 +42,13 @@ async def test_replay_of_each_template_passes_and_validates(
 async def test_replays_pass_with_compact_snapshots_and_the_smallest_offer(
     compact_gateway: LocalGateway, site_url: str
 ) -> None:
-    config = AgentConfig(tool_names=TASK_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False)
+    # the demo's offer, with the request after every result (refs still resolve against the page)
+    config = AgentConfig(
+        tool_names=TASK_TOOLS,
+        tool_arguments=REFERENCE_TOOL_ARGUMENTS,
+        argument_descriptions=False,
+        task_reminder=True,
+    )
     for template in TEMPLATES:
         task = next(t for t in load_suite("train", 0, base_url=site_url) if t.template == template)
         await reset_site(site_url)
@@ -54,6 +60,8 @@ async def test_replays_pass_with_compact_snapshots_and_the_smallest_offer(
         assert trace.outcome.verdict == Verdict.PASSED, (template, trace.outcome.detail)
         results = [m.content for m in trace.messages if m.role == "tool"]
         assert all("/url:" not in r and "[cursor=pointer]" not in r for r in results), template
+        assert all(r.endswith(f"\n\nTask: {task.prompt}") for r in results), template
+        assert trace.metadata.extra["task_reminder"] == "true"
         click = next(t for t in trace.tools if t.function.name == "browser_click")
         assert click.function.parameters["properties"] == {"element": {"type": "string"}, "ref": {"type": "string"}}
 

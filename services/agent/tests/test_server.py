@@ -1,16 +1,19 @@
 """The Agent gRPC service over a real channel: a scripted model, instant tools."""
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
 
+from tracewheel.agent.events import EvalTraceFiles
 from tracewheel.agent.loop import REJECTED_MESSAGE, AgentConfig
 from tracewheel.agent.runner import AgentRunner
 from tracewheel.agent.server import AgentServicer
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.core.trace import Trace
+from tracewheel.core.trelis import read_trelis_file
 from tracewheel.v1 import agent_pb2, agent_pb2_grpc
 
 
@@ -27,13 +30,24 @@ async def _serve(runner: AgentRunner) -> tuple[GrpcServer, grpc.aio.Channel]:
     return server, grpc.aio.insecure_channel(f"127.0.0.1:{port}")
 
 
-def _runner(llm: ScriptedLLM, site_url: str = "http://127.0.0.1:9", published: list | None = None) -> AgentRunner:
+def _runner(
+    llm: ScriptedLLM,
+    site_url: str = "http://127.0.0.1:9",
+    published: list | None = None,
+    eval_traces: Path | None = None,
+) -> AgentRunner:
     async def keep(trace: Trace) -> None:
         if published is not None:
             published.append(trace)
 
     return AgentRunner(
-        llm=llm, factory=_Factory(), config=AgentConfig(), default_model="agent", site_url=site_url, on_trace=keep
+        llm=llm,
+        factory=_Factory(),
+        config=AgentConfig(),
+        default_model="agent",
+        site_url=site_url,
+        on_trace=keep,
+        on_eval_trace=None if eval_traces is None else EvalTraceFiles(eval_traces),
     )
 
 
@@ -89,20 +103,23 @@ async def test_approval_stream_rejects_a_call(scripted_call: ScriptedLLM) -> Non
     assert events[-1].finished.metadata.rejected_tool_calls == 1
 
 
-async def test_run_suite_and_evaluate_report_metrics(site_url: str) -> None:
+async def test_run_suite_and_evaluate_report_metrics(site_url: str, tmp_path: Path) -> None:
     published: list[Trace] = []
     llm = ScriptedLLM([assistant("no idea")], repeat_last=True)
-    server, channel = await _serve(_runner(llm, site_url, published))
+    server, channel = await _serve(_runner(llm, site_url, published, tmp_path))
     try:
         stub = agent_pb2_grpc.AgentStub(channel)
         metrics = await stub.Evaluate(agent_pb2.EvaluateRequest(model="candidate", suite="heldout", concurrency=4))
-        assert published == []  # held-out runs are never published
+        assert published == []  # held-out runs are never published, only kept as files to read
+        kept = [read_trelis_file(p) for p in sorted((tmp_path / "candidate" / "heldout").glob("*.json"))]
+        assert len(kept) == 20 and all(t.outcome.final_answer == "no idea" and t.model == "candidate" for t in kept)
         suite = await stub.RunSuite(agent_pb2.RunSuiteRequest(suite="train", publish_traces=True))
     finally:
         await channel.close()
         await server.stop(0)
     assert metrics.model == "candidate" and metrics.tasks == 20 and metrics.success_rate == 0.0
     assert suite.metrics.tasks == 40 and sorted(suite.trace_ids) == sorted(t.id for t in published)
+    assert [p.name for p in tmp_path.iterdir()] == ["candidate"]  # a published suite run is not written there
 
 
 async def test_suite_runs_take_a_slice_and_refuse_one_outside_the_suite(site_url: str) -> None:

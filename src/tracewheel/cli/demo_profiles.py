@@ -62,6 +62,9 @@ def _common_env(*, heldout: int, train: int, max_steps: int, max_tokens: int) ->
         "TW_AGENT_TOOLS": json.dumps(list(DEMO_TOOLS)),
         "TW_AGENT_TOOL_ARGUMENTS": json.dumps({t: REFERENCE_TOOL_ARGUMENTS[t] for t in DEMO_TOOLS}),
         "TW_AGENT_ARGUMENT_DESCRIPTIONS": "false",
+        # the request again after every tool result: which way a late act-or-answer decision goes
+        # depends on the request, 1-2k tokens back without it (docs/demo.md, session 7)
+        "TW_AGENT_TASK_REMINDER": "true",
         # pages as compact snapshots: half the tokens of @playwright/mcp's (gateway/browser/compact.py)
         "TW_GATEWAY_SNAPSHOT_STYLE": "compact",
         # one build per suite run: the agent publishes a suite's traces together; any approved

@@ -15,7 +15,7 @@ import openai
 
 from tracewheel.agent.config import AgentSettings
 from tracewheel.agent.eval_cache import EvalCache
-from tracewheel.agent.events import TraceOutput
+from tracewheel.agent.events import EvalTraceFiles, TraceOutput
 from tracewheel.agent.runner import AgentRunner, agent_config
 from tracewheel.agent.server import AgentServicer
 from tracewheel.agent.tasksite import create_app
@@ -84,6 +84,7 @@ async def _runner(settings: AgentSettings, stack: contextlib.AsyncExitStack) -> 
         on_trace=TraceOutput(js, settings.trace_dir),
         suite_sizes=settings.suite_sizes,
         eval_cache=EvalCache(settings.resolved_eval_cache_dir),
+        on_eval_trace=EvalTraceFiles(settings.resolved_eval_trace_dir) if settings.keep_eval_traces else None,
     )
 
 

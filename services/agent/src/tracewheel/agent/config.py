@@ -66,6 +66,10 @@ class AgentSettings(ServiceSettings):
         default=False,
         description="At max_steps without an answer, ask for one in one more turn (tool_choice none), not fail.",
     )
+    task_reminder: bool = Field(
+        default=False,
+        description="End every tool result with the user's request (the request next to each decision).",
+    )
     time_limit_s: float = Field(default=300.0, gt=0, description="Wall-clock limit of one task.")
     result_char_limit: int = Field(default=6000, ge=0, description="Tool results are cut to this length (0: never).")
     guidance_prompt: str | None = Field(default=None, description="System prompt sent first (none by default).")
@@ -85,6 +89,14 @@ class AgentSettings(ServiceSettings):
     trace_dir: Path | None = Field(
         default=None, description="When set, every trace is also written there as a Trelis-compatible JSON file."
     )
+    keep_eval_traces: bool = Field(
+        default=True, description="Write every evaluation's traces to eval_trace_dir (they are never published)."
+    )
+    eval_trace_dir: Path | None = Field(
+        default=None,
+        description="Where evaluation traces are written, a folder per model and suite; "
+        "default TRACEWHEEL_HOME/agent/eval-traces.",
+    )
     publish_traces: bool = Field(default=True, description="Publish traces to traces.v1.completed (NATS).")
 
     @model_validator(mode="after")
@@ -99,6 +111,10 @@ class AgentSettings(ServiceSettings):
         """Suite sizes the settings fix (a suite not listed keeps its default)."""
         sizes = {"train": self.train_suite_size, "heldout": self.heldout_suite_size}
         return {name: size for name, size in sizes.items() if size}
+
+    @property
+    def resolved_eval_trace_dir(self) -> Path:
+        return self.eval_trace_dir or self.home / "agent" / "eval-traces"
 
     @property
     def resolved_eval_cache_dir(self) -> Path:

@@ -7,6 +7,7 @@ token usage, timings and counters, and the trace built from them at the end.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
 from tracewheel.agent.tool_schemas import offered_tools
 from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Tool, ToolCall, Trace, TraceMetadata
+
+_TRUNCATION_MARKER = re.compile(r"\n\[\.\.\. truncated \d+ characters \.\.\.\]$")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class AgentConfig:
         parse_retries: how often an output with an unparsed `<tool_call>` is asked for again.
         answer_at_limit: at `max_steps` without an answer, ask for one in one more turn (a user
             message, `tool_choice` none) instead of failing at once.
+        task_reminder: end every tool result with the user's request (`TASK_REMINDER`), so the
+            request sits next to each decision instead of thousands of tokens back; the trace
+            keeps the results as the model read them, so rows train on what runs see.
     """
 
     max_steps: int = 15
@@ -56,6 +62,26 @@ class AgentConfig:
     retry_backoff_s: float = 0.5
     parse_retries: int = 2
     answer_at_limit: bool = False
+    task_reminder: bool = False
+
+
+TASK_REMINDER = "\n\nTask: "
+"""What `task_reminder` puts between a tool's result and the user's request."""
+
+
+def with_reminder(text: str, prompt: str, config: AgentConfig) -> str:
+    """A tool's result (already cut) as the model reads it: with `task_reminder`, the request after it."""
+    return f"{text}{TASK_REMINDER}{prompt}" if config.task_reminder else text
+
+
+def clip_result(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters with a marker; text the gateway already cut stays as it is."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    marker = _TRUNCATION_MARKER.search(text)
+    if marker is not None and marker.start() <= limit:
+        return text
+    return f"{text[:limit]}\n[... truncated {len(text) - limit} characters ...]"
 
 
 def offered_tools_of(tools: list[dict[str, Any]], config: AgentConfig) -> list[dict[str, Any]]:
@@ -87,6 +113,7 @@ class Conversation:
         self.config = config
         self.model = model
         self.task = task
+        self.prompt = prompt
         self.messages: list[Message] = []
         self.api_messages: list[dict[str, Any]] = []
         self.api_tools: list[dict[str, Any]] = []
@@ -147,6 +174,8 @@ class Conversation:
         return trace_message
 
     def add_tool_result(self, call: ToolCall, text: str) -> Message:
+        """Adds a tool's result (or the loop's message in its place) as the model reads it."""
+        text = with_reminder(text, self.prompt, self.config)
         message = Message(role="tool", tool_call_id=call.id, name=call.function.name, content=text)
         self.messages.append(message)
         self.api_messages.append({"role": "tool", "tool_call_id": call.id, "name": call.function.name, "content": text})
@@ -173,6 +202,7 @@ class Conversation:
                 "steps": str(self.steps),
                 "tool_calls": str(self.tool_calls),
                 "invalid_tool_calls": str(self.invalid_tool_calls),
+                **({"task_reminder": "true"} if config.task_reminder else {}),
             },
         )
         keys = ("name", "description", "parameters")

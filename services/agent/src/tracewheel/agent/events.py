@@ -1,9 +1,11 @@
-"""NATS wiring: traces out on traces.v1.completed, and Trelis-compatible files beside them."""
+"""Where traces go: traces.v1.completed on NATS, Trelis-compatible files beside them, and
+evaluation traces to files only."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 
 from nats.js import JetStreamContext
@@ -37,3 +39,16 @@ class TraceOutput:
         if self.js is not None:
             stored = await publish_trace(self.js, trace)
             logger.info("published trace %s%s", trace.id, "" if stored else " (duplicate)")
+
+
+class EvalTraceFiles:
+    """Evaluation traces as Trelis files under `<directory>/<model>/<suite>/`: kept to be read
+    (why did a task fail?), never published, since held-out tasks must stay out of datasets."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def __call__(self, trace: Trace) -> None:
+        model = re.sub(r"[^A-Za-z0-9._-]", "_", trace.model).lstrip(".") or "_"
+        folder = self.directory / model / (trace.task.suite if trace.task else "tasks")
+        await asyncio.to_thread(write_trelis_file, trace, folder)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any, Literal
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
-from tracewheel.agent.conversation import AgentConfig, Conversation
+from tracewheel.agent.conversation import AgentConfig, Conversation, clip_result
 from tracewheel.agent.tools import SessionLost, ToolSession
 from tracewheel.core.errors import InvalidArgument, Unavailable
 from tracewheel.core.trace import Message, Outcome, Task, ToolCall, Trace, Verdict
@@ -48,7 +47,6 @@ DEFAULT_GUIDANCE = (
     "briefly and without calling a tool."
 )
 ANSWER_AT_LIMIT_PROMPT = "You have used all your steps. Reply now with your final answer, without calling a tool."
-_TRUNCATION_MARKER = re.compile(r"\n\[\.\.\. truncated \d+ characters \.\.\.\]$")
 _RETRIED_ERRORS = (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
 
 Approver = Callable[[ToolCall], bool | Awaitable[bool]]
@@ -68,16 +66,6 @@ EventSink = Callable[[AgentEvent], Awaitable[None] | None]
 
 class InferenceFailed(Unavailable):
     """The model server could not answer (after retries) or refused the request."""
-
-
-def clip_result(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters with a marker; text the gateway already cut stays as it is."""
-    if limit <= 0 or len(text) <= limit:
-        return text
-    marker = _TRUNCATION_MARKER.search(text)
-    if marker is not None and marker.start() <= limit:
-        return text
-    return f"{text[:limit]}\n[... truncated {len(text) - limit} characters ...]"
 
 
 async def _maybe_await(value: Any) -> Any:

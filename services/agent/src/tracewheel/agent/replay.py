@@ -14,8 +14,7 @@ import time
 import uuid
 
 from tracewheel.agent.checking import core_task, judge
-from tracewheel.agent.conversation import AgentConfig, new_trace_id, offered_tools_of
-from tracewheel.agent.loop import clip_result
+from tracewheel.agent.conversation import AgentConfig, clip_result, new_trace_id, offered_tools_of, with_reminder
 from tracewheel.agent.tasks import RefNotFound, Step, Task
 from tracewheel.agent.tools import ToolSession
 from tracewheel.core.errors import FailedPrecondition
@@ -26,9 +25,10 @@ SNAPSHOT_REASONING = "I need a fresh snapshot of the page to find the element's 
 
 
 class _Demo:
-    def __init__(self, tools: ToolSession, config: AgentConfig) -> None:
+    def __init__(self, tools: ToolSession, config: AgentConfig, prompt: str) -> None:
         self.tools = tools
         self.config = config
+        self.prompt = prompt
         self.messages: list[Message] = []
         self.last_text: str | None = None
         self.arguments: dict[str, set[str]] = {}
@@ -52,7 +52,7 @@ class _Demo:
         output = await self.tools.call_tool(tool, call.function.arguments)
         self.tool_errors += output.is_error
         self.last_text = output.text
-        text = clip_result(output.text, self.config.result_char_limit)
+        text = with_reminder(clip_result(output.text, self.config.result_char_limit), self.prompt, self.config)
         self.messages.append(Message(role="tool", tool_call_id=call.id, name=tool, content=text))
 
     async def snapshot(self) -> None:
@@ -94,7 +94,7 @@ async def replay_task(
     """
     config = config or AgentConfig()
     started = time.perf_counter()
-    demo = _Demo(tools, config)
+    demo = _Demo(tools, config, task.prompt)
     session_tools = offered_tools_of(await tools.list_tools(), config)
     demo.offer(session_tools)
     if config.guidance_prompt and not config.strip_guidance:
@@ -133,6 +133,7 @@ def _demo_trace(
                 "tool_calls": str(sum(len(m.tool_calls) for m in demo.messages)),
                 "invalid_tool_calls": "0",
                 "tool_errors": str(demo.tool_errors),
+                **({"task_reminder": "true"} if config.task_reminder else {}),
             },
         ),
     )

@@ -32,6 +32,7 @@ def agent_config(settings: AgentSettings) -> AgentConfig:
     return AgentConfig(
         max_steps=settings.max_steps,
         answer_at_limit=settings.answer_at_limit,
+        task_reminder=settings.task_reminder,
         time_limit_s=settings.time_limit_s,
         result_char_limit=settings.result_char_limit,
         tool_names=settings.tools or None,
@@ -59,6 +60,7 @@ class AgentRunner:
         on_trace: given every finished trace of runs that are published (tasks, suites).
         suite_sizes: tasks per suite where not the default.
         eval_cache: keeps evaluations asked for with `use_cache`.
+        on_eval_trace: given every trace of an evaluation (kept to be read, never published).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class AgentRunner:
         on_trace: TraceSink | None = None,
         suite_sizes: dict[str, int] | None = None,
         eval_cache: EvalCache | None = None,
+        on_eval_trace: TraceSink | None = None,
     ) -> None:
         self.llm = llm
         self.factory = factory
@@ -87,6 +90,7 @@ class AgentRunner:
         self.on_trace = on_trace
         self.suite_sizes = suite_sizes or {}
         self.eval_cache = eval_cache
+        self.on_eval_trace = on_eval_trace
 
     def suite(self, name: str) -> list[Task]:
         """The suite's tasks, pointing at this runner's site.
@@ -176,12 +180,13 @@ class AgentRunner:
         return await self._run(tasks, model or self.default_model, "agent", concurrency, publish)
 
     async def _run(self, tasks: list[Task], model: str, mode: Mode, concurrency: int, publish: bool) -> EvalReport:
-        """Runs and checks `tasks`; when `publish`, their traces go on together when all are done.
+        """Runs and checks `tasks`; when `publish`, their traces go on together when all are done
+        (otherwise to `on_eval_trace`).
 
         One burst per suite: the dataset's debounced trigger then builds once per suite run (one
         training job per round), however long the gaps between tasks are.
         """
-        sink = self.on_trace if publish else None
+        sink = self.on_trace if publish else self.on_eval_trace
         finished: list[core.Trace] = []
 
         async def keep(trace: core.Trace) -> None:
