@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tracewheel.agent.config import AgentSettings
+from tracewheel.agent.runner import agent_config
 from tracewheel.agent.tool_schemas import offered_tools
 from tracewheel.cli.demo_profiles import DEMO_TOOLS, cpu_computes_bf16, full_profile, quick_profile
 from tracewheel.dataset.config import DatasetSettings
@@ -27,6 +28,7 @@ def test_every_setting_of_a_profile_is_accepted(make, monkeypatch: pytest.Monkey
     assert gateway.snapshot_style == "compact"
     assert agent.tools == DEMO_TOOLS and not agent.argument_descriptions
     assert set(agent.tool_arguments) == set(DEMO_TOOLS)
+    assert agent_config(agent).task_reminder  # runs and demonstrations both end results with the request
     assert recipe.max_length == DatasetSettings().max_length == 4096
 
 
