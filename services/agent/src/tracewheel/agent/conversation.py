@@ -74,6 +74,20 @@ def with_reminder(text: str, prompt: str, config: AgentConfig) -> str:
     return f"{text}{TASK_REMINDER}{prompt}" if config.task_reminder else text
 
 
+def trace_metadata(config: AgentConfig, *, extra: dict[str, str], **fields: Any) -> TraceMetadata:
+    """A trace's metadata: what `config` implies for every trace (agent runs and replays alike:
+    guidance, cut, reminder), then the run's own `fields` and `extra`."""
+    if config.task_reminder:
+        extra = {**extra, "task_reminder": "true"}
+    return TraceMetadata(
+        guidance_prompt=config.guidance_prompt,
+        guidance_stripped=bool(config.guidance_prompt) and config.strip_guidance,
+        truncation_limit=config.result_char_limit,
+        extra=extra,
+        **fields,
+    )
+
+
 def clip_result(text: str, limit: int) -> str:
     """`text` cut to `limit` characters with a marker; text the gateway already cut stays as it is."""
     if limit <= 0 or len(text) <= limit:
@@ -188,10 +202,8 @@ class Conversation:
 
     def trace(self, outcome: Outcome, total_s: float, stop_reason: str) -> Trace:
         config = self.config
-        metadata = TraceMetadata(
-            guidance_prompt=config.guidance_prompt,
-            guidance_stripped=bool(config.guidance_prompt) and config.strip_guidance,
-            truncation_limit=config.result_char_limit,
+        metadata = trace_metadata(
+            config,
             timings_s={"total": total_s, "model": self.model_s, "tools": self.tools_s},
             usage=self.usage,
             source="agent",
@@ -202,7 +214,6 @@ class Conversation:
                 "steps": str(self.steps),
                 "tool_calls": str(self.tool_calls),
                 "invalid_tool_calls": str(self.invalid_tool_calls),
-                **({"task_reminder": "true"} if config.task_reminder else {}),
             },
         )
         keys = ("name", "description", "parameters")

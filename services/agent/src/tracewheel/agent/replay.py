@@ -14,11 +14,18 @@ import time
 import uuid
 
 from tracewheel.agent.checking import core_task, judge
-from tracewheel.agent.conversation import AgentConfig, clip_result, new_trace_id, offered_tools_of, with_reminder
+from tracewheel.agent.conversation import (
+    AgentConfig,
+    clip_result,
+    new_trace_id,
+    offered_tools_of,
+    trace_metadata,
+    with_reminder,
+)
 from tracewheel.agent.tasks import RefNotFound, Step, Task
 from tracewheel.agent.tools import ToolSession
 from tracewheel.core.errors import FailedPrecondition
-from tracewheel.core.trace import Message, Outcome, Tool, ToolCall, Trace, TraceMetadata
+from tracewheel.core.trace import Message, Outcome, Tool, ToolCall, Trace
 
 SNAPSHOT_TOOL = "browser_snapshot"
 SNAPSHOT_REASONING = "I need a fresh snapshot of the page to find the element's ref."
@@ -113,7 +120,6 @@ async def replay_task(
 def _demo_trace(
     task: Task, demo: _Demo, session_tools: list[dict], outcome: Outcome, model: str, total_s: float
 ) -> Trace:
-    config = demo.config
     return Trace(
         id=new_trace_id(),
         model=model,
@@ -121,10 +127,8 @@ def _demo_trace(
         messages=demo.messages,
         task=core_task(task),
         outcome=outcome,
-        metadata=TraceMetadata(
-            guidance_prompt=config.guidance_prompt,
-            guidance_stripped=bool(config.guidance_prompt) and config.strip_guidance,
-            truncation_limit=config.result_char_limit,
+        metadata=trace_metadata(
+            demo.config,
             timings_s={"total": total_s},
             source="replay",
             extra={
@@ -133,7 +137,6 @@ def _demo_trace(
                 "tool_calls": str(sum(len(m.tool_calls) for m in demo.messages)),
                 "invalid_tool_calls": "0",
                 "tool_errors": str(demo.tool_errors),
-                **({"task_reminder": "true"} if config.task_reminder else {}),
             },
         ),
     )
