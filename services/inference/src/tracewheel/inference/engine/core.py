@@ -22,8 +22,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
+from transformers.cache_utils import Cache
 
-from tracewheel.inference.engine.prefix_cache import KV, PrefixCache
+from tracewheel.inference.engine.kv import KV, cache_kv, growing_cache
+from tracewheel.inference.engine.prefix_cache import PrefixCache
 from tracewheel.inference.engine.sampling import SamplingParams, make_generator, sample_token
 
 log = logging.getLogger(__name__)
@@ -64,27 +66,31 @@ class GenerationHandle:
 
 
 class _Batch:
-    """The running rows: a left-padded batched KV cache and its attention mask."""
+    """The running rows: a left-padded batched KV cache (grown in place by decode steps) and its
+    attention mask. Admitting or dropping a row re-lays the cache once (a copy); a decode step
+    only appends (engine/kv.py)."""
 
     def __init__(self) -> None:
         self.rows: list[GenerationHandle] = []
-        self.kv: KV = []
+        self.cache: Cache | None = None
         self.mask = torch.zeros(0, 0, dtype=torch.long)
 
     def add(self, handle: GenerationHandle, kv: KV) -> None:
         length = kv[0][0].shape[2]
-        if not self.rows:
-            self.rows, self.kv, self.mask = [handle], kv, torch.ones(1, length, dtype=torch.long)
+        if self.cache is None:
+            self.rows, self.cache, self.mask = [handle], growing_cache(kv), torch.ones(1, length, dtype=torch.long)
             return
         width = max(self.mask.shape[1], length)
         pad_old, pad_new = width - self.mask.shape[1], width - length
-        self.kv = [
-            (
-                torch.cat([F.pad(k, (0, 0, pad_old, 0)), F.pad(nk, (0, 0, pad_new, 0))]),
-                torch.cat([F.pad(v, (0, 0, pad_old, 0)), F.pad(nv, (0, 0, pad_new, 0))]),
-            )
-            for (k, v), (nk, nv) in zip(self.kv, kv, strict=True)
-        ]
+        self.cache = growing_cache(
+            [
+                (
+                    torch.cat([F.pad(k, (0, 0, pad_old, 0)), F.pad(nk, (0, 0, pad_new, 0))]),
+                    torch.cat([F.pad(v, (0, 0, pad_old, 0)), F.pad(nv, (0, 0, pad_new, 0))]),
+                )
+                for (k, v), (nk, nv) in zip(cache_kv(self.cache), kv, strict=True)
+            ]
+        )
         new_mask = F.pad(torch.ones(1, length, dtype=torch.long), (pad_new, 0))
         self.mask = torch.cat([F.pad(self.mask, (pad_old, 0)), new_mask])
         self.rows.append(handle)
@@ -93,14 +99,14 @@ class _Batch:
         if len(keep) == len(self.rows):
             return
         self.rows = [self.rows[i] for i in keep]
-        if not keep:
-            self.kv, self.mask = [], torch.zeros(0, 0, dtype=torch.long)
+        if not keep or self.cache is None:
+            self.cache, self.mask = None, torch.zeros(0, 0, dtype=torch.long)
             return
         index = torch.tensor(keep)
         self.mask = self.mask[index]
         first = int(self.mask.any(dim=0).nonzero()[0].item())  # drop columns that are padding for all rows
         self.mask = self.mask[:, first:]
-        self.kv = [(k[index][:, :, first:], v[index][:, :, first:]) for k, v in self.kv]
+        self.cache = growing_cache([(k[index][:, :, first:], v[index][:, :, first:]) for k, v in cache_kv(self.cache)])
 
 
 class Engine:
@@ -177,10 +183,10 @@ class Engine:
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         position_ids: torch.Tensor,
-        kv: KV | None,
+        cache: Cache,
         adapters: list[str | None],
     ) -> tuple[torch.Tensor, KV]:
-        cache = DynamicCache(ddp_cache_data=kv) if kv else DynamicCache()
+        """Next-token logits of each row; `cache` is extended in place with the new tokens."""
         kwargs: dict[str, Any] = {}
         if getattr(self.model, "peft_config", None):
             kwargs["adapter_names"] = [a or BASE_ADAPTER for a in adapters]
@@ -193,8 +199,7 @@ class Engine:
             logits_to_keep=1,  # only the next token is sampled: a prefill skips the vocab projection of its prompt
             **kwargs,
         )
-        new_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
-        return out.logits[:, -1, :], new_kv
+        return out.logits[:, -1, :], cache_kv(out.past_key_values)
 
     def _admit(self, handle: GenerationHandle) -> None:
         if handle.cancelled.is_set():
@@ -210,7 +215,7 @@ class Engine:
             tail,
             torch.ones(1, len(ids), dtype=torch.long),
             torch.arange(cached, len(ids)).unsqueeze(0),
-            kv,
+            DynamicCache(ddp_cache_data=kv) if kv else DynamicCache(),  # fresh tensors: the prefix cache keeps them
             [handle.adapter],
         )
         if self.prefix_cache is not None:
@@ -223,8 +228,9 @@ class Engine:
         input_ids = torch.tensor([[row.out_ids[-1]] for row in rows])
         positions = torch.tensor([[len(row.prompt_ids) + len(row.out_ids) - 1] for row in rows])
         mask = torch.cat([self._batch.mask, torch.ones(len(rows), 1, dtype=torch.long)], dim=1)
-        logits, kv = self._forward(input_ids, mask, positions, self._batch.kv, [r.adapter for r in rows])
-        self._batch.kv, self._batch.mask = kv, mask
+        assert self._batch.cache is not None
+        logits, _ = self._forward(input_ids, mask, positions, self._batch.cache, [r.adapter for r in rows])
+        self._batch.mask = mask
         keep = [i for i, row in enumerate(rows) if self._accept(row, logits[i])]
         self._batch.keep(keep)
 
