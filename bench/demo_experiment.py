@@ -1,0 +1,140 @@
+"""One round-1 experiment of the demo, without the rest of the demo: train a built dataset with
+the full profile's recipe (plus overrides), then evaluate the adapter on the held-out suite in a
+fresh stack with the full profile's settings.
+
+    .venv/bin/python bench/demo_experiment.py DATASET_DIR OUT_DIR [--rows price_lookup=1,order_form=3,...]
+        [--set TW_RECIPE_LORA_LAYERS=15 ...] [--adapter ADAPTER_DIR] [--base-model DIR]
+
+- `--rows`: train on a subset: the first N rows of each named template, in the dataset's
+  order (rows are matched to templates by their request's wording; templates not named are
+  left out). Written to OUT_DIR/dataset.
+- `--set`: recipe (TW_RECIPE_*) or stack (TW_AGENT_*, ...) settings over the full profile's.
+- `--adapter`: skip training and evaluate this adapter.
+
+Prints the training and evaluation wall times, held-out success per template and every task's
+verdict; the evaluation's traces are kept in OUT_DIR/home/agent/eval-traces/. Runs E-Q of
+docs/demo.md were measured this way (before session 8, with scratch scripts that did the same).
+On this 2-core machine a round takes 15-20 min; do not run anything else beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tracewheel.agent.tasks.templates import TEMPLATES
+from tracewheel.cli.demo_profiles import full_profile
+from tracewheel.cli.flywheel import Flywheel
+from tracewheel.cli.stack import Supervisor
+from tracewheel.v1 import inference_pb2
+
+_FIELD = re.compile(r"\\\{\w+\\\}")
+
+
+def template_of(request: str) -> str:
+    """The template whose wording (any phrasing, train or held-out) the request matches."""
+    for name, template in TEMPLATES.items():
+        for phrasing in (*template.train_phrasings, *template.heldout_phrasings):
+            if re.match(_FIELD.sub(".+?", re.escape(phrasing)) + " The shop is at ", request):
+                return name
+    raise SystemExit(f"no template matches the request {request[:80]!r}")
+
+
+def subset(dataset: Path, out: Path, counts: dict[str, int]) -> Path:
+    """A copy of `dataset` keeping the first `counts[template]` rows of each template."""
+    from datasets import DatasetDict, load_from_disk
+
+    unknown = set(counts) - set(TEMPLATES)
+    if unknown:
+        raise SystemExit(f"unknown templates {sorted(unknown)}; known: {', '.join(TEMPLATES)}")
+    splits = load_from_disk(str(dataset / "hf"))
+    requests = [json.loads(line)["messages"] for line in (dataset / "train.jsonl").open()]
+    kept: list[int] = []
+    taken = dict.fromkeys(counts, 0)
+    for index, messages in enumerate(requests):
+        name = template_of(messages[0]["content"])
+        if taken.get(name, 0) < counts.get(name, 0):
+            kept.append(index)
+            taken[name] += 1
+    short = {name: f"{taken[name]} of {want}" for name, want in counts.items() if taken[name] < want}
+    if short:
+        raise SystemExit(f"the dataset has fewer rows than asked: {short}")
+    target = out / "dataset"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    parts = {"train": splits["train"].select(kept), "eval": splits["eval"]}
+    DatasetDict(parts).save_to_disk(str(target / "hf"), num_shards={"train": 1, "eval": 1})
+    lines = (dataset / "train.jsonl").read_text().splitlines()
+    (target / "train.jsonl").write_text("".join(lines[i] + "\n" for i in kept))
+    shutil.copy(dataset / "manifest.json", target / "manifest.json")
+    print(f"subset: rows {kept} of {len(requests)} ({', '.join(f'{k} {v}' for k, v in taken.items())})")
+    return target
+
+
+def train(dataset: Path, base: Path, out: Path, env: dict[str, str]) -> Path:
+    recipe = {k: v for k, v in env.items() if k.startswith("TW_RECIPE_")}
+    command = [sys.executable, "-m", "tracewheel.trainer.train_cli", str(dataset), str(base), str(out / "train")]
+    started = time.monotonic()
+    run = subprocess.run(command, env=os.environ | recipe, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"training failed ({run.returncode}): {run.stderr[-2000:]}")
+    result = json.loads(run.stdout.strip().splitlines()[-1])["result"]
+    print(f"training: {time.monotonic() - started:.0f} s, {json.dumps(result, default=str)[:300]}")
+    return out / "train" / "adapter"
+
+
+def evaluate(adapter: Path, base: Path, out: Path, env: dict[str, str]) -> None:
+    home = out / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "logs").mkdir(parents=True)
+    env = env | {"TW_INFERENCE_MODEL": str(base.resolve())}
+    stack = Supervisor(home, env=env, sink=(home / "logs" / "stack.log").open("a"), health_timeout_s=300)
+    flywheel = Flywheel(stack.start())
+    try:
+        request = inference_pb2.LoadAdapterRequest(lora_name=adapter.parent.name, lora_path=str(adapter))
+        flywheel.inference.LoadAdapter(request, timeout=300)
+        started = time.monotonic()
+        metrics = flywheel.evaluate(adapter.parent.name, "heldout", 3600)
+        print(f"held-out evaluation: {time.monotonic() - started:.0f} s")
+    finally:
+        flywheel.close()
+        stack.stop()
+    print(
+        f"success {metrics['success_rate']:.0%}, valid tool calls {metrics['valid_tool_call_rate']:.0%}, "
+        f"mean steps {metrics['mean_steps']:.1f}; by template: {json.dumps(metrics.get('success_by_template', {}))}"
+    )
+    traces = [json.loads(path.read_text()) for path in (home / "agent" / "eval-traces").glob("*/heldout/*.json")]
+    for trace in sorted(traces, key=lambda t: t["task"]["task_id"]):  # the evaluation's traces (docs/agent.md)
+        outcome, steps = trace["outcome"], trace["metadata"]["extra"].get("steps", "?")
+        print(f"  {trace['task']['task_id']:32} {outcome['verdict']:6} steps={steps} {outcome['detail'][:90]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--rows", default="", help="template=count,...: train on a subset")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--adapter", type=Path, default=None)
+    parser.add_argument("--base-model", type=Path, default=None, help="default: the dataset manifest's base_model")
+    args = parser.parse_args()
+    env = full_profile().env | dict(item.split("=", 1) for item in args.set)
+    base = args.base_model or Path(json.loads((args.dataset / "manifest.json").read_text())["base_model"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    adapter = args.adapter
+    if adapter is None:
+        counts = {k: int(v) for k, v in (item.split("=") for item in args.rows.split(",") if item)}
+        dataset = subset(args.dataset, args.out, counts) if counts else args.dataset
+        adapter = train(dataset, base, args.out, env)
+    evaluate(adapter, base, args.out, env)
+
+
+if __name__ == "__main__":
+    main()
