@@ -55,11 +55,11 @@ def subset(dataset: Path, out: Path, counts: dict[str, int]) -> Path:
     if unknown:
         raise SystemExit(f"unknown templates {sorted(unknown)}; known: {', '.join(TEMPLATES)}")
     splits = load_from_disk(str(dataset / "hf"))
-    requests = [json.loads(line)["messages"] for line in (dataset / "train.jsonl").open()]
+    lines = (dataset / "train.jsonl").read_text().splitlines()
     kept: list[int] = []
     taken = dict.fromkeys(counts, 0)
-    for index, messages in enumerate(requests):
-        name = template_of(messages[0]["content"])
+    for index, line in enumerate(lines):
+        name = template_of(json.loads(line)["messages"][0]["content"])
         if taken.get(name, 0) < counts.get(name, 0):
             kept.append(index)
             taken[name] += 1
@@ -71,10 +71,9 @@ def subset(dataset: Path, out: Path, counts: dict[str, int]) -> Path:
     target.mkdir(parents=True)
     parts = {"train": splits["train"].select(kept), "eval": splits["eval"]}
     DatasetDict(parts).save_to_disk(str(target / "hf"), num_shards={"train": 1, "eval": 1})
-    lines = (dataset / "train.jsonl").read_text().splitlines()
     (target / "train.jsonl").write_text("".join(lines[i] + "\n" for i in kept))
     shutil.copy(dataset / "manifest.json", target / "manifest.json")
-    print(f"subset: rows {kept} of {len(requests)} ({', '.join(f'{k} {v}' for k, v in taken.items())})")
+    print(f"subset: rows {kept} of {len(lines)} ({', '.join(f'{k} {v}' for k, v in taken.items())})")
     return target
 
 

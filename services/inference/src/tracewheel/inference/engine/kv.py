@@ -4,7 +4,7 @@ transformers' `DynamicLayer` appends each new token with `torch.cat`, which copi
 cache; and a `DynamicCache` built from tensors copies them once more. Rebuilt every decode
 step, that is two copies of every layer's keys and values per generated token: at agent
 context lengths (2-4k tokens, four rows) the copies cost more than the model's matmuls
-(bench/inference.py, "decode step"). `GrowingLayer` keeps its tensors in a buffer with spare
+(bench/decode_cache.py). `GrowingLayer` keeps its tensors in a buffer with spare
 room and writes new tokens into it; `keys`/`values` are views of the filled part. It grows
 by `headroom` tokens at a time, so a copy happens once per `headroom` generated tokens.
 
