@@ -110,8 +110,8 @@ async def test_answer_at_limit_asks_once_more_without_tools() -> None:
     config = AgentConfig(max_steps=2, answer_at_limit=True)
     trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
     assert [r.get("tool_choice") for r in llm.requests] == [None, None, "none"]
-    # the loop sends its one growing message list: the request before the answer ends at [-2]
-    assert llm.requests[2]["messages"][-2] == {"role": "user", "content": ANSWER_AT_LIMIT_PROMPT}
+    # the request as sent (ScriptedLLM keeps a copy) ends with the loop's question
+    assert llm.requests[2]["messages"][-1] == {"role": "user", "content": ANSWER_AT_LIMIT_PROMPT}
     assert trace.outcome.final_answer == "It costs $3." and trace.outcome.verdict == Verdict.UNSPECIFIED
     assert trace.metadata.extra["stop_reason"] == "answer_at_limit" and trace.metadata.extra["steps"] == "3"
     assert [m.role for m in trace.messages][-2:] == ["user", "assistant"]

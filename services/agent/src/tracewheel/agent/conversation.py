@@ -16,6 +16,7 @@ from typing import Any
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
 from tracewheel.agent.tool_schemas import offered_tools
+from tracewheel.core.observations import OBSERVATION_WINDOW_KEY, observation_stub, outside_window
 from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Tool, ToolCall, Trace, TraceMetadata
 
 _TRUNCATION_MARKER = re.compile(r"\n\[\.\.\. truncated \d+ characters \.\.\.\]$")
@@ -45,6 +46,9 @@ class AgentConfig:
         task_reminder: end every tool result with the user's request (`TASK_REMINDER`), so the
             request sits next to each decision instead of thousands of tokens back; the trace
             keeps the results as the model read them, so rows train on what runs see.
+        observation_window: send only the last N tool results in full, earlier ones cut to
+            their head (`tracewheel.core.observations`); 0 sends every result in full. The
+            trace keeps every result whole and records the window.
     """
 
     max_steps: int = 15
@@ -63,6 +67,7 @@ class AgentConfig:
     parse_retries: int = 2
     answer_at_limit: bool = False
     task_reminder: bool = False
+    observation_window: int = 0
 
 
 TASK_REMINDER = "\n\nTask: "
@@ -79,6 +84,8 @@ def trace_metadata(config: AgentConfig, *, extra: dict[str, str], **fields: Any)
     guidance, cut, reminder), then the run's own `fields` and `extra`."""
     if config.task_reminder:
         extra = {**extra, "task_reminder": "true"}
+    if config.observation_window:
+        extra = {**extra, OBSERVATION_WINDOW_KEY: str(config.observation_window)}
     return TraceMetadata(
         guidance_prompt=config.guidance_prompt,
         guidance_stripped=bool(config.guidance_prompt) and config.strip_guidance,
@@ -193,7 +200,14 @@ class Conversation:
         message = Message(role="tool", tool_call_id=call.id, name=call.function.name, content=text)
         self.messages.append(message)
         self.api_messages.append({"role": "tool", "tool_call_id": call.id, "name": call.function.name, "content": text})
+        self._apply_window()
         return message
+
+    def _apply_window(self) -> None:
+        """Cuts the API's tool results outside the observation window to stubs (the trace keeps them whole)."""
+        offset = len(self.api_messages) - len(self.messages)  # a guidance prompt left out of the trace
+        for index in outside_window([m.role for m in self.messages], self.config.observation_window):
+            self.api_messages[index + offset]["content"] = observation_stub(self.messages[index].content or "")
 
     def add_usage(self, completion: ChatCompletion) -> None:
         if completion.usage is not None:

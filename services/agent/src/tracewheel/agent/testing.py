@@ -7,6 +7,7 @@ answers every call instantly. Integration tests use the real inference service i
 
 from __future__ import annotations
 
+import copy
 import inspect
 import itertools
 import json
@@ -95,7 +96,7 @@ class ScriptedLLM:
         self.chat = _Chat(self)
 
     async def answer(self, request: dict[str, Any]) -> ChatCompletion:
-        self.requests.append(request)
+        self.requests.append(copy.deepcopy(request))  # as sent: an HTTP client serializes it here
         index = len(self.requests) - 1
         if index >= len(self.script):
             if not self.repeat_last or not self.script:
