@@ -12,9 +12,12 @@ Layout of `<artifacts_dir>/<version>/`:
 Columns: `trace_id`; `messages` and `tools` as JSON strings (Arrow structs would merge the keys
 of every row's mixed-type dicts); `targets` (indices of the trained assistant messages);
 `input_ids`; `assistant_masks` (1 on target turns only) and `labels` (`input_ids`, -100 off the
-mask). TRL 1.x SFTTrainer takes a dataset with `input_ids` as pre-tokenized and uses `labels`
-as they are, so the target-only mask survives; its own `assistant_only_loss` would train
-every assistant turn of the row.
+mask). A build with packed rows (a windowed trace's per-turn rows as one prefix tree, pack.py)
+adds `position_ids` and `parents` to every row (a row that is not packed: 0..n-1 and -1..n-2);
+their JSONL rows hold each trace's last prompt as served, with every turn a target. TRL 1.x
+SFTTrainer takes a dataset with `input_ids` as pre-tokenized and uses `labels` as they are, so
+the target-only mask survives; its own `assistant_only_loss` would train every assistant turn
+of the row.
 """
 
 from __future__ import annotations
@@ -47,15 +50,22 @@ FEATURES = Features(
 )
 
 
+TREE_FEATURES = {"position_ids": Sequence(Value("int32")), "parents": Sequence(Value("int32"))}
+
+
 @dataclass(frozen=True)
 class EncodedRow:
     row: TrainingRow
     rendered: RenderedRow
 
 
-def _columns(rows: list[EncodedRow]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {name: [] for name in FEATURES}
+def _columns(rows: list[EncodedRow], features: Features) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {name: [] for name in features}
     for encoded in rows:
+        if "parents" in columns:
+            length = len(encoded.rendered.input_ids)
+            columns["position_ids"].append(encoded.rendered.position_ids or list(range(length)))
+            columns["parents"].append(encoded.rendered.parents or list(range(-1, length - 1)))
         ids, mask = encoded.rendered.input_ids, encoded.rendered.assistant_masks
         columns["trace_id"].append(encoded.row.trace_id)
         columns["messages"].append(row_messages_json(encoded.row))
@@ -86,7 +96,9 @@ def write_dataset_dir(root: Path, version: str, splits: dict[str, list[EncodedRo
         raise FileExistsError(f"dataset directory {target} already exists")
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
     try:
-        tables = {name: Dataset.from_dict(_columns(splits[name]), features=FEATURES) for name in SPLITS}
+        packed = any(encoded.rendered.parents is not None for rows in splits.values() for encoded in rows)
+        features = Features({**FEATURES, **TREE_FEATURES}) if packed else FEATURES
+        tables = {name: Dataset.from_dict(_columns(splits[name], features), features=features) for name in SPLITS}
         # One shard per split even when empty: datasets cannot load back a split saved as 0 shards.
         DatasetDict(tables).save_to_disk(str(staging / "hf"), num_shards=dict.fromkeys(SPLITS, 1))
         for name, table in tables.items():

@@ -1,6 +1,7 @@
 """Dataset builds: approved traces -> unrolled, rendered, masked, split rows -> a versioned directory.
 
-A build takes every approved trace at its current revision, unrolls it at user turns, drops
+A build takes every approved trace at its current revision, unrolls it (at user turns, or per
+turn as served for a trace run with an observation window, packed as a prefix tree), drops
 duplicate rows, splits by trace id, renders each row with the training chat template and masks
 exactly its target assistant turns (`render.render_row`, checked per row), drops rows over
 `max_length` (reported in the manifest), writes the directory atomically and only then records
@@ -23,12 +24,13 @@ from pydantic import BaseModel, ConfigDict
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.trace import Trace
 from tracewheel.dataset.artifacts import SPLITS, EncodedRow, write_dataset_dir
+from tracewheel.dataset.pack import pack_prefix_tree
 from tracewheel.dataset.records import BuildRecord
 from tracewheel.dataset.render import render_row
 from tracewheel.dataset.split import split_of, split_rows
 from tracewheel.dataset.store import TraceStore
 from tracewheel.dataset.store_schema import selection_sha256
-from tracewheel.dataset.unroll import TrainingRow, unroll_at_user_turns, without_reasoning
+from tracewheel.dataset.unroll import TrainingRow, unroll, without_reasoning
 
 logger = logging.getLogger(__name__)
 
@@ -82,24 +84,50 @@ def dataset_version(built_at: datetime, selection: str) -> str:
     return f"ds-{built_at.astimezone(UTC):%Y%m%d-%H%M%S}-{selection[:8]}"
 
 
+def packing_groups(rows: list[TrainingRow]) -> list[list[TrainingRow]]:
+    """Consecutive per-turn rows of one windowed trace together (one packed row each); every
+    other row alone."""
+    groups: list[list[TrainingRow]] = []
+    for row in rows:
+        last = groups[-1][-1] if groups else None
+        if row.window and last is not None and last.window and last.trace_id == row.trace_id:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
+
+
+def packed_row(group: list[TrainingRow]) -> TrainingRow:
+    """What a packed group trains, as one row: its last prompt as served and every group's target."""
+    last = group[-1]
+    return last.model_copy(update={"targets": [target for row in group for target in row.targets]})
+
+
 def encode_rows(
     tokenizer: Any, config: BuildConfig, rows: list[TrainingRow]
 ) -> tuple[list[EncodedRow], list[DroppedRow]]:
-    """Renders rows; those longer than `max_length` tokens are dropped and reported.
+    """Renders rows (a windowed trace's per-turn rows packed as one prefix tree, pack.py); rows
+    longer than `max_length` tokens are dropped and reported.
 
     Raises:
         RenderError: a row's mask does not match its assistant turns (names the trace).
     """
     kept: list[EncodedRow] = []
     dropped: list[DroppedRow] = []
-    for row in rows:
-        rendered = render_row(tokenizer, config.chat_template, row)
-        tokens = len(rendered.input_ids)
+    for group in packing_groups(rows):
+        rendered = [render_row(tokenizer, config.chat_template, row) for row in group]
+        if group[0].window:
+            encoded = EncodedRow(row=packed_row(group), rendered=pack_prefix_tree(rendered, group[0].trace_id))
+        else:
+            encoded = EncodedRow(row=group[0], rendered=rendered[0])
+        tokens = len(encoded.rendered.input_ids)
         if tokens > config.max_length:
             reason = f"{tokens} tokens > max_length {config.max_length}"
-            dropped.append(DroppedRow(trace_id=row.trace_id, targets=row.targets, tokens=tokens, reason=reason))
+            dropped.append(
+                DroppedRow(trace_id=encoded.row.trace_id, targets=encoded.row.targets, tokens=tokens, reason=reason)
+            )
             continue
-        kept.append(EncodedRow(row=row, rendered=rendered))
+        kept.append(encoded)
     return kept, dropped
 
 
@@ -161,7 +189,7 @@ class DatasetBuilder:
         """
         traces = [self.store.get(trace_id, revision).trace for trace_id, revision in revisions.items()]
         traces.sort(key=row_order)
-        rows = [row for trace in traces for row in unroll_at_user_turns(trace)]
+        rows = [row for trace in traces for row in unroll(trace)]
         split = split_rows(
             rows if self.config.reasoning else [without_reasoning(row) for row in rows],
             self.config.eval_ratio,

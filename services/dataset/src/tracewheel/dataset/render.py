@@ -28,12 +28,15 @@ END_OF_TURN = "<|im_end|>"
 
 
 class RenderedRow(BaseModel):
-    """A row's tokens and its target-only loss mask (1 = trained)."""
+    """A row's tokens and its target-only loss mask (1 = trained); a packed prefix tree also has
+    each token's position in its own row and its parent (pack.py)."""
 
     model_config = ConfigDict(frozen=True)
 
     input_ids: list[int]
     assistant_masks: list[int]
+    position_ids: list[int] | None = None
+    parents: list[int] | None = None
 
     @property
     def supervised_tokens(self) -> int:

@@ -11,6 +11,12 @@ Assistant turns before the first user query answer no query (a scripted greeting
 kept as context, never trained. Tool results render as user turns in the template, but they
 are not queries: they never start a row.
 
+A trace run with an observation window (`tracewheel.core.observations`) was served a different
+prompt at every turn: results that had dropped out of the window were read as stubs. Its rows
+are the prompts as served, one per assistant turn (`unroll_windowed`), each with loss on its
+last turn only; the build packs a trace's rows into one prefix tree (pack.py), so their
+shared tokens are trained once.
+
 `unroll_per_assistant_turn` is the Trelis workshop recipe, kept as the benchmark baseline:
 one row per assistant turn with loss on every assistant turn in it, so early turns are trained
 many times and, after a later user query, without their reasoning.
@@ -23,6 +29,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict
 
+from tracewheel.core.observations import observation_window, windowed
 from tracewheel.core.trace import Message, Tool, Trace
 
 
@@ -36,6 +43,8 @@ class TrainingRow(BaseModel):
     messages: list[Message]
     targets: list[int]
     """Indices into `messages` of the assistant messages trained on, ascending."""
+    window: int = 0
+    """The observation window the row's messages were cut with (0: the trace's messages as they are)."""
 
     def content_key(self) -> str:
         """A hash of what the row trains (tools, messages, targets), not where it came from."""
@@ -82,6 +91,32 @@ def unroll_at_user_turns(trace: Trace) -> list[TrainingRow]:
     if targets:
         rows.append(_row(trace, targets[-1] + 1, targets))
     return rows
+
+
+def unroll_windowed(trace: Trace, window: int) -> list[TrainingRow]:
+    """One row per assistant turn answering a user query: the prompt as served with this
+    observation window, then the turn, with loss on that turn only."""
+    rows: list[TrainingRow] = []
+    answered = False
+    for index, message in enumerate(trace.messages):
+        answered = answered or message.role == "user"
+        if message.role == "assistant" and answered:
+            messages = [*windowed(trace.messages[:index], window), message]
+            rows.append(
+                TrainingRow(trace_id=trace.id, tools=trace.tools, messages=messages, targets=[index], window=window)
+            )
+    return rows
+
+
+def unroll(trace: Trace) -> list[TrainingRow]:
+    """The trace's training rows: per turn as served when it was run with an observation window,
+    else one row per user query (`unroll_at_user_turns`).
+
+    Raises:
+        TraceValidationError: the trace records an observation window that is not an integer >= 0.
+    """
+    window = observation_window(trace)
+    return unroll_windowed(trace, window) if window else unroll_at_user_turns(trace)
 
 
 def without_reasoning(row: TrainingRow) -> TrainingRow:
