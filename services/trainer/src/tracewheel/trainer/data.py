@@ -5,7 +5,8 @@ Contract (docs/trainer.md): `manifest.json` (version, base_model, template_sha25
   tokenized by the dataset service, with `input_ids` and `labels` (-100 off the target turns).
   Used as is: a row unrolled at user turns holds earlier queries' assistant turns as context,
   and only these labels keep them out of the loss (TRL's own assistant_only_loss would train
-  every assistant turn of the row again);
+  every assistant turn of the row again). A build with packed prefix-tree rows also has
+  `position_ids` and `parents` (trainer/prefix_tree.py), kept as they are;
 - otherwise `train.jsonl` and optional `eval.jsonl`, one TRL conversational row per line:
   `{"messages": [...], "tools": "<json string>"}` (tool-call arguments as JSON strings), which
   TRL tokenizes with the training template and assistant_only_loss (every assistant turn).
@@ -40,6 +41,11 @@ class TrainingData:
     eval: Dataset | None
     manifest: dict[str, Any] = field(default_factory=dict)
     pretokenized: bool = False  # input_ids + labels (from hf/), else conversational rows
+
+    @property
+    def prefix_tree(self) -> bool:
+        """Rows packed as prefix trees (position_ids and parents columns)."""
+        return self.pretokenized and "parents" in self.train.column_names
 
 
 def _check_row(row: Any, where: str) -> dict[str, Any]:
@@ -88,7 +94,8 @@ def _pretokenized(split: Dataset, where: str) -> Dataset:
     missing = {"input_ids", "labels"} - set(split.column_names)
     if missing:
         raise DatasetError(f"{where} lacks column(s) {', '.join(sorted(missing))}")
-    split = split.select_columns(["input_ids", "labels"])
+    tree = [name for name in ("position_ids", "parents") if name in split.column_names]
+    split = split.select_columns(["input_ids", "labels", *tree])
     for index, labels in enumerate(split["labels"]):
         if all(label == -100 for label in labels):
             raise DatasetError(f"{where} row {index}: every label is -100, so nothing to learn")

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from trl import SFTTrainer
 
+from tracewheel.trainer.prefix_tree import TREE_MASK_KEY
+
 IGNORE = -100
 THINK_CLOSE = "</think>"
 TOOL_CALL_OPEN = "<tool_call>"  # hermes format (ARCHITECTURE.md): a turn that acts opens with it
@@ -126,6 +128,9 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
     def compute_loss(  # type: ignore[override]
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
+        if TREE_MASK_KEY in inputs:  # prefix-tree rows (prefix_tree.py): the mask goes in as a custom 4D mask
+            mask = inputs[TREE_MASK_KEY]
+            inputs = {key: value for key, value in inputs.items() if key != TREE_MASK_KEY} | {"attention_mask": mask}
         if return_outputs or "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         targets = inputs["labels"][:, 1:]
@@ -154,5 +159,7 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
             if decisions.any():
                 self._metrics[mode]["decision_accuracy"].append(float(correct[decisions].float().mean()))
         if mode == "train" and "attention_mask" in inputs:
-            self._total_train_tokens += int(inputs["attention_mask"].sum())
+            mask = inputs["attention_mask"]
+            # a 4D prefix-tree mask: every token attends to itself, so its diagonal counts the tokens (and padding)
+            self._total_train_tokens += int(mask.diagonal(dim1=-2, dim2=-1).sum() if mask.dim() == 4 else mask.sum())
             self._metrics[mode]["num_tokens"] = [self._total_train_tokens]

@@ -161,10 +161,13 @@ def _load_model_and_tokenizer(base_model_dir: Path, recipe: Recipe) -> tuple[Any
     return AutoModelForCausalLM.from_pretrained(base_model_dir, **kwargs), tokenizer
 
 
-def build_sft_config(recipe: Recipe, output_dir: Path, has_eval: bool, pretokenized: bool = False) -> Any:
+def build_sft_config(
+    recipe: Recipe, output_dir: Path, has_eval: bool, pretokenized: bool = False, prefix_tree: bool = False
+) -> Any:
     """TRL's SFTConfig for a device-resolved recipe (see Recipe.for_device).
 
-    Conversational rows get TRL's assistant_only_loss; pre-tokenized rows bring their own labels.
+    Conversational rows get TRL's assistant_only_loss; pre-tokenized rows bring their own labels;
+    prefix-tree rows keep their `position_ids` and `parents` columns for the collator.
     """
     from trl import SFTConfig
 
@@ -182,6 +185,7 @@ def build_sft_config(recipe: Recipe, output_dir: Path, has_eval: bool, pretokeni
         packing=recipe.packing,
         padding_free=recipe.padding_free,
         assistant_only_loss=not pretokenized,
+        remove_unused_columns=not prefix_tree,
         save_strategy="steps",
         save_steps=recipe.save_steps,
         save_total_limit=recipe.save_total_limit,
@@ -247,6 +251,7 @@ def build_trainer(
 
     from tracewheel.trainer.lora_layers import linear_module_names, lora_targets
     from tracewheel.trainer.loss import DecisionWeightedSFTTrainer
+    from tracewheel.trainer.prefix_tree import PrefixTreeCollator
 
     model, tokenizer = _load_model_and_tokenizer(base_model_dir, recipe)
     lora = LoraConfig(
@@ -259,11 +264,13 @@ def build_trainer(
     use_eval = recipe.eval and data.eval is not None
     # pre-tokenized rows (the dataset service's): labelled positions only, weighted decisions (loss.py)
     weights = {"decision_weight": recipe.decision_weight, "answer_weight": recipe.answer_weight}
-    extra = weights if data.pretokenized else {}
+    extra: dict[str, Any] = weights if data.pretokenized else {}
+    if data.prefix_tree:
+        extra["data_collator"] = PrefixTreeCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     try:
         trainer = (DecisionWeightedSFTTrainer if data.pretokenized else SFTTrainer)(
             model=model,
-            args=build_sft_config(recipe, output_dir, use_eval, data.pretokenized),
+            args=build_sft_config(recipe, output_dir, use_eval, data.pretokenized, data.prefix_tree),
             train_dataset=data.train,
             eval_dataset=data.eval if use_eval else None,
             processing_class=tokenizer,
