@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +141,18 @@ def test_rows_with_different_adapters_share_a_batch(
         engine.stop()
     assert ["".join(t) for t in texts] == alone
     assert len({alone[0], alone[1], alone[2]}) == 3  # each adapter really changes the output
+
+
+@pytest.mark.parametrize("name", ["train", "eval", "to", "my.adapter"])
+def test_an_adapter_name_peft_cannot_hold_is_a_clear_error(
+    model_and_tokenizer: tuple[Any, Any], tiny_model_dir: Path, tmp_path: Path, name: str
+) -> None:
+    from tracewheel.core.errors import InvalidArgument
+    from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
+
+    from ..conftest import make_adapter
+
+    registry = ModelRegistry(PeftAdapters(Engine(*model_and_tokenizer)), "tiny")
+    with pytest.raises(InvalidArgument, match=f"adapter name '{re.escape(name)}' cannot be served"):
+        registry.load(name, str(make_adapter(tiny_model_dir, tmp_path / "a", 1)))
+    assert registry.adapters == {}

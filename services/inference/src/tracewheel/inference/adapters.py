@@ -80,6 +80,23 @@ class AdapterBackend(Protocol):
     def unload(self, name: str, *, last: bool) -> None: ...
 
 
+def check_peft_name(name: str) -> None:
+    """Refuses adapter names PEFT cannot hold: it keeps adapters in torch ModuleDicts, whose keys
+    must not contain "." nor be a module attribute ("train", "eval", "to", ...). (An adapter
+    named "train" once failed deep inside peft as an internal error.)
+
+    Raises:
+        InvalidArgument: the name cannot be used; says why.
+    """
+    import torch
+
+    if "." in name or hasattr(torch.nn.ModuleDict(), name):
+        raise InvalidArgument(
+            f"adapter name {name!r} cannot be served by the CPU engine: PEFT keys adapters in a torch ModuleDict,"
+            " which refuses names with '.' and names of its own attributes; choose another name"
+        )
+
+
 class PeftAdapters:
     """LoRA adapters on the embedded engine's model (PEFT multi-adapter)."""
 
@@ -89,6 +106,7 @@ class PeftAdapters:
     def load(self, name: str, path: str, *, first: bool) -> None:
         from peft import PeftModel
 
+        check_peft_name(name)
         with self.engine.lock:  # between two engine steps
             check_adapter(Path(path), self.engine.model)
             if first:
