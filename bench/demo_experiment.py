@@ -97,10 +97,12 @@ def evaluate(adapter: Path, base: Path, out: Path, env: dict[str, str]) -> None:
     stack = Supervisor(home, env=env, sink=(home / "logs" / "stack.log").open("a"), health_timeout_s=300)
     flywheel = Flywheel(stack.start())
     try:
-        request = inference_pb2.LoadAdapterRequest(lora_name=adapter.parent.name, lora_path=str(adapter))
+        # a name of its own: the folder's ("train") would clash with a torch module attribute in peft
+        name = f"experiment-{out.name}"
+        request = inference_pb2.LoadAdapterRequest(lora_name=name, lora_path=str(adapter))
         flywheel.inference.LoadAdapter(request, timeout=300)
         started = time.monotonic()
-        metrics = flywheel.evaluate(adapter.parent.name, "heldout", 3600)
+        metrics = flywheel.evaluate(name, "heldout", 3600)
         print(f"held-out evaluation: {time.monotonic() - started:.0f} s")
     finally:
         flywheel.close()

@@ -1,12 +1,13 @@
-"""Tokens of the demo's training rows: what compact snapshots, a smaller tool offer and rows
-without reasoning each save, side by side on the same demonstrations.
+"""Tokens of the demo's training rows: what compact snapshots, a smaller tool offer, rows without
+reasoning, the request after every result and the observation window each change, side by side
+on the same demonstrations.
 
     .venv/bin/python bench/demo_tokens.py [--tasks 10] [--model SmolLM2-135M-Instruct|PATH]
 
 Replays the train suite's reference solutions (the demo's: seed 0, `--tasks` tasks) through the
 real gateway browser (chromium, in process) against the task site, once per snapshot style, and
-renders every trace as a dataset build does (`unroll_at_user_turns`, `without_reasoning`,
-`render_row` with the training template and the model's tokenizer). On 2 CPU cores training
+renders every trace as a dataset build does (`unroll`, `without_reasoning`, `render_row` with
+the training template and the model's tokenizer, `pack_prefix_tree` for windowed traces). On 2 CPU cores training
 time is linear in these tokens (and attention quadratic in a row's length), so this is where
 the demo's minutes go.
 """
@@ -33,8 +34,10 @@ from tracewheel.agent.tasksite import create_app
 from tracewheel.agent.tools import LocalGateway
 from tracewheel.cli.demo_profiles import DEMO_TOOLS
 from tracewheel.core.natsserver import free_port
+from tracewheel.core.observations import OBSERVATION_WINDOW_KEY
+from tracewheel.dataset.pack import pack_prefix_tree
 from tracewheel.dataset.render import render_row
-from tracewheel.dataset.unroll import unroll_at_user_turns, without_reasoning
+from tracewheel.dataset.unroll import unroll, without_reasoning
 from tracewheel.gateway.policy import UrlPolicy
 from tracewheel.gateway.session import BrowserConfig, SessionManager
 from tracewheel.inference.model_store import resolve_model
@@ -76,11 +79,18 @@ async def replay_all(
     return traces
 
 
-def row_tokens(tokenizer: Any, template: str, trace: Any, reasoning: bool) -> int:
-    """Tokens of the trace's training rows as a dataset build renders them (one row per query)."""
-    rows = unroll_at_user_turns(trace)
+def row_tokens(tokenizer: Any, template: str, trace: Any, reasoning: bool, window: int = 0, packed: bool = True) -> int:
+    """Tokens of the trace's training rows as a dataset build renders them: one row per query, or
+    with an observation window one row per turn as served, packed into a prefix tree (or not)."""
+    if window:
+        extra = {**trace.metadata.extra, OBSERVATION_WINDOW_KEY: str(window)}
+        trace = trace.model_copy(update={"metadata": trace.metadata.model_copy(update={"extra": extra})})
+    rows = unroll(trace)
     rows = rows if reasoning else [without_reasoning(row) for row in rows]
-    return sum(len(render_row(tokenizer, template, row).input_ids) for row in rows)
+    rendered = [render_row(tokenizer, template, row) for row in rows]
+    if window and packed:
+        return len(pack_prefix_tree(rendered).input_ids)
+    return sum(len(row.input_ids) for row in rendered)
 
 
 def main() -> None:
@@ -99,25 +109,32 @@ def main() -> None:
     demo_offer = AgentConfig(
         tool_names=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False
     )
+    reminder = AgentConfig(
+        tool_names=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False, task_reminder=True
+    )
+    # (name, snapshot style, agent config, reasoning, observation window, packed)
     variants = [
-        ("@playwright/mcp snapshots, full tool schemas", "full", full_offer, True),
-        ("compact snapshots, full tool schemas", "compact", full_offer, True),
-        ("compact snapshots, demo tool offer", "compact", demo_offer, True),
-        ("compact, demo offer, no reasoning (the demo)", "compact", demo_offer, False),
+        ("@playwright/mcp snapshots, full tool schemas", "full", full_offer, True, 0, True),
+        ("compact snapshots, full tool schemas", "compact", full_offer, True, 0, True),
+        ("compact snapshots, demo tool offer", "compact", demo_offer, True, 0, True),
+        ("compact, demo offer, no reasoning", "compact", demo_offer, False, 0, True),
+        ("+ the request after every result (the demo)", "compact", reminder, False, 0, True),
+        ("+ observation window 1, rows per turn", "compact", reminder, False, 1, False),
+        ("+ observation window 1, packed", "compact", reminder, False, 1, True),
     ]
     with tempfile.TemporaryDirectory() as scratch:
         cache: dict[tuple[str, int], list[Any]] = {}
         print(f"{args.tasks} demonstrations of the train suite, {Path(tokenizer.name_or_path).name} tokens")
-        print(f"{'rows':46} {'tokens':>8} {'ratio':>6} {'mean':>6} {'max':>6}")
+        print(f"{'rows':48} {'tokens':>8} {'ratio':>6} {'mean':>6} {'max':>6}")
         first = None
-        for name, style, config, reasoning in variants:
+        for name, style, config, reasoning, window, packed in variants:
             key = (style, id(config))
             if key not in cache:
                 cache[key] = asyncio.run(replay_all(site, style, config, args.tasks, Path(scratch)))
-            counts = [row_tokens(tokenizer, template, trace, reasoning) for trace in cache[key]]
+            counts = [row_tokens(tokenizer, template, trace, reasoning, window, packed) for trace in cache[key]]
             total = sum(counts)
             first = first or total
-            print(f"{name:46} {total:8d} {total / first:6.2f} {total / len(counts):6.0f} {max(counts):6d}")
+            print(f"{name:48} {total:8d} {total / first:6.2f} {total / len(counts):6.0f} {max(counts):6d}")
 
 
 if __name__ == "__main__":

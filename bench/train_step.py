@@ -15,7 +15,11 @@ then three ways of computing the loss, each bf16 without checkpointing:
   on CPU it scores every position);
 - the head on labelled positions only (`logits_to_keep`, what `trainer/loss.py` does);
 then that last configuration with LoRA on only the last 15 and the last 8 decoder layers
-(`Recipe.lora_layers`, `trainer/lora_layers.py`): the backward pass stops at the lowest one.
+(`Recipe.lora_layers`, `trainer/lora_layers.py`): the backward pass stops at the lowest one;
+then a packed prefix-tree row of the same length (a windowed trace's per-turn rows, docs/dataset.md:
+eight segments, each after the first hanging off a token half a segment back), trained through
+its 4D attention mask (`trainer/prefix_tree.py`): SDPA with an explicit mask, not its fused
+causal kernel. `--only labelled,tree` runs a subset (by loss head).
 """
 
 from __future__ import annotations
@@ -32,7 +36,17 @@ from pathlib import Path
 # (precision, activation checkpointing, loss head, adapted layers: 0 = all)
 CONFIGS = [("fp32", True, "model", 0), ("fp32", False, "model", 0), ("bf16", False, "model", 0)]
 CONFIGS += [("bf16", False, "trl", 0), ("bf16", False, "labelled", 0)]
-CONFIGS += [("bf16", False, "labelled", 15), ("bf16", False, "labelled", 8)]
+CONFIGS += [("bf16", False, "labelled", 15), ("bf16", False, "labelled", 8), ("bf16", False, "tree", 0)]
+
+
+def tree_parents(tokens: int, segments: int = 8) -> list[int]:
+    """Parents of a packed row shaped like the demo's: each segment after the first continues from
+    half a segment before its start (the previous page, replaced by a stub in the next row)."""
+    size = tokens // segments
+    parents = list(range(-1, tokens - 1))
+    for start in range(size, tokens, size):
+        parents[start] = start - 1 - size // 2
+    return parents
 
 
 def _loss(model: object, ids: object, labels: object, head: str) -> object:
@@ -44,7 +58,19 @@ def _loss(model: object, ids: object, labels: object, head: str) -> object:
         return model(input_ids=ids, labels=labels, fused_lm_head=True).loss  # type: ignore[operator]
     targets = labels[:, 1:]  # type: ignore[index]
     keep = (targets != -100).any(0).nonzero().squeeze(1)
-    logits = model(input_ids=ids, logits_to_keep=keep).logits  # type: ignore[operator]
+    tree: dict[str, object] = {}
+    if head == "tree":
+        from tracewheel.trainer.prefix_tree import TREE_MASK_KEY, PrefixTreeCollator
+
+        row = ids[0].tolist()  # type: ignore[index]
+        parents = tree_parents(len(row))
+        positions = [0] * len(row)
+        for index, parent in enumerate(parents):
+            positions[index] = positions[parent] + 1 if parent >= 0 else 0
+        example = {"input_ids": row, "labels": row, "position_ids": positions, "parents": parents}
+        batch = PrefixTreeCollator(0)([example])
+        tree = {"attention_mask": batch[TREE_MASK_KEY], "position_ids": batch["position_ids"]}
+    logits = model(input_ids=ids, logits_to_keep=keep, **tree).logits  # type: ignore[operator]
     return F.cross_entropy(logits.float().transpose(1, 2), targets[:, keep])
 
 
@@ -91,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="SmolLM2-135M-Instruct")
     parser.add_argument("--tokens", type=int, default=2048)
+    parser.add_argument("--only", default="", help="comma-separated loss heads to run (model,trl,labelled,tree)")
     parser.add_argument("--worker", nargs=4, metavar=("PRECISION", "CKPT", "HEAD", "LAYERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -104,19 +131,23 @@ def main() -> None:
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
     model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
     print(f"model {model_dir.name}, {args.tokens} tokens per row, CPU bf16 instructions: {cpu_computes_bf16()}")
-    print(f"{'configuration':58} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
+    print(f"{'configuration':66} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
     first = None
+    only = set(args.only.split(",")) - {""}
     for precision, checkpointing, head, layers in CONFIGS:
+        if only and head not in only:
+            continue
         command = [sys.executable, __file__, "--model", str(model_dir), "--tokens", str(args.tokens)]
         command += ["--worker", precision, "1" if checkpointing else "0", head, str(layers)]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         result = json.loads(out)
         first = first or result["tokens_per_s"]
         name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}, {head} loss"
+        name = name.replace("tree loss", "labelled loss, prefix-tree row")
         name += f", last {layers} layers" if layers else ", all layers"
         ratio = result["tokens_per_s"] / first
         seconds, rate, peak = result["seconds"], result["tokens_per_s"], result["peak_rss_gb"]
-        print(f"{name:58} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
+        print(f"{name:66} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
 
 
 if __name__ == "__main__":
