@@ -5,14 +5,16 @@
 #   scripts/ci-containers.sh        (from .ci/run after `make test`; TAG defaults to `ci`)
 #
 # Engine: a Docker engine when `docker info` answers; otherwise rootful podman with its Docker
-# API (docs/containers.md). Debian's podman, runc and debootstrap are installed when missing,
-# which needs root and Debian's mirror. Images are always rebuilt (the layer cache keeps that
+# API (docs/containers.md). Debian's podman, runc, debootstrap and the dnsname CNI plugin are
+# installed when missing, which needs root and Debian's mirror. Images are always rebuilt (the layer cache keeps that
 # short when little changed), so the tests never run against images of an older commit;
 # dangling layers of earlier builds are pruned afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TAG=${TAG:-ci}
-PODMAN_PACKAGES=(podman runc debootstrap uidmap)
+# the dnsname CNI plugin resolves network aliases (nats, inference, ...) inside containers: without it
+# (podman installed with --no-install-recommends on a fresh machine) every service waits on "nats" forever
+PODMAN_PACKAGES=(podman runc debootstrap uidmap golang-github-containernetworking-plugin-dnsname)
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   export ENGINE=docker
