@@ -19,17 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tracewheel.core.sequences import common_prefix_length
 from tracewheel.dataset.render import RenderedRow, RenderError
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the longest common prefix of two token lists."""
-    length = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        length += 1
-    return length
 
 
 def pack_prefix_tree(rows: Sequence[RenderedRow], trace_id: str = "") -> RenderedRow:
@@ -46,7 +37,7 @@ def pack_prefix_tree(rows: Sequence[RenderedRow], trace_id: str = "") -> Rendere
     previous: Sequence[int] = ()
     path: list[int] = []  # indices in the packed row of the previous row's tokens
     for number, row in enumerate(rows):
-        shared = common_prefix(previous, row.input_ids)
+        shared = common_prefix_length(previous, row.input_ids)
         if shared == len(row.input_ids) or any(row.assistant_masks[: shared + 1]):
             raise RenderError(
                 f"trace {trace_id!r}: row {number} of its per-turn rows repeats {shared} tokens of the row before it"

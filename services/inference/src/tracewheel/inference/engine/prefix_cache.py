@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from tracewheel.core.sequences import common_prefix_length
 from tracewheel.inference.engine.kv import KV
 
 
@@ -19,14 +20,6 @@ class _Entry:
     adapter: str | None
     token_ids: tuple[int, ...]
     kv: KV
-
-
-def _common_prefix(a: tuple[int, ...], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class PrefixCache:
@@ -52,7 +45,7 @@ class PrefixCache:
         for key, entry in self._entries.items():
             if entry.adapter != adapter:
                 continue
-            length = min(_common_prefix(entry.token_ids, token_ids), len(token_ids) - 1)
+            length = min(common_prefix_length(entry.token_ids, token_ids), len(token_ids) - 1)
             if length > best_len:
                 best_key, best_len = key, length
         if best_key is None:
