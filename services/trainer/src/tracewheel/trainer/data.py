@@ -30,6 +30,9 @@ from tracewheel.core.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
+TREE_COLUMNS = ("position_ids", "parents")
+"""The columns of packed prefix-tree rows (trainer/prefix_tree.py), kept beside input_ids and labels."""
+
 
 class DatasetError(InvalidArgument):
     """The dataset directory is missing, corrupt, or has rows the trainer cannot learn from."""
@@ -94,7 +97,7 @@ def _pretokenized(split: Dataset, where: str) -> Dataset:
     missing = {"input_ids", "labels"} - set(split.column_names)
     if missing:
         raise DatasetError(f"{where} lacks column(s) {', '.join(sorted(missing))}")
-    tree = [name for name in ("position_ids", "parents") if name in split.column_names]
+    tree = [name for name in TREE_COLUMNS if name in split.column_names]
     split = split.select_columns(["input_ids", "labels", *tree])
     for index, labels in enumerate(split["labels"]):
         if all(label == -100 for label in labels):

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-TREE_COLUMNS = ("position_ids", "parents")
 TREE_MASK_KEY = "tree_attention_mask"
 """Where the collator puts the 4D mask; the loss hands it to the model as `attention_mask`.
 (Under that name the Trainer would count the mask's L*L entries as input tokens.)"""
