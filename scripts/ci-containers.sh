@@ -6,9 +6,9 @@
 #
 # Engine: a Docker engine when `docker info` answers; otherwise rootful podman with its Docker
 # API (docs/containers.md). Debian's podman, runc, debootstrap and the dnsname CNI plugin are
-# installed when missing, which needs root and Debian's mirror. Images are always rebuilt (the layer cache keeps that
-# short when little changed), so the tests never run against images of an older commit;
-# dangling layers of earlier builds are pruned afterwards.
+# installed when missing, which needs root and Debian's mirror. Images are always rebuilt (the
+# layer cache keeps that short when little changed), so the tests never run against images of
+# an older commit; dangling layers of earlier builds are pruned afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TAG=${TAG:-ci}
