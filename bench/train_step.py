@@ -16,6 +16,8 @@ then three ways of computing the loss, each bf16 without checkpointing:
 - the head on labelled positions only (`logits_to_keep`, what `trainer/loss.py` does);
 then that last configuration with LoRA on only the last 15 and the last 8 decoder layers
 (`Recipe.lora_layers`, `trainer/lora_layers.py`): the backward pass stops at the lowest one;
+then the labelled head with LoRA dropout 0.05 (the default recipe's; PEFT applies it to each
+adapted layer's input, a copy of the activations per layer, where dropout 0 skips it);
 then a packed prefix-tree row of the same length (a windowed trace's per-turn rows, docs/dataset.md:
 eight segments, each after the first hanging off a token half a segment back), trained through
 its 4D attention mask (`trainer/prefix_tree.py`): SDPA with an explicit mask, not its fused
@@ -33,10 +35,11 @@ import sys
 import time
 from pathlib import Path
 
-# (precision, activation checkpointing, loss head, adapted layers: 0 = all)
-CONFIGS = [("fp32", True, "model", 0), ("fp32", False, "model", 0), ("bf16", False, "model", 0)]
-CONFIGS += [("bf16", False, "trl", 0), ("bf16", False, "labelled", 0)]
-CONFIGS += [("bf16", False, "labelled", 15), ("bf16", False, "labelled", 8), ("bf16", False, "tree", 0)]
+# (precision, activation checkpointing, loss head, adapted layers: 0 = all, LoRA dropout)
+CONFIGS = [("fp32", True, "model", 0, 0.0), ("fp32", False, "model", 0, 0.0), ("bf16", False, "model", 0, 0.0)]
+CONFIGS += [("bf16", False, "trl", 0, 0.0), ("bf16", False, "labelled", 0, 0.0)]
+CONFIGS += [("bf16", False, "labelled", 15, 0.0), ("bf16", False, "labelled", 8, 0.0)]
+CONFIGS += [("bf16", False, "labelled", 0, 0.05), ("bf16", False, "tree", 0, 0.0)]
 
 
 def tree_parents(tokens: int, segments: int = 8) -> list[int]:
@@ -75,7 +78,7 @@ def _loss(model: object, ids: object, labels: object, head: str) -> object:
 
 
 def worker(
-    model_dir: str, precision: str, checkpointing: bool, head: str, layers: int, tokens: int
+    model_dir: str, precision: str, checkpointing: bool, head: str, layers: int, dropout: float, tokens: int
 ) -> dict[str, float]:
     import torch
     from peft import LoraConfig, get_peft_model
@@ -90,7 +93,7 @@ def worker(
 
         add_fused_lm_head(model)
     targets = lora_targets(linear_module_names(model), "all-linear", layers or None)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, **targets))
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=dropout, **targets))
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -118,11 +121,14 @@ def main() -> None:
     parser.add_argument("--model", default="SmolLM2-135M-Instruct")
     parser.add_argument("--tokens", type=int, default=2048)
     parser.add_argument("--only", default="", help="comma-separated loss heads to run (model,trl,labelled,tree)")
-    parser.add_argument("--worker", nargs=4, metavar=("PRECISION", "CKPT", "HEAD", "LAYERS"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", nargs=5, metavar=("PRECISION", "CKPT", "HEAD", "LAYERS", "DROPOUT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.worker:
-        precision, checkpointing, head, layers = args.worker
-        print(json.dumps(worker(args.model, precision, checkpointing == "1", head, int(layers), args.tokens)))
+        precision, checkpointing, head, layers, dropout = args.worker
+        result = worker(args.model, precision, checkpointing == "1", head, int(layers), float(dropout), args.tokens)
+        print(json.dumps(result))
         return
     from tracewheel.cli.demo_profiles import cpu_computes_bf16
     from tracewheel.inference.model_store import resolve_model
@@ -131,23 +137,24 @@ def main() -> None:
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
     model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
     print(f"model {model_dir.name}, {args.tokens} tokens per row, CPU bf16 instructions: {cpu_computes_bf16()}")
-    print(f"{'configuration':66} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
+    print(f"{'configuration':80} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
     first = None
     only = set(args.only.split(",")) - {""}
-    for precision, checkpointing, head, layers in CONFIGS:
+    for precision, checkpointing, head, layers, dropout in CONFIGS:
         if only and head not in only:
             continue
         command = [sys.executable, __file__, "--model", str(model_dir), "--tokens", str(args.tokens)]
-        command += ["--worker", precision, "1" if checkpointing else "0", head, str(layers)]
+        command += ["--worker", precision, "1" if checkpointing else "0", head, str(layers), str(dropout)]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         result = json.loads(out)
         first = first or result["tokens_per_s"]
         name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}, {head} loss"
         name = name.replace("tree loss", "labelled loss, prefix-tree row")
         name += f", last {layers} layers" if layers else ", all layers"
+        name += f", LoRA dropout {dropout:g}" if dropout else ""
         ratio = result["tokens_per_s"] / first
         seconds, rate, peak = result["seconds"], result["tokens_per_s"], result["peak_rss_gb"]
-        print(f"{name:66} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
+        print(f"{name:80} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
 
 
 if __name__ == "__main__":
