@@ -10,6 +10,7 @@ import yaml
 
 from tracewheel.core.events import (
     SUBJECT_DATASET_BUILT,
+    SUBJECT_MODEL_DEPLOYED,
     SUBJECT_MODEL_TRAINED,
     SUBJECT_TRAINING_PROGRESS,
     connect,
@@ -19,6 +20,7 @@ from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.core.natsserver import NatsServer
 from tracewheel.trainer.__main__ import setup
 from tracewheel.trainer.config import TrainerSettings
+from tracewheel.trainer.warm_start import DeploymentLog
 from tracewheel.v1 import events_pb2, trainer_pb2, trainer_pb2_grpc
 
 
@@ -83,6 +85,62 @@ async def test_dataset_built_event_trains_and_publishes_model_trained(
                 raise AssertionError("StartJob accepted a missing dataset")
             except grpc.aio.AioRpcError as exc:
                 assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT and "does not exist" in (exc.details() or "")
+    finally:
+        await client.close()
+        await server.stop(0)
+        await cleanup()
+
+
+async def test_a_job_after_a_deployment_starts_from_the_deployed_adapter(
+    nats_server: NatsServer, tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {"max_steps": 1, "save_steps": 1, "lora_r": 4, "device": "cpu", "eval": False, "warm_start_epochs": 1}
+        )
+    )
+    settings = TrainerSettings(
+        nats_url=nats_server.url,
+        grpc_port=0,
+        state_dir=tmp_path / "state",
+        adapters_dir=tmp_path / "adapters",
+        base_model_dir=tiny_model_dir,
+        recipe_path=recipe,
+    )
+    server = GrpcServer(["tracewheel.v1.Trainer"])
+    port = server.bind("127.0.0.1", 0)
+    cleanup = await setup(settings, server)
+    await server.start()
+    client, js = await connect(nats_server.url, "test")
+    trained: asyncio.Queue[events_pb2.ModelTrained] = asyncio.Queue()
+
+    async def on_trained(msg) -> None:  # type: ignore[no-untyped-def]
+        await trained.put(events_pb2.ModelTrained.FromString(msg.data))
+
+    await client.subscribe(SUBJECT_MODEL_TRAINED, cb=on_trained)
+    try:
+        await publish(js, SUBJECT_DATASET_BUILT, events_pb2.DatasetBuilt(version="ds-1", path=str(dataset_dir)), "d:1")
+        first = await asyncio.wait_for(trained.get(), timeout=90)
+        deployed = events_pb2.ModelDeployed(alias="agent", adapter_name=first.adapter_name, reason="gate passed")
+        await publish(js, SUBJECT_MODEL_DEPLOYED, deployed, "deployed:1")
+        deployments = DeploymentLog(tmp_path / "state" / "deployments.json")
+        for _ in range(100):
+            if deployments.adapter_for("agent"):
+                break
+            await asyncio.sleep(0.1)
+        assert deployments.adapter_for("agent") == first.adapter_name
+
+        await publish(js, SUBJECT_DATASET_BUILT, events_pb2.DatasetBuilt(version="ds-2", path=str(dataset_dir)), "d:2")
+        second = await asyncio.wait_for(trained.get(), timeout=90)
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            jobs = {
+                j.id: j
+                for j in (await trainer_pb2_grpc.TrainerStub(channel).ListJobs(trainer_pb2.ListJobsRequest())).jobs
+            }
+        assert jobs[first.job_id].init_adapter == ""  # nothing was deployed: from the base model
+        assert jobs[second.job_id].init_adapter == first.adapter_path
     finally:
         await client.close()
         await server.stop(0)

@@ -10,10 +10,17 @@ from tracewheel.core.events import connect, ensure_streams, run_consumer
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.trainer.config import TrainerSettings
-from tracewheel.trainer.events import DATASET_CONSUMER, EventPublisher, dataset_built_handler
-from tracewheel.trainer.jobs import JobQueue, JobStore, training_runner
+from tracewheel.trainer.events import (
+    DATASET_CONSUMER,
+    DEPLOYED_CONSUMER,
+    EventPublisher,
+    dataset_built_handler,
+    model_deployed_handler,
+)
+from tracewheel.trainer.jobs import Job, JobQueue, JobStore, training_runner
 from tracewheel.trainer.recipe import load_recipe
 from tracewheel.trainer.server import ProgressHub, TrainerServicer
+from tracewheel.trainer.warm_start import DeploymentLog, warm_start_adapter
 from tracewheel.v1 import trainer_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -21,28 +28,38 @@ log = logging.getLogger(__name__)
 
 async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
     loop = asyncio.get_running_loop()
+    recipe = load_recipe(settings.recipe_path)
     runner = training_runner(
         settings.resolved_adapters_dir(),
-        load_recipe(settings.recipe_path),
+        recipe,
         settings.resolve_base_model,
         settings.eval_target(),
         isolate=settings.isolate,
         recipe_path=settings.recipe_path,
     )
-    queue = JobQueue(JobStore(settings.resolved_state_dir() / "jobs.json"), runner)
+    deployments = DeploymentLog(settings.resolved_state_dir() / "deployments.json")
+
+    def warm_start(job: Job, jobs: list[Job]) -> str:
+        if recipe.warm_start_epochs is None:
+            return ""
+        return warm_start_adapter(job, deployments.adapter_for(settings.deploy_alias), jobs)
+
+    queue = JobQueue(JobStore(settings.resolved_state_dir() / "jobs.json"), runner, warm_start)
     hub = ProgressHub(loop)
     queue.add_listener(hub.on_job)
     default_base = str(settings.base_model_dir or "")
     trainer_pb2_grpc.add_TrainerServicer_to_server(TrainerServicer(queue, hub, default_base), server.server)
 
     stop = asyncio.Event()
-    consumer: asyncio.Task[None] | None = None
+    consumers: list[asyncio.Task[None]] = []
     client = None
     if settings.events:
         client, js = await connect(settings.nats_url, "trainer")
         await ensure_streams(js)
         queue.add_listener(EventPublisher(client, js, loop).on_job)
-        consumer = asyncio.create_task(run_consumer(js, DATASET_CONSUMER, dataset_built_handler(queue), stop))
+        consumers.append(asyncio.create_task(run_consumer(js, DATASET_CONSUMER, dataset_built_handler(queue), stop)))
+        deployed = model_deployed_handler(deployments)
+        consumers.append(asyncio.create_task(run_consumer(js, DEPLOYED_CONSUMER, deployed, stop)))
     # training blocks for minutes: it runs in its own thread, the event loop stays responsive
     worker = threading.Thread(target=queue.work_forever, name="trainer-worker", daemon=True)
     worker.start()
@@ -50,11 +67,11 @@ async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
     async def cleanup() -> None:
         stop.set()
         queue.close()  # a running job stops at its next step and stays RUNNING, to resume at the next start
-        if consumer is not None:
+        for consumer in consumers:
             try:
                 await consumer
             except TimeoutError:  # core's run_consumer can let a fetch timeout escape while stopping
-                log.warning("dataset consumer stopped with a fetch timeout", exc_info=True)
+                log.warning("a consumer stopped with a fetch timeout", exc_info=True)
         await asyncio.to_thread(worker.join, 60)
         if client is not None:
             await client.close()

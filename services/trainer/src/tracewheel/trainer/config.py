@@ -49,6 +49,10 @@ class TrainerSettings(ServiceSettings):
     inference_address: str = Field(
         default="127.0.0.1:50051", description="Inference gRPC address that serves the adapter being evaluated."
     )
+    deploy_alias: str = Field(
+        default="agent",
+        description="The inference alias whose adapter a warm start continues (recipe warm_start_epochs).",
+    )
     eval_suite: str = Field(default="heldout", description="The suite adapters and their base model are scored on.")
     eval_concurrency: int = Field(default=0, ge=0, description="Tasks at once in an evaluation (0: the agent's).")
     eval_timeout_s: float = Field(default=3600.0, gt=0, description="The longest one evaluation may take.")

@@ -29,6 +29,7 @@ def job_to_proto(job: Job) -> trainer_pb2.Job:
         adapter_path=job.adapter_path,
         metrics=metrics_proto(job.metrics),
         baseline_metrics=metrics_proto(job.baseline_metrics),
+        init_adapter=job.init_adapter,
     )
 
 

@@ -1,7 +1,9 @@
-"""NATS wiring: datasets.v1.built -> a queued job; job updates -> trainer.v1.progress and models.v1.trained.
+"""NATS wiring: datasets.v1.built -> a queued job; job updates -> trainer.v1.progress and models.v1.trained;
+models.v1.deployed -> the deployment log that warm starts read (warm_start.py).
 
 The `trainer` durable consumer acks a DatasetBuilt only after `JobQueue.submit` has written the
-job to disk; a redelivery finds the job by dataset version and is a no-op.
+job to disk; a redelivery finds the job by dataset version and is a no-op. `trainer-deployed`
+acks a ModelDeployed once it is recorded; a redelivery records the same thing again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from nats.js import JetStreamContext
 
 from tracewheel.core.events import (
     SUBJECT_DATASET_BUILT,
+    SUBJECT_MODEL_DEPLOYED,
     SUBJECT_MODEL_TRAINED,
     SUBJECT_TRAINING_PROGRESS,
     ConsumerSpec,
@@ -25,11 +28,13 @@ from tracewheel.core.events import (
 from tracewheel.trainer.convert import metrics_proto, progress_to_proto
 from tracewheel.trainer.jobs import Job, JobQueue, JobState
 from tracewheel.trainer.train import Progress
+from tracewheel.trainer.warm_start import DeploymentLog
 from tracewheel.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 
 DATASET_CONSUMER = ConsumerSpec("DATASETS", SUBJECT_DATASET_BUILT, "trainer", events_pb2.DatasetBuilt)
+DEPLOYED_CONSUMER = ConsumerSpec("MODELS", SUBJECT_MODEL_DEPLOYED, "trainer-deployed", events_pb2.ModelDeployed)
 
 
 def dataset_built_handler(queue: JobQueue):  # type: ignore[no-untyped-def]
@@ -40,6 +45,18 @@ def dataset_built_handler(queue: JobQueue):  # type: ignore[no-untyped-def]
             raise PoisonMessage(f"DatasetBuilt needs version and path (got version={event.version!r})")
         job = await asyncio.to_thread(queue.submit, event.version, event.path, event.base_model)
         log.info("dataset %s -> job %s (%s)", event.version, job.id, job.state)
+
+    return handle
+
+
+def model_deployed_handler(deployments: DeploymentLog):  # type: ignore[no-untyped-def]
+    """The consumer's handler: records which adapter the alias serves now, before the ack."""
+
+    async def handle(event: events_pb2.ModelDeployed, msg: Msg) -> None:
+        if not event.alias:
+            raise PoisonMessage("ModelDeployed needs an alias")
+        await asyncio.to_thread(deployments.record, event.alias, event.adapter_name)
+        log.info("alias %s serves %s", event.alias, event.adapter_name or "the base model")
 
     return handle
 

@@ -49,6 +49,7 @@ def train_in_subprocess(
     recipe_path: Path | None,
     on_progress: Callable[[Progress], None],
     should_stop: Callable[[], bool],
+    init_adapter: Path | None = None,
 ) -> Path:
     """Runs one training in `python -m tracewheel.trainer.train_cli` and returns the adapter dir.
 
@@ -59,6 +60,7 @@ def train_in_subprocess(
     output_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tracewheel.trainer.train_cli", str(dataset_dir), str(base_model_dir)]
     command += [str(output_dir)] + (["--recipe", str(recipe_path)] if recipe_path else [])
+    command += ["--init-adapter", str(init_adapter)] if init_adapter else []
     log_path = output_dir / "train.log"
     with log_path.open("a", encoding="utf-8") as log_file:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True)

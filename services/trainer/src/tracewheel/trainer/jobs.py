@@ -54,6 +54,7 @@ class Job:
     updated_at: float = 0.0
     metrics: dict = field(default_factory=dict)  # the adapter's held-out evaluation (EvalMetrics fields)
     baseline_metrics: dict = field(default_factory=dict)  # its base model's
+    init_adapter: str = ""  # the adapter it started from (a warm start, warm_start.py); "": the base model
 
 
 @dataclass(frozen=True)
@@ -96,14 +97,17 @@ class JobStore:
 # runner(job, progress, should_stop) -> adapter path or RunOutput; raises on failure, TrainingCancelled on cancel
 Runner = Callable[[Job, Callable[[Progress], None], Callable[[], bool]], "str | RunOutput"]
 Listener = Callable[[Job, Progress | None], None]  # progress is None on a state change
+# warm_start(job, jobs) -> the adapter folder the job starts from, "" for the base model
+WarmStart = Callable[[Job, list[Job]], str]
 
 
 class JobQueue:
     """The jobs of one device. Thread-safe; `run_next` runs one job in the calling thread."""
 
-    def __init__(self, store: JobStore, runner: Runner) -> None:
+    def __init__(self, store: JobStore, runner: Runner, warm_start: WarmStart | None = None) -> None:
         self._store = store
         self._runner = runner
+        self._warm_start = warm_start
         self._lock = threading.Condition()
         self._jobs = store.load()
         self._cancel_requested: set[str] = set()
@@ -191,7 +195,8 @@ class JobQueue:
             if job is None:
                 return None
             if job.state == JobState.QUEUED:
-                job = self._set(job, state=JobState.RUNNING)
+                init = self._warm_start(job, list(self._jobs.values())) if self._warm_start else ""
+                job = self._set(job, state=JobState.RUNNING, init_adapter=init)
             else:
                 log.info("resuming job %s after a restart", job.id)
         self._notify(job)
@@ -257,6 +262,7 @@ def training_runner(
     def run(job: Job, on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> RunOutput:
         job_dir = adapters_dir / job.id
         adapter_dir = job_dir / ADAPTER
+        init_adapter = Path(job.init_adapter) if job.init_adapter else None
         if (adapter_dir / "adapter_config.json").exists():
             log.info("job %s: adapter already trained, not training again", job.id)
         elif isolate:
@@ -267,11 +273,12 @@ def training_runner(
                 recipe_path,
                 on_progress,
                 should_stop,
+                init_adapter,
             )
         else:
-            adapter_dir = train(
-                Path(job.dataset_path), resolve_base_model(job.base_model), job_dir, recipe, on_progress, should_stop
-            ).adapter_dir
+            base = resolve_base_model(job.base_model)
+            result = train(Path(job.dataset_path), base, job_dir, recipe, on_progress, should_stop, init_adapter)
+            adapter_dir = result.adapter_dir
         if eval_target is None:
             return RunOutput(str(adapter_dir))
         evaluation = read_evaluation(job_dir)

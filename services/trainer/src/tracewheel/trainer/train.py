@@ -232,14 +232,27 @@ def save_adapter_atomically(model: Any, tokenizer: Any, adapter_dir: Path) -> Pa
     return adapter_dir
 
 
+def _warm_adapter(model: Any, init_adapter: Path, recipe: Recipe) -> Any:
+    """The base model with `init_adapter`'s weights as a trainable LoRA adapter: its own shape (rank,
+    targets), the recipe's dropout."""
+    from peft import LoraConfig, PeftModel
+
+    config = LoraConfig.from_pretrained(str(init_adapter))
+    config.lora_dropout = recipe.lora_dropout
+    config.inference_mode = False
+    return PeftModel.from_pretrained(model, str(init_adapter), config=config, is_trainable=True)
+
+
 def build_trainer(
     data: TrainingData,
     base_model_dir: Path,
     output_dir: Path,
     recipe: Recipe,
     callbacks: list[Any],
+    init_adapter: Path | None = None,
 ) -> Any:
-    """An SFTTrainer with a LoRA adapter on the base model (tokenizes the data).
+    """An SFTTrainer with a LoRA adapter on the base model (tokenizes the data): a new one, or
+    `init_adapter`'s weights carried on (a warm start, warm_start.py).
 
     Raises:
         TemplateError: the chat template cannot mask assistant tokens.
@@ -254,12 +267,18 @@ def build_trainer(
     from tracewheel.trainer.prefix_tree import PrefixTreeCollator
 
     model, tokenizer = _load_model_and_tokenizer(base_model_dir, recipe)
-    lora = LoraConfig(
-        r=recipe.lora_r,
-        lora_alpha=recipe.lora_alpha,
-        lora_dropout=recipe.lora_dropout,
-        task_type="CAUSAL_LM",
-        **lora_targets(linear_module_names(model), recipe.target_modules, recipe.lora_layers),
+    if init_adapter is not None:
+        model = _warm_adapter(model, init_adapter, recipe)
+    lora = (
+        None
+        if init_adapter is not None
+        else LoraConfig(
+            r=recipe.lora_r,
+            lora_alpha=recipe.lora_alpha,
+            lora_dropout=recipe.lora_dropout,
+            task_type="CAUSAL_LM",
+            **lora_targets(linear_module_names(model), recipe.target_modules, recipe.lora_layers),
+        )
     )
     use_eval = recipe.eval and data.eval is not None
     # pre-tokenized rows (the dataset service's): labelled positions only, weighted decisions (loss.py)
@@ -294,8 +313,12 @@ def train(
     recipe: Recipe,
     progress_callback: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    init_adapter: Path | None = None,
 ) -> TrainResult:
     """Fits a LoRA adapter; resumes from the last checkpoint in `output_dir` if there is one.
+
+    With `init_adapter` (a warm start) the adapter begins as that one's weights and trains
+    `recipe.warm_start_epochs` epochs (num_train_epochs when unset).
 
     Raises:
         DatasetError: the dataset is missing, corrupt or has untrainable rows.
@@ -305,10 +328,13 @@ def train(
     import torch
 
     recipe = recipe.for_device(torch.cuda.is_available())
+    if init_adapter is not None and recipe.warm_start_epochs is not None:
+        recipe = recipe.model_copy(update={"num_train_epochs": recipe.warm_start_epochs})
     data = load_training_data(dataset_dir, recipe.max_length)
     output_dir.mkdir(parents=True, exist_ok=True)
     reporter = _make_progress_callback(progress_callback, should_stop)
-    trainer = build_trainer(data, base_model_dir, output_dir, recipe, [reporter, *_tensorboard_callbacks(output_dir)])
+    callbacks = [reporter, *_tensorboard_callbacks(output_dir)]
+    trainer = build_trainer(data, base_model_dir, output_dir, recipe, callbacks, init_adapter)
     checkpoint = last_checkpoint(output_dir / CHECKPOINTS)
     resumed_from = int(_CHECKPOINT.match(checkpoint.name).group(1)) if checkpoint else 0  # type: ignore[union-attr]
     if checkpoint:

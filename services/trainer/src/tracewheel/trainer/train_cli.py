@@ -1,4 +1,4 @@
-"""`python -m tracewheel.trainer.train_cli DATASET BASE_MODEL OUTPUT [--recipe FILE]`: one run, no service.
+"""`python -m tracewheel.trainer.train_cli DATASET BASE_MODEL OUTPUT [--recipe FILE] [--init-adapter DIR]`: one run.
 
 Prints one JSON line per progress report and a final JSON result; resumes from OUTPUT's last
 checkpoint, so a killed run continues when started again with the same arguments.
@@ -23,13 +23,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("base_model_dir", type=Path)
     parser.add_argument("output_dir", type=Path)
     parser.add_argument("--recipe", type=Path, default=None, help="recipe YAML (default: the shipped one)")
+    parser.add_argument(
+        "--init-adapter", type=Path, default=None, help="start from this adapter's weights (a warm start)"
+    )
     args = parser.parse_args(argv)
 
     def report(progress: Progress) -> None:
         print(json.dumps({"progress": dataclasses.asdict(progress)}), flush=True)
 
     try:
-        result = train(args.dataset_dir, args.base_model_dir, args.output_dir, load_recipe(args.recipe), report)
+        recipe = load_recipe(args.recipe)
+        result = train(
+            args.dataset_dir, args.base_model_dir, args.output_dir, recipe, report, init_adapter=args.init_adapter
+        )
     except TracewheelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
