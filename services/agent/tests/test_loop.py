@@ -104,6 +104,28 @@ async def test_max_steps_stops_a_model_that_never_answers() -> None:
     _roundtrip(trace)
 
 
+async def test_repeat_limit_ends_a_run_that_makes_the_same_call_for_the_same_result() -> None:
+    same = assistant(None, tool_calls=[tool_call("browser_click", {"ref": "e5"})])
+    llm = ScriptedLLM([same], repeat_last=True)
+    config = AgentConfig(max_steps=8, repeat_limit=3)
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
+    assert len(llm.requests) == 3 and trace.metadata.extra["stop_reason"] == "repeated_call"
+    assert trace.outcome.verdict == Verdict.FAILED
+    assert trace.outcome.detail == "browser_click returned the same result 3 times in a row for the same arguments"
+    _roundtrip(trace)
+
+
+async def test_repeat_limit_counts_only_unbroken_runs_of_one_call() -> None:
+    def click(ref: str):  # type: ignore[no-untyped-def]
+        return assistant(None, tool_calls=[tool_call("browser_click", {"ref": ref})])
+
+    # e5 twice, e6, e5 twice, then an answer: never three of one in a row
+    llm = ScriptedLLM([click("e5"), click("e5"), click("e6"), click("e5"), click("e5"), assistant("Done.")])
+    config = AgentConfig(max_steps=8, repeat_limit=3)
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
+    assert trace.metadata.extra["stop_reason"] == "final_answer" and trace.outcome.final_answer == "Done."
+
+
 async def test_answer_at_limit_asks_once_more_without_tools() -> None:
     click = assistant(None, tool_calls=[tool_call("browser_click", {})])
     llm = ScriptedLLM([click, click, assistant("It costs $3.")])

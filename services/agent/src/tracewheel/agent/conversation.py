@@ -49,6 +49,10 @@ class AgentConfig:
         observation_window: send only the last N tool results in full, earlier ones cut to
             their head (`tracewheel.core.observations`); 0 sends every result in full. The
             trace keeps every result whole and records the window.
+        repeat_limit: end the run (failed, `repeated_call`) when the model makes the same call
+            with the same arguments this many times in a row and it returns the same result
+            each time: greedy decoding of a grown copy of the same context goes round again,
+            and the remaining steps would be spent the same way; 0 never ends a run for it.
     """
 
     max_steps: int = 15
@@ -68,6 +72,7 @@ class AgentConfig:
     answer_at_limit: bool = False
     task_reminder: bool = False
     observation_window: int = 0
+    repeat_limit: int = 0
 
 
 TASK_REMINDER = "\n\nTask: "

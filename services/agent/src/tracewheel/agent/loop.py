@@ -13,6 +13,8 @@ The Trelis workshop loop, made robust:
   then the run ends with an `error` outcome and the trace so far;
 - a lost tool session is reopened once; a second loss ends the run with an `error` outcome;
 - with an approver, a rejected call answers "User rejected tool call." to the model.
+- with `repeat_limit`, the same call (name and arguments) answered by the same result that many
+  times in a row ends the run as failed (`repeated_call`) instead of at the step limit.
 
 A run never raises for those: it always returns a Trace (which validates).
 """
@@ -143,6 +145,22 @@ async def _call_tool(run: Conversation, call: ToolCall, tools: ToolSession, appr
     return clip_result(output.text, run.config.result_char_limit)
 
 
+class _Repeats:
+    """Counts one call (name, arguments) answered by one result, made again and again in a row."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._last: tuple[str, str, str] | None = None
+
+    def seen(self, name: str, arguments: str, output: str) -> bool:
+        """Records a call and its result; True when the limit is reached (never with limit 0)."""
+        key = (name, arguments, output)
+        self.count = self.count + 1 if key == self._last else 1
+        self._last = key
+        return 0 < self.limit <= self.count
+
+
 async def _loop(
     run: Conversation,
     llm: openai.AsyncOpenAI,
@@ -151,6 +169,7 @@ async def _loop(
     on_event: EventSink | None,
 ) -> tuple[Outcome, str]:
     run.set_tools(await tools.list_tools())
+    repeats = _Repeats(run.config.repeat_limit)
     for step in range(1, run.config.max_steps + 1):
         run.steps = step
         assistant = run.add_assistant(await _next_turn(run, llm))
@@ -159,9 +178,14 @@ async def _loop(
         if not assistant.tool_calls:
             return Outcome(final_answer=assistant.content or ""), "final_answer"
         for call in assistant.tool_calls:
-            result = run.add_tool_result(call, await _call_tool(run, call, tools, approver))
+            output = await _call_tool(run, call, tools, approver)
+            result = run.add_tool_result(call, output)
             if on_event is not None:
                 await _maybe_await(on_event(AgentEvent(step, "tool_result", result)))
+            if repeats.seen(call.function.name, run.raw_arguments[call.id], output):
+                name, count = call.function.name, repeats.count
+                detail = f"{name} returned the same result {count} times in a row for the same arguments"
+                return Outcome(verdict=Verdict.FAILED, detail=detail), "repeated_call"
     detail = f"max_steps ({run.config.max_steps}) reached without a final answer"
     if not run.config.answer_at_limit:
         return Outcome(verdict=Verdict.FAILED, detail=detail), "max_steps"

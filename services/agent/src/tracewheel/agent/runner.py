@@ -34,6 +34,7 @@ def agent_config(settings: AgentSettings) -> AgentConfig:
         answer_at_limit=settings.answer_at_limit,
         task_reminder=settings.task_reminder,
         observation_window=settings.observation_window,
+        repeat_limit=settings.repeat_limit,
         time_limit_s=settings.time_limit_s,
         result_char_limit=settings.result_char_limit,
         tool_names=settings.tools or None,
