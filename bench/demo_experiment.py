@@ -3,13 +3,15 @@ the full profile's recipe (plus overrides), then evaluate the adapter on the hel
 fresh stack with the full profile's settings.
 
     .venv/bin/python bench/demo_experiment.py DATASET_DIR OUT_DIR [--rows price_lookup=1,order_form=3,...]
-        [--set TW_RECIPE_LORA_LAYERS=15 ...] [--adapter ADAPTER_DIR] [--base-model DIR]
+        [--set TW_RECIPE_LORA_LAYERS=15 ...] [--adapter ADAPTER_DIR] [--init-adapter ADAPTER_DIR] [--base-model DIR]
 
 - `--rows`: train on a subset: the first N rows of each named template, in the dataset's
   order (rows are matched to templates by their request's wording; templates not named are
   left out). Written to OUT_DIR/dataset.
 - `--set`: recipe (TW_RECIPE_*) or stack (TW_AGENT_*, ...) settings over the full profile's.
 - `--adapter`: skip training and evaluate this adapter.
+- `--init-adapter`: a warm start from this adapter (a round 2 as the trainer runs it when an
+  adapter is deployed; `TW_RECIPE_WARM_START_EPOCHS` sets its epochs, docs/trainer.md).
 
 Prints the training and evaluation wall times, held-out success per template and every task's
 verdict; the evaluation's traces are kept in OUT_DIR/home/agent/eval-traces/. Runs E-Q of
@@ -77,9 +79,10 @@ def subset(dataset: Path, out: Path, counts: dict[str, int]) -> Path:
     return target
 
 
-def train(dataset: Path, base: Path, out: Path, env: dict[str, str]) -> Path:
+def train(dataset: Path, base: Path, out: Path, env: dict[str, str], init_adapter: Path | None = None) -> Path:
     recipe = {k: v for k, v in env.items() if k.startswith("TW_RECIPE_")}
     command = [sys.executable, "-m", "tracewheel.trainer.train_cli", str(dataset), str(base), str(out / "train")]
+    command += ["--init-adapter", str(init_adapter)] if init_adapter else []
     started = time.monotonic()
     run = subprocess.run(command, env=os.environ | recipe, capture_output=True, text=True)
     if run.returncode != 0:
@@ -124,6 +127,7 @@ def main() -> None:
     parser.add_argument("--rows", default="", help="template=count,...: train on a subset")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--adapter", type=Path, default=None)
+    parser.add_argument("--init-adapter", type=Path, default=None, help="train from this adapter (a warm start)")
     parser.add_argument("--base-model", type=Path, default=None, help="default: the dataset manifest's base_model")
     args = parser.parse_args()
     env = full_profile().env | dict(item.split("=", 1) for item in args.set)
@@ -133,7 +137,7 @@ def main() -> None:
     if adapter is None:
         counts = {k: int(v) for k, v in (item.split("=") for item in args.rows.split(",") if item)}
         dataset = subset(args.dataset, args.out, counts) if counts else args.dataset
-        adapter = train(dataset, base, args.out, env)
+        adapter = train(dataset, base, args.out, env, args.init_adapter)
     evaluate(adapter, base, args.out, env)
 
 

@@ -86,13 +86,12 @@ def test_warm_training_carries_on_from_the_adapters_weights_for_warm_start_epoch
     tiny_model_dir: Path, dataset_dir: Path, tiny_recipe: Recipe, tmp_path: Path
 ) -> None:
     first = train(dataset_dir, tiny_model_dir, tmp_path / "first", tiny_recipe).adapter_dir
-    # a learning rate too small to move anything: what comes out is what the run started from
-    still = tiny_recipe.model_copy(
-        update={"max_steps": -1, "num_train_epochs": 3, "warm_start_epochs": 1, "learning_rate": 1e-12, "eval": False}
-    )
+    # a warm learning rate too small to move anything: what comes out is what the run started from
+    warm_only = {"max_steps": -1, "num_train_epochs": 3, "warm_start_epochs": 1, "warm_start_learning_rate": 1e-12}
+    still = tiny_recipe.model_copy(update=warm_only | {"eval": False})
 
     warm = train(dataset_dir, tiny_model_dir, tmp_path / "warm", still, init_adapter=first)
-    cold = train(dataset_dir, tiny_model_dir, tmp_path / "cold", still.model_copy(update={"max_steps": 1}))
+    cold = train(dataset_dir, tiny_model_dir, tmp_path / "cold", still.model_copy(update={"learning_rate": 1e-12}))
 
     assert warm.global_step == 2  # one epoch of 8 rows, 4 per step (warm_start_epochs), not three
     before, after, fresh = _lora_weights(first), _lora_weights(warm.adapter_dir), _lora_weights(cold.adapter_dir)
@@ -100,4 +99,5 @@ def test_warm_training_carries_on_from_the_adapters_weights_for_warm_start_epoch
     lora_b = [name for name in before if "lora_B" in name]
     assert lora_b and all(before[name].abs().max() > 0 for name in lora_b)  # the first run moved B off zero
     assert all((after[name] - before[name]).abs().max() < 1e-6 for name in before)
+    assert cold.global_step == 6  # a cold start: num_train_epochs
     assert all(fresh[name].abs().max() < 1e-9 for name in lora_b)  # a cold start begins at B = 0

@@ -58,6 +58,12 @@ class Recipe(BaseModel):
         description="When an adapter this trainer made is deployed, start from it and train this many epochs "
         "instead of num_train_epochs (warm_start.py); None: every job starts from the base model.",
     )
+    warm_start_learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Peak learning rate of a warm start (an adapter already fitted wants a gentler one); "
+        "None: learning_rate.",
+    )
     max_steps: int = Field(default=-1, description="Optimizer steps to run; -1 means use num_train_epochs.")
     learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate (LoRA wants ~1e-4..3e-4).")
     warmup_ratio: float = Field(default=0.03, ge=0, lt=1, description="Fraction of steps of linear warmup.")

@@ -318,7 +318,8 @@ def train(
     """Fits a LoRA adapter; resumes from the last checkpoint in `output_dir` if there is one.
 
     With `init_adapter` (a warm start) the adapter begins as that one's weights and trains
-    `recipe.warm_start_epochs` epochs (num_train_epochs when unset).
+    `recipe.warm_start_epochs` epochs at `recipe.warm_start_learning_rate` (num_train_epochs and
+    learning_rate when unset).
 
     Raises:
         DatasetError: the dataset is missing, corrupt or has untrainable rows.
@@ -328,8 +329,13 @@ def train(
     import torch
 
     recipe = recipe.for_device(torch.cuda.is_available())
-    if init_adapter is not None and recipe.warm_start_epochs is not None:
-        recipe = recipe.model_copy(update={"num_train_epochs": recipe.warm_start_epochs})
+    if init_adapter is not None:
+        recipe = recipe.model_copy(
+            update={
+                "num_train_epochs": recipe.warm_start_epochs or recipe.num_train_epochs,
+                "learning_rate": recipe.warm_start_learning_rate or recipe.learning_rate,
+            }
+        )
     data = load_training_data(dataset_dir, recipe.max_length)
     output_dir.mkdir(parents=True, exist_ok=True)
     reporter = _make_progress_callback(progress_callback, should_stop)

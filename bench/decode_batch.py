@@ -1,0 +1,73 @@
+"""Decode throughput of the CPU engine's batch by batch size: how many agents should share it.
+
+    .venv/bin/python bench/decode_batch.py [--model SmolLM2-135M-Instruct|PATH] [--context 2000] [--steps 12]
+
+A decode step reads every weight once whatever the batch, and each row's keys and values: on a
+2-core CPU both are memory-bound, so a bigger batch makes more tokens per second until the rows'
+caches outweigh the weights. Each batch size runs the engine's decode path (a `growing_cache` of
+`--context` tokens per row, left-padding mask, `logits_to_keep=1`, fp32 as served) for `--steps`
+steps, median step time after two warm-up steps, all in one process one after the other. The
+demo's agents send ~45-token tool calls after prompts of 1-4k tokens (docs/demo.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from tracewheel.inference.engine.kv import cache_kv, growing_cache
+from tracewheel.inference.model_store import resolve_model
+from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
+
+
+def step_seconds(model: torch.nn.Module, prefix: list, batch: int, context: int, steps: int) -> float:
+    """Median seconds of one decode step for `batch` rows of `context` cached tokens."""
+    cache = growing_cache([(k.repeat(batch, 1, 1, 1), v.repeat(batch, 1, 1, 1)) for k, v in prefix])
+    tokens = torch.randint(0, model.config.vocab_size, (batch, 1))
+    times = []
+    for step in range(steps + 2):
+        started = time.perf_counter()
+        model(
+            input_ids=tokens,
+            position_ids=torch.full((batch, 1), context + step),
+            attention_mask=torch.ones(batch, context + step + 1, dtype=torch.long),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[2:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="SmolLM2-135M-Instruct")
+    parser.add_argument("--context", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--batches", default="1,2,4,8,10")
+    args = parser.parse_args()
+    home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
+    model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        out = model(input_ids=torch.randint(0, model.config.vocab_size, (1, args.context)), use_cache=True)
+        prefix = list(cache_kv(out.past_key_values))
+        print(f"model {model_dir.name}, {args.context} cached tokens per row, torch threads {torch.get_num_threads()}")
+        print(f"{'batch':>5} {'ms/step':>8} {'tokens/s':>9} {'ratio':>6}")
+        first = None
+        for batch in (int(b) for b in args.batches.split(",")):
+            seconds = step_seconds(model, prefix, batch, args.context, args.steps)
+            rate = batch / seconds
+            first = first or rate
+            print(f"{batch:5d} {seconds * 1000:8.1f} {rate:9.1f} {rate / first:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
