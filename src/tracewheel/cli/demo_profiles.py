@@ -99,6 +99,18 @@ def full_profile() -> DemoProfile:
         "TW_RECIPE_ANSWER_WEIGHT": "30",
         "TW_RECIPE_GRADIENT_ACCUMULATION_STEPS": "1",
         "TW_RECIPE_LEARNING_RATE": "0.001",
+        # no dropout on the LoRA branch: PEFT copies every adapted layer's input to drop from it,
+        # 1.36x the time of a 3k-token step (bench/train_step.py; docs/demo.md, session 10)
+        "TW_RECIPE_LORA_DROPOUT": "0",
+        # round 2 carries the deployed round-1 adapter on for one epoch over all its rows, at a fifth
+        # of the learning rate, instead of three epochs from the base model (trainer/warm_start.py):
+        # 212 s of training against ~620 s, held-out 50 % as before; at lr 1e-3 it fell to 20 %
+        # (docs/demo.md, session 10: run T, experiment X1)
+        "TW_RECIPE_WARM_START_EPOCHS": "1",
+        "TW_RECIPE_WARM_START_LEARNING_RATE": "0.0002",
+        # a run that makes the same call for the same result three times in a row is stuck (an
+        # empty search typed again and again): it ends there instead of at the step limit
+        "TW_AGENT_REPEAT_LIMIT": "3",
         # rows of at most 4k tokens fit without activation checkpointing (~2.5 GB per 1k tokens in
         # bf16, ~3.6 GB in fp32); bf16 autocast without checkpointing trains 1.8x faster than fp32
         # with it on a CPU with bf16 instructions (AVX512-BF16 or AMX; bench/train_step.py), and
