@@ -18,28 +18,19 @@ from tracewheel.core.events import (
 )
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.core.natsserver import NatsServer
+from tracewheel.core.service import Cleanup
 from tracewheel.trainer.__main__ import setup
 from tracewheel.trainer.config import TrainerSettings
 from tracewheel.trainer.warm_start import DeploymentLog
 from tracewheel.v1 import events_pb2, trainer_pb2, trainer_pb2_grpc
 
 
-async def test_dataset_built_event_trains_and_publishes_model_trained(
-    nats_server: NatsServer, tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path
-) -> None:
+async def start_trainer(
+    nats_server: NatsServer, tiny_model_dir: Path, tmp_path: Path, recipe_options: dict
+) -> tuple[GrpcServer, int, Cleanup]:
+    """The service as __main__ wires it, on the tiny model, with a recipe of `recipe_options`."""
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {
-                "max_steps": 1,
-                "save_steps": 1,
-                "lora_r": 4,
-                "per_device_train_batch_size": 1,
-                "device": "cpu",
-                "eval": False,
-            }
-        )
-    )
+    recipe.write_text(yaml.safe_dump(recipe_options))
     settings = TrainerSettings(
         nats_url=nats_server.url,
         grpc_port=0,
@@ -52,6 +43,14 @@ async def test_dataset_built_event_trains_and_publishes_model_trained(
     port = server.bind("127.0.0.1", 0)
     cleanup = await setup(settings, server)
     await server.start()
+    return server, port, cleanup
+
+
+async def test_dataset_built_event_trains_and_publishes_model_trained(
+    nats_server: NatsServer, tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
+    options = {"max_steps": 1, "save_steps": 1, "lora_r": 4, "per_device_train_batch_size": 1, "device": "cpu"}
+    server, port, cleanup = await start_trainer(nats_server, tiny_model_dir, tmp_path, options | {"eval": False})
     client, js = await connect(nats_server.url, "test")
     trained: asyncio.Queue[events_pb2.ModelTrained] = asyncio.Queue()
     phases: list[str] = []
@@ -94,24 +93,8 @@ async def test_dataset_built_event_trains_and_publishes_model_trained(
 async def test_a_job_after_a_deployment_starts_from_the_deployed_adapter(
     nats_server: NatsServer, tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path
 ) -> None:
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {"max_steps": 1, "save_steps": 1, "lora_r": 4, "device": "cpu", "eval": False, "warm_start_epochs": 1}
-        )
-    )
-    settings = TrainerSettings(
-        nats_url=nats_server.url,
-        grpc_port=0,
-        state_dir=tmp_path / "state",
-        adapters_dir=tmp_path / "adapters",
-        base_model_dir=tiny_model_dir,
-        recipe_path=recipe,
-    )
-    server = GrpcServer(["tracewheel.v1.Trainer"])
-    port = server.bind("127.0.0.1", 0)
-    cleanup = await setup(settings, server)
-    await server.start()
+    options = {"max_steps": 1, "save_steps": 1, "lora_r": 4, "device": "cpu", "eval": False, "warm_start_epochs": 1}
+    server, port, cleanup = await start_trainer(nats_server, tiny_model_dir, tmp_path, options)
     client, js = await connect(nats_server.url, "test")
     trained: asyncio.Queue[events_pb2.ModelTrained] = asyncio.Queue()
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -35,6 +34,7 @@ from tracewheel.cli.demo_report import RoundRow, plot_rounds, rounds_markdown, r
 from tracewheel.cli.flywheel import Flywheel, RoundResult
 from tracewheel.cli.stack import StackInfo, Supervisor, home_dir, pid_alive
 from tracewheel.core.errors import FailedPrecondition, TracewheelError
+from tracewheel.core.files import write_json_atomically
 from tracewheel.v1 import inference_pb2
 
 ALIAS = "agent"
@@ -52,10 +52,7 @@ class DemoState:
 
     def record(self, step: str, result: Any) -> Any:
         self.steps[step] = result
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.path.with_suffix(".tmp")
-        staging.write_text(json.dumps(self.steps, indent=1))
-        os.replace(staging, self.path)
+        write_json_atomically(self.path, self.steps)
         return result
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from tracewheel.agent.evaluation import EvalReport, TaskResult
 from tracewheel.agent.loop import AgentConfig
 from tracewheel.agent.tasks import Task
+from tracewheel.core.files import write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,4 @@ class EvalCache:
             return None
 
     def put(self, key: str, report: EvalReport) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        staging = self._path(key).with_suffix(".tmp")
-        staging.write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
-        os.replace(staging, self._path(key))
+        write_json_atomically(self._path(key), report.to_dict())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 
 from tracewheel.core.errors import FailedPrecondition
+from tracewheel.core.files import write_json_atomically
 from tracewheel.v1 import agent_pb2, agent_pb2_grpc, events_pb2, inference_pb2, inference_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,8 @@ def read_evaluation(job_dir: Path) -> Evaluation | None:
 
 
 def _write_evaluation(job_dir: Path, evaluation: Evaluation) -> None:
-    staging = job_dir / f".{EVAL_FILE}.tmp"
-    staging.write_text(
-        json.dumps({"metrics": evaluation.metrics, "baseline_metrics": evaluation.baseline_metrics}, indent=1),
-        encoding="utf-8",
-    )
-    os.replace(staging, job_dir / EVAL_FILE)
+    data = {"metrics": evaluation.metrics, "baseline_metrics": evaluation.baseline_metrics}
+    write_json_atomically(job_dir / EVAL_FILE, data)
 
 
 def evaluate_adapter(target: EvalTarget, adapter_name: str, adapter_path: Path, job_dir: Path) -> Evaluation:

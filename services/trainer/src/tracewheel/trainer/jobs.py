@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from tracewheel.core.errors import FailedPrecondition, NotFound
+from tracewheel.core.files import write_json_atomically
 from tracewheel.trainer.evaluation import EvalTarget, evaluate_adapter, read_evaluation
 from tracewheel.trainer.isolated import train_in_subprocess
 from tracewheel.trainer.recipe import Recipe
@@ -85,13 +85,7 @@ class JobStore:
         return {row["id"]: Job(**{**row, "state": JobState(row["state"])}) for row in rows}
 
     def save(self, jobs: dict[str, Job]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.path.with_name(f".{self.path.name}.tmp")
-        with staging.open("w", encoding="utf-8") as out:
-            json.dump([dataclasses.asdict(job) for job in jobs.values()], out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(staging, self.path)
+        write_json_atomically(self.path, [dataclasses.asdict(job) for job in jobs.values()])
 
 
 # runner(job, progress, should_stop) -> adapter path or RunOutput; raises on failure, TrainingCancelled on cancel

@@ -239,7 +239,6 @@ def _warm_adapter(model: Any, init_adapter: Path, recipe: Recipe) -> Any:
 
     config = LoraConfig.from_pretrained(str(init_adapter))
     config.lora_dropout = recipe.lora_dropout
-    config.inference_mode = False
     return PeftModel.from_pretrained(model, str(init_adapter), config=config, is_trainable=True)
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tracewheel.core.files import write_json_atomically
 
 if TYPE_CHECKING:
     from tracewheel.trainer.jobs import Job
@@ -48,11 +49,7 @@ class DeploymentLog:
     def record(self, alias: str, adapter_name: str) -> None:
         """Remembers that `alias` serves `adapter_name` ("" when it serves the base model)."""
         with self._lock:
-            data = self._read() | {alias: adapter_name}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            staging = self.path.with_name(f".{self.path.name}.tmp")
-            staging.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            os.replace(staging, self.path)
+            write_json_atomically(self.path, self._read() | {alias: adapter_name})
 
     def adapter_for(self, alias: str) -> str:
         """The adapter `alias` serves, "" for the base model or when nothing was deployed."""
