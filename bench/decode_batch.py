@@ -1,6 +1,7 @@
 """Decode throughput of the CPU engine's batch by batch size: how many agents should share it.
 
     .venv/bin/python bench/decode_batch.py [--model SmolLM2-135M-Instruct|PATH] [--context 2000] [--steps 12]
+        [--batches 1,2,4,8,10] [--widths 1]
 
 A decode step reads every weight once whatever the batch, and each row's keys and values: on a
 2-core CPU both are memory-bound, so a bigger batch makes more tokens per second until the rows'
@@ -8,6 +9,10 @@ caches outweigh the weights. Each batch size runs the engine's decode path (a `g
 `--context` tokens per row, left-padding mask, `logits_to_keep=1`, fp32 as served) for `--steps`
 steps, median step time after two warm-up steps, all in one process one after the other. The
 demo's agents send ~45-token tool calls after prompts of 1-4k tokens (docs/demo.md).
+
+`--widths` also times steps that feed several tokens per row, as speculative decoding does to
+verify its drafts (engine/speculative.py): what a step costs per extra draft token decides how
+many drafts pay, given how many are accepted (bench/speculative.py).
 """
 
 from __future__ import annotations
@@ -26,20 +31,22 @@ from tracewheel.inference.model_store import resolve_model
 from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
 
 
-def step_seconds(model: torch.nn.Module, prefix: list, batch: int, context: int, steps: int) -> float:
-    """Median seconds of one decode step for `batch` rows of `context` cached tokens."""
+def step_seconds(model: torch.nn.Module, prefix: list, batch: int, context: int, steps: int, width: int = 1) -> float:
+    """Median seconds of one decode step for `batch` rows of `context` cached tokens, `width`
+    tokens fed per row."""
     cache = growing_cache([(k.repeat(batch, 1, 1, 1), v.repeat(batch, 1, 1, 1)) for k, v in prefix])
-    tokens = torch.randint(0, model.config.vocab_size, (batch, 1))
+    tokens = torch.randint(0, model.config.vocab_size, (batch, width))
     times = []
     for step in range(steps + 2):
+        start = context + step * width
         started = time.perf_counter()
         model(
             input_ids=tokens,
-            position_ids=torch.full((batch, 1), context + step),
-            attention_mask=torch.ones(batch, context + step + 1, dtype=torch.long),
+            position_ids=(start + torch.arange(width)).expand(batch, width),
+            attention_mask=torch.ones(batch, start + width, dtype=torch.long),
             past_key_values=cache,
             use_cache=True,
-            logits_to_keep=1,
+            logits_to_keep=width,
         )
         times.append(time.perf_counter() - started)
     return statistics.median(times[2:])
@@ -51,6 +58,7 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batches", default="1,2,4,8,10")
+    parser.add_argument("--widths", default="1", help="tokens fed per row per step (1: plain decoding)")
     args = parser.parse_args()
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
     model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
@@ -60,13 +68,14 @@ def main() -> None:
         out = model(input_ids=torch.randint(0, model.config.vocab_size, (1, args.context)), use_cache=True)
         prefix = list(cache_kv(out.past_key_values))
         print(f"model {model_dir.name}, {args.context} cached tokens per row, torch threads {torch.get_num_threads()}")
-        print(f"{'batch':>5} {'ms/step':>8} {'tokens/s':>9} {'ratio':>6}")
+        print(f"{'batch':>5} {'width':>5} {'ms/step':>8} {'positions/s':>11} {'ratio':>6}")
         first = None
         for batch in (int(b) for b in args.batches.split(",")):
-            seconds = step_seconds(model, prefix, batch, args.context, args.steps)
-            rate = batch / seconds
-            first = first or rate
-            print(f"{batch:5d} {seconds * 1000:8.1f} {rate:9.1f} {rate / first:6.2f}")
+            for width in (int(w) for w in args.widths.split(",")):
+                seconds = step_seconds(model, prefix, batch, args.context, args.steps, width)
+                rate = batch * width / seconds
+                first = first or rate
+                print(f"{batch:5d} {width:5d} {seconds * 1000:8.1f} {rate:11.1f} {rate / first:6.2f}")
 
 
 if __name__ == "__main__":

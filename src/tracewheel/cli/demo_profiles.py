@@ -111,6 +111,10 @@ def full_profile() -> DemoProfile:
         # a run that makes the same call for the same result three times in a row is stuck (an
         # empty search typed again and again): it ends there instead of at the step limit
         "TW_AGENT_REPEAT_LIMIT": "3",
+        # speculative decoding by prompt lookup: tool calls copy names and refs from the page just
+        # read; three drafts a step made the held-out evaluation's requests 1.47x faster with the
+        # same outputs (bench/speculative.py; docs/inference.md)
+        "TW_INFERENCE_SPECULATIVE_TOKENS": "3",
         # rows of at most 4k tokens fit without activation checkpointing (~2.5 GB per 1k tokens in
         # bf16, ~3.6 GB in fp32); bf16 autocast without checkpointing trains 1.8x faster than fp32
         # with it on a CPU with bf16 instructions (AVX512-BF16 or AMX; bench/train_step.py), and

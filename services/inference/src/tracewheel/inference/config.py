@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.settings import ServiceSettings
@@ -35,6 +35,14 @@ class InferenceSettings(ServiceSettings):
     )
     reasoning_parser: str = Field(default="qwen3", description="Reasoning parser by vLLM name; '' disables it.")
     max_batch: int = Field(default=8, ge=1, description="Requests decoded together in one forward pass.")
+    speculative_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="Draft tokens per decode step, looked up in the request's own tokens (vLLM's ngram "
+        "speculation; greedy requests only on the CPU engine); 0 disables.",
+    )
+    prompt_lookup_max: int = Field(default=4, ge=1, description="Longest n-gram matched to find drafts.")
+    prompt_lookup_min: int = Field(default=2, ge=1, description="Shortest n-gram matched to find drafts.")
     prefix_cache_tokens: int = Field(default=32768, ge=0, description="Tokens of prompt KV kept for reuse; 0 disables.")
     default_max_tokens: int = Field(default=512, ge=1, description="max_tokens when a request gives none.")
     torch_threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
@@ -51,3 +59,12 @@ class InferenceSettings(ServiceSettings):
     vllm_max_lora_rank: int = Field(default=64, description="vLLM --max-lora-rank.")
     vllm_max_loras: int = Field(default=4, description="vLLM --max-loras.")
     vllm_port: int = Field(default=8001, description="Port of the owned `vllm serve` process.")
+
+    @model_validator(mode="after")
+    def _lookup_range(self) -> InferenceSettings:
+        if self.prompt_lookup_min > self.prompt_lookup_max:
+            raise ValueError(
+                f"prompt_lookup_min ({self.prompt_lookup_min}) is larger than "
+                f"prompt_lookup_max ({self.prompt_lookup_max})"
+            )
+        return self

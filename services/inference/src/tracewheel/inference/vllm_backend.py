@@ -13,6 +13,7 @@ boundary against a stand-in HTTP server that speaks the same endpoints (see docs
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import re
@@ -53,6 +54,14 @@ def vllm_command(settings: InferenceSettings, model: str, served_name: str) -> l
         command += ["--tool-call-parser", settings.tool_call_parser]
     if settings.reasoning_parser:
         command += ["--reasoning-parser", settings.reasoning_parser]
+    if settings.speculative_tokens:
+        speculative = {
+            "method": "ngram",
+            "num_speculative_tokens": settings.speculative_tokens,
+            "prompt_lookup_max": settings.prompt_lookup_max,
+            "prompt_lookup_min": settings.prompt_lookup_min,
+        }
+        command += ["--speculative-config", json.dumps(speculative)]
     return command
 
 

@@ -8,6 +8,14 @@ gain over one-at-a-time comes from on a CPU.
 
 Rows may use different LoRA adapters: with a PEFT model, `adapter_names` routes each row of
 the batch through its own adapter (PEFT's mixed-batch inference).
+
+Speculative decoding (`speculative_tokens` > 0): a greedy row feeds its last token plus up to
+that many drafts looked up in its own context (engine/speculative.py), and keeps each draft
+the model agrees with, so one decode step can add several tokens to a row. Rows of one step
+are as wide as the longest draft; the columns a row did not use (fewer drafts, or drafts
+rejected) stay in the KV cache as holes, masked out in every later step, and positions are
+given per row, so the holes change nothing that is computed. Rows that sample (temperature
+> 0) take no drafts: their output is what it would be without speculation.
 """
 
 from __future__ import annotations
@@ -19,14 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import Cache
 
+from tracewheel.inference.engine.attention import use_gqa_attention
 from tracewheel.inference.engine.kv import KV, cache_kv, growing_cache
 from tracewheel.inference.engine.prefix_cache import PrefixCache
 from tracewheel.inference.engine.sampling import SamplingParams, make_generator, sample_token
+from tracewheel.inference.engine.speculative import propose
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +71,11 @@ class GenerationHandle:
     emitted: str = ""
     cached_tokens: int = 0
     generator: torch.Generator | None = None
+    prompt_array: np.ndarray | None = None  # the prompt for draft lookups, made once
+
+    @property
+    def greedy(self) -> bool:
+        return self.params.temperature <= 0.0
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -120,13 +136,26 @@ class Engine:
         max_batch: int = 8,
         prefix_cache: PrefixCache | None = None,
         stop_token_ids: set[int] | None = None,
+        speculative_tokens: int = 0,
+        prompt_lookup_max: int = 4,
+        prompt_lookup_min: int = 2,
     ) -> None:
+        if speculative_tokens < 0:
+            raise ValueError(f"speculative_tokens must be 0 (off) or more, got {speculative_tokens}")
+        if not 1 <= prompt_lookup_min <= prompt_lookup_max:
+            raise ValueError(
+                f"need 1 <= prompt_lookup_min <= prompt_lookup_max, got {prompt_lookup_min} and {prompt_lookup_max}"
+            )
+        use_gqa_attention(model)  # grouped heads without copies under the batch's mask (engine/attention.py)
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch = max_batch
         self.prefix_cache = prefix_cache
         self.stop_token_ids = stop_token_ids or {tokenizer.eos_token_id}
         self.context_length = int(getattr(model.config, "max_position_embeddings", 8192))
+        self.speculative_tokens = speculative_tokens
+        self.prompt_lookup = (prompt_lookup_max, prompt_lookup_min)
+        self.drafted = self.accepted = 0  # speculation counters (tokens), for benchmarks and logs
         self.lock = threading.RLock()  # held for each forward; adapter loading takes it too
         self._inbox: queue.Queue[GenerationHandle] = queue.Queue()
         self._batch = _Batch()
@@ -185,8 +214,10 @@ class Engine:
         position_ids: torch.Tensor,
         cache: Cache,
         adapters: list[str | None],
+        keep: int = 1,
     ) -> tuple[torch.Tensor, KV]:
-        """Next-token logits of each row; `cache` is extended in place with the new tokens."""
+        """Logits [rows, keep, vocab] of each row's last `keep` positions; `cache` is extended in
+        place with the new tokens."""
         kwargs: dict[str, Any] = {}
         if getattr(self.model, "peft_config", None):
             kwargs["adapter_names"] = [a or BASE_ADAPTER for a in adapters]
@@ -196,10 +227,10 @@ class Engine:
             position_ids=position_ids,
             past_key_values=cache,
             use_cache=True,
-            logits_to_keep=1,  # only the next token is sampled: a prefill skips the vocab projection of its prompt
+            logits_to_keep=keep,  # a prefill samples one token: it skips the vocab projection of its prompt
             **kwargs,
         )
-        return out.logits[:, -1, :], cache_kv(out.past_key_values)
+        return out.logits, cache_kv(out.past_key_values)
 
     def _admit(self, handle: GenerationHandle) -> None:
         if handle.cancelled.is_set():
@@ -220,19 +251,57 @@ class Engine:
         )
         if self.prefix_cache is not None:
             self.prefix_cache.insert(handle.adapter, ids, full_kv)
-        if self._accept(handle, logits[0]):
+        if self._accept(handle, logits[0, -1]):
             self._batch.add(handle, full_kv)
 
     def _decode_step(self) -> None:
+        """One forward for every running row: its last token, plus its drafts when speculating."""
         rows = self._batch.rows
-        input_ids = torch.tensor([[row.out_ids[-1]] for row in rows])
-        positions = torch.tensor([[len(row.prompt_ids) + len(row.out_ids) - 1] for row in rows])
-        mask = torch.cat([self._batch.mask, torch.ones(len(rows), 1, dtype=torch.long)], dim=1)
+        drafts = [self._drafts(row) for row in rows]
+        width = 1 + max(len(d) for d in drafts)
+        fed = [[row.out_ids[-1], *d, *[0] * (width - 1 - len(d))] for row, d in zip(rows, drafts, strict=True)]
+        input_ids = torch.tensor(fed)  # the padding after short drafts is masked out below
+        start = torch.tensor([[len(row.prompt_ids) + len(row.out_ids) - 1] for row in rows])
+        used = torch.tensor([[int(j <= len(d)) for j in range(width)] for d in drafts])
+        mask = torch.cat([self._batch.mask, used], dim=1)
         assert self._batch.cache is not None
-        logits, _ = self._forward(input_ids, mask, positions, self._batch.cache, [r.adapter for r in rows])
+        logits, _ = self._forward(
+            input_ids, mask, start + torch.arange(width), self._batch.cache, [r.adapter for r in rows], keep=width
+        )
+        keep = []
+        for i, (row, row_drafts) in enumerate(zip(rows, drafts, strict=True)):
+            fed, alive = self._verify(row, row_drafts, logits[i])
+            mask[i, mask.shape[1] - width + fed :] = 0  # rejected drafts stay in the cache, masked out
+            if alive:
+                keep.append(i)
         self._batch.mask = mask
-        keep = [i for i, row in enumerate(rows) if self._accept(row, logits[i])]
         self._batch.keep(keep)
+
+    def _drafts(self, row: GenerationHandle) -> list[int]:
+        """Draft tokens for a greedy row (none when not speculating, or when nothing matches)."""
+        room = min(self.speculative_tokens, self._limit(row) - len(row.out_ids) - 1)  # the last token is the model's
+        if room < 1 or not row.greedy:
+            return []
+        if row.prompt_array is None:
+            row.prompt_array = np.asarray(row.prompt_ids, dtype=np.int64)
+        context = np.concatenate([row.prompt_array, np.asarray(row.out_ids, dtype=np.int64)])
+        drafts = propose(context, room, *self.prompt_lookup)
+        self.drafted += len(drafts)
+        return drafts
+
+    def _verify(self, row: GenerationHandle, drafts: list[int], logits: torch.Tensor) -> tuple[int, bool]:
+        """Takes the row's tokens from one step's logits [width, vocab]: the model's own token at
+        each position, for as long as it equals the draft fed there. Returns how many of the
+        step's input columns hold tokens of the output (the last token and the accepted drafts)
+        and whether the row goes on."""
+        fed = 0
+        while True:
+            if not self._accept(row, logits[fed]):
+                return fed + 1, False
+            if fed == len(drafts) or row.out_ids[-1] != drafts[fed]:
+                return fed + 1, True
+            fed += 1
+            self.accepted += 1
 
     def _accept(self, handle: GenerationHandle, logits: torch.Tensor) -> bool:
         """Samples one token for a row; returns False when the row is finished."""
@@ -248,12 +317,15 @@ class Engine:
         if self._flush(handle, final=False):
             self._finish(handle, "stop")
             return False
-        limit = min(handle.params.max_tokens, self.context_length - len(handle.prompt_ids))
-        if len(handle.out_ids) >= limit:
+        if len(handle.out_ids) >= self._limit(handle):
             self._flush(handle, final=True)
             self._finish(handle, "length")
             return False
         return True
+
+    def _limit(self, handle: GenerationHandle) -> int:
+        """The most output tokens a request may have."""
+        return min(handle.params.max_tokens, self.context_length - len(handle.prompt_ids))
 
     def _flush(self, handle: GenerationHandle, final: bool) -> bool:
         """Emits new text; returns True when a stop string was reached (text cut before it)."""
