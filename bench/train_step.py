@@ -21,7 +21,9 @@ adapted layer's input, a copy of the activations per layer, where dropout 0 skip
 then a packed prefix-tree row of the same length (a windowed trace's per-turn rows, docs/dataset.md:
 eight segments, each after the first hanging off a token half a segment back), trained through
 its 4D attention mask (`trainer/prefix_tree.py`): SDPA with an explicit mask, not its fused
-causal kernel. `--only labelled,tree` runs a subset (by loss head).
+causal kernel. `--only labelled,tree` runs a subset (by loss head). `--profile N` prints, for each
+configuration, the N operators that took the most time in one more step (torch.profiler): where
+a step's time goes.
 """
 
 from __future__ import annotations
@@ -78,7 +80,14 @@ def _loss(model: object, ids: object, labels: object, head: str) -> object:
 
 
 def worker(
-    model_dir: str, precision: str, checkpointing: bool, head: str, layers: int, dropout: float, tokens: int
+    model_dir: str,
+    precision: str,
+    checkpointing: bool,
+    head: str,
+    layers: int,
+    dropout: float,
+    tokens: int,
+    profile: int = 0,
 ) -> dict[str, float]:
     import torch
     from peft import LoraConfig, get_peft_model
@@ -102,16 +111,21 @@ def worker(
     labels = ids.clone()
     labels[:, : int(tokens * 0.85)] = -100
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    times = []
-    for _ in range(3):
+
+    def step() -> float:
         started = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = _loss(model, ids, labels, head)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        times.append(time.perf_counter() - started)
-    best = min(times[1:])
+        return time.perf_counter() - started
+
+    best = min([step() for _ in range(3)][1:])
+    if profile:
+        with torch.profiler.profile() as prof:
+            step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=profile), file=sys.stderr)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return {"seconds": best, "tokens_per_s": tokens / best, "peak_rss_gb": peak_gb}
 
@@ -121,13 +135,16 @@ def main() -> None:
     parser.add_argument("--model", default="SmolLM2-135M-Instruct")
     parser.add_argument("--tokens", type=int, default=2048)
     parser.add_argument("--only", default="", help="comma-separated loss heads to run (model,trl,labelled,tree)")
+    parser.add_argument("--profile", type=int, default=0, help="print the N operators that took most time")
     parser.add_argument(
         "--worker", nargs=5, metavar=("PRECISION", "CKPT", "HEAD", "LAYERS", "DROPOUT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.worker:
         precision, checkpointing, head, layers, dropout = args.worker
-        result = worker(args.model, precision, checkpointing == "1", head, int(layers), float(dropout), args.tokens)
+        result = worker(
+            args.model, precision, checkpointing == "1", head, int(layers), float(dropout), args.tokens, args.profile
+        )
         print(json.dumps(result))
         return
     from tracewheel.cli.demo_profiles import cpu_computes_bf16
@@ -144,9 +161,10 @@ def main() -> None:
         if only and head not in only:
             continue
         command = [sys.executable, __file__, "--model", str(model_dir), "--tokens", str(args.tokens)]
+        command += ["--profile", str(args.profile)]
         command += ["--worker", precision, "1" if checkpointing else "0", head, str(layers), str(dropout)]
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        result = json.loads(out)
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
         first = first or result["tokens_per_s"]
         name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}, {head} loss"
         name = name.replace("tree loss", "labelled loss, prefix-tree row")
@@ -155,6 +173,10 @@ def main() -> None:
         ratio = result["tokens_per_s"] / first
         seconds, rate, peak = result["seconds"], result["tokens_per_s"], result["peak_rss_gb"]
         print(f"{name:80} {seconds:8.2f} {rate:9.0f} {ratio:7.2f} {peak:12.2f}")
+        if args.profile:
+            lines = done.stderr.splitlines()
+            first_rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
+            print("\n".join(line for line in lines[first_rule:] if line.strip()))
 
 
 if __name__ == "__main__":
