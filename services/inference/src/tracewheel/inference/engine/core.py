@@ -259,8 +259,8 @@ class Engine:
         rows = self._batch.rows
         drafts = [self._drafts(row) for row in rows]
         width = 1 + max(len(d) for d in drafts)
-        fed = [[row.out_ids[-1], *d, *[0] * (width - 1 - len(d))] for row, d in zip(rows, drafts, strict=True)]
-        input_ids = torch.tensor(fed)  # the padding after short drafts is masked out below
+        inputs = [[row.out_ids[-1], *d, *[0] * (width - 1 - len(d))] for row, d in zip(rows, drafts, strict=True)]
+        input_ids = torch.tensor(inputs)  # the padding after short drafts is masked out below
         start = torch.tensor([[len(row.prompt_ids) + len(row.out_ids) - 1] for row in rows])
         used = torch.tensor([[int(j <= len(d)) for j in range(width)] for d in drafts])
         mask = torch.cat([self._batch.mask, used], dim=1)
@@ -270,8 +270,8 @@ class Engine:
         )
         keep = []
         for i, (row, row_drafts) in enumerate(zip(rows, drafts, strict=True)):
-            fed, alive = self._verify(row, row_drafts, logits[i])
-            mask[i, mask.shape[1] - width + fed :] = 0  # rejected drafts stay in the cache, masked out
+            filled, alive = self._verify(row, row_drafts, logits[i])
+            mask[i, mask.shape[1] - width + filled :] = 0  # rejected drafts stay in the cache, masked out
             if alive:
                 keep.append(i)
         self._batch.mask = mask
