@@ -1,6 +1,6 @@
 """Where an adapter goes wrong on the held-out suite, without running the agent.
 
-    .venv/bin/python bench/heldout_probe.py ADAPTER_DIR [ADAPTER_DIR ...] [--tasks 10] [--base]
+    .venv/bin/python bench/heldout_probe.py ADAPTER_DIR [ADAPTER_DIR ...] [--tasks 10] [--base] [--misses]
 
 Replays the held-out suite's reference solutions (the demo's: seed 0, compact snapshots, the
 demo's tool offer) through the real gateway browser, renders each as a dataset build renders a
@@ -8,7 +8,11 @@ row (training template, no reasoning), and feeds it to each adapter teacher-forc
 sees the reference path up to each of its turns. Per task it prints, for every assistant turn,
 the probability of the turn's decision token (the `<` of `<tool_call>`, or the answer's first
 word; trainer/loss.py `decision_mask`), starred when greedy decoding would write the whole turn
-exactly; then the answer the adapter writes greedily after the full reference path.
+exactly; then the answer the adapter writes greedily after the full reference path. With
+`--misses`, each turn greedy decoding would not write exactly gets a line of its own: the
+reference up to the first token the model gets wrong, that token's probability, and what the
+model would write there instead (e.g. `browser_type` on `searchbox` where the order form's
+`spinbutton` was due).
 
 What it separates: a task lost because the model left the path (a low decision or a wrong
 argument on the way) from one lost at the answer (the right pages seen, the wrong value said).
@@ -57,7 +61,7 @@ def held_out_rows(tokenizer: Any, tasks: int, task_reminder: bool) -> list[tuple
     return rows
 
 
-def probe(model: Any, tokenizer: Any, rows: list[tuple[str, list[int], list[int]]]) -> None:
+def probe(model: Any, tokenizer: Any, rows: list[tuple[str, list[int], list[int]]], misses: bool = False) -> None:
     think_close = tokenizer.encode("</think>", add_special_tokens=False)
 
     def blank(token: int) -> bool:
@@ -86,7 +90,25 @@ def probe(model: Any, tokenizer: Any, rows: list[tuple[str, list[int], list[int]
             out = model.generate(torch.tensor([input_ids[:answer_start]]), max_new_tokens=40, do_sample=False)
         said = tokenizer.decode(out[0, answer_start:], skip_special_tokens=True).split("</think>")[-1].strip()
         print(f"{task_id:32} {' '.join(cells):48} -> {said[:90]!r}", flush=True)
+        if misses:
+            print_misses(tokenizer, logits, targets[0], greedy, turns)
     print(f"turns greedy decoding writes exactly: {exact_turns}/{total_turns}")
+
+
+def print_misses(tokenizer: Any, logits: Any, targets: Any, greedy: Any, turns: list[tuple[int, int]]) -> None:
+    """Per turn greedy decoding would not write exactly: where it first goes wrong, and how."""
+    for number, (start, end) in enumerate(turns, 1):
+        wrong = (greedy[start:end] != targets[start:end]).nonzero()
+        if not len(wrong):
+            continue
+        at = start + int(wrong[0])
+        p = logits[at].softmax(-1)
+        due, said = int(targets[at]), int(greedy[at])
+        before = tokenizer.decode(targets[start:at]).replace("\n", " ")[-60:]
+        print(
+            f"    turn {number}: ...{before!r} wants {tokenizer.decode([due])!r} ({float(p[due]):.2f}),"
+            f" writes {tokenizer.decode([said])!r} ({float(p[said]):.2f})"
+        )
 
 
 def main() -> None:
@@ -101,6 +123,7 @@ def main() -> None:
         action="store_false",
         help="tool results without the request after them (adapters trained before the demo reminded)",
     )
+    parser.add_argument("--misses", action="store_true", help="print where each wrong turn first goes wrong")
     args = parser.parse_args()
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -114,11 +137,11 @@ def main() -> None:
     print("per turn: P(decision token), * = greedy writes the turn exactly; -> the answer after the reference path")
     if args.base:
         print("== base model")
-        probe(base, tokenizer, rows)
+        probe(base, tokenizer, rows, args.misses)
     for adapter in args.adapters:
         model = PeftModel.from_pretrained(base, str(adapter)).eval()
         print(f"== {adapter}")
-        probe(model, tokenizer, rows)
+        probe(model, tokenizer, rows, args.misses)
         base = model.unload()
 
 
