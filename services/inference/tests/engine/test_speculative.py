@@ -86,6 +86,44 @@ def test_a_batch_of_speculating_and_sampling_rows_gives_what_each_gives_alone(
     assert speculating.accepted > 0
 
 
+def test_rows_with_different_adapters_speculate_in_one_batch(
+    model_and_tokenizer: tuple[Any, Any], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
+
+    from ..conftest import make_adapter
+
+    tokenizer = model_and_tokenizer[1]
+    engines = []
+    for drafts in (0, 4):  # one engine (and model) each: adapters are loaded into the model
+        engine = Engine(
+            AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(),
+            tokenizer,
+            speculative_tokens=drafts,
+            prompt_lookup_min=1,
+        ).start()
+        registry = ModelRegistry(PeftAdapters(engine), "tiny")
+        for name, seed in (("a1", 1), ("a2", 2)):
+            registry.load(name, str(make_adapter(tiny_model_dir, tmp_path / name, seed)))
+        engines.append(engine)
+    plain, speculating = engines
+    try:
+        requests = [(ids(tokenizer, text), adapter) for text in PROMPTS for adapter in (None, "a1", "a2")]
+        alone = [plain.generate_blocking(prompt, GREEDY, adapter)[0] for prompt, adapter in requests]
+        texts: list[list[str]] = [[] for _ in requests]
+        done = [threading.Event() for _ in requests]
+        for i, (prompt, adapter) in enumerate(requests):
+            speculating.submit(prompt, GREEDY, adapter, texts[i].append, lambda _r, i=i: done[i].set())
+        assert all(event.wait(60) for event in done)
+    finally:
+        for engine in engines:
+            engine.stop()
+    assert ["".join(t) for t in texts] == alone
+    assert speculating.accepted > 0
+
+
 def test_max_tokens_and_stop_strings_hold_when_drafts_run_past_them(
     speculating: Engine, model_and_tokenizer: tuple[Any, Any]
 ) -> None:
