@@ -4,8 +4,8 @@ transformers' `sdpa` attention copies every layer's keys and values to repeat th
 query head (`repeat_kv`) whenever it passes an attention mask and more than one query token,
 because CUDA's fast kernels take grouped heads only without a mask. The engine always passes a
 mask (left padding, and the masked-out drafts of speculative decoding), and a speculative
-decode step has several query tokens per row: at agent context lengths the copies cost more
-than the attention (bench/decode_batch.py --widths). PyTorch's CPU kernel takes `enable_gqa`
+decode step has several query tokens per row: at agent context lengths a profile put a third
+of such a step in the copies (bench/decode_batch.py --attention). PyTorch's CPU kernel takes `enable_gqa`
 with a mask, so this function passes the grouped heads as they are. The masks are transformers'
 own `sdpa` masks.
 """
