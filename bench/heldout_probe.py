@@ -35,14 +35,15 @@ from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
 from tracewheel.agent.loop import AgentConfig
 from tracewheel.cli.demo_profiles import DEMO_TOOLS
 from tracewheel.dataset.render import render_row
-from tracewheel.dataset.unroll import unroll_at_user_turns, without_reasoning
+from tracewheel.dataset.unroll import TrainingRow, unroll_at_user_turns, without_reasoning
 from tracewheel.inference.model_store import resolve_model
 from tracewheel.inference.templates import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 from tracewheel.trainer.loss import IGNORE, decision_mask, labelled_spans
 
 
-def held_out_rows(tokenizer: Any, tasks: int, task_reminder: bool) -> list[tuple[str, list[int], list[int]]]:
-    """(task id, input ids, labels) of each held-out reference, rendered like a training row."""
+def held_out_references(tasks: int, task_reminder: bool) -> list[tuple[str, TrainingRow]]:
+    """(task id, row) of the held-out suite's first `tasks` reference solutions (the demo's
+    settings), replayed in chromium: one row each as a build unrolls it, without reasoning."""
     config = AgentConfig(
         tool_names=DEMO_TOOLS,
         tool_arguments=REFERENCE_TOOL_ARGUMENTS,
@@ -51,13 +52,21 @@ def held_out_rows(tokenizer: Any, tasks: int, task_reminder: bool) -> list[tuple
     )
     with tempfile.TemporaryDirectory() as scratch:
         traces = asyncio.run(replay_all(serve_site(), "compact", config, tasks, Path(scratch), suite="heldout"))
+    references = []
+    for trace in traces:
+        (row,) = unroll_at_user_turns(trace)
+        references.append((trace.task.task_id, without_reasoning(row)))
+    return references
+
+
+def held_out_rows(tokenizer: Any, tasks: int, task_reminder: bool) -> list[tuple[str, list[int], list[int]]]:
+    """(task id, input ids, labels) of each held-out reference, rendered like a training row."""
     template = load_template(TRAINING_TEMPLATE)
     rows = []
-    for trace in traces:
-        (row,) = [without_reasoning(r) for r in unroll_at_user_turns(trace)]
+    for task_id, row in held_out_references(tasks, task_reminder):
         rendered = render_row(tokenizer, template, row)
         labels = [t if m else IGNORE for t, m in zip(rendered.input_ids, rendered.assistant_masks, strict=True)]
-        rows.append((trace.task.task_id, rendered.input_ids, labels))
+        rows.append((task_id, rendered.input_ids, labels))
     return rows
 
 

@@ -19,22 +19,16 @@ difference means logits computed over several positions at once rounded differen
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from demo_tokens import replay_all, serve_site
+from heldout_probe import held_out_references
 
-from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
-from tracewheel.agent.loop import AgentConfig
-from tracewheel.cli.demo_profiles import DEMO_TOOLS
 from tracewheel.dataset.render import chat_messages, chat_tools
-from tracewheel.dataset.unroll import unroll_at_user_turns, without_reasoning
 from tracewheel.inference.chat import ChatCompletionRequest, build_prompt
 from tracewheel.inference.engine import Engine, SamplingParams
 from tracewheel.inference.engine.prefix_cache import PrefixCache
@@ -46,14 +40,8 @@ ADAPTER = "bench"
 
 def task_requests(tokenizer: Any, tasks: int) -> list[list[list[int]]]:
     """Per held-out task, the prompt of each assistant turn of its reference solution."""
-    config = AgentConfig(
-        tool_names=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False, task_reminder=True
-    )
-    with tempfile.TemporaryDirectory() as scratch:
-        traces = asyncio.run(replay_all(serve_site(), "compact", config, tasks, Path(scratch), suite="heldout"))
     prompts = []
-    for trace in traces:
-        (row,) = [without_reasoning(r) for r in unroll_at_user_turns(trace)]
+    for _task_id, row in held_out_references(tasks, task_reminder=True):
         messages, tools = chat_messages(row), chat_tools(row)
         turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
         prompts.append(
