@@ -73,10 +73,6 @@ class GenerationHandle:
     generator: torch.Generator | None = None
     prompt_array: np.ndarray | None = None  # the prompt for draft lookups, made once
 
-    @property
-    def greedy(self) -> bool:
-        return self.params.temperature <= 0.0
-
     def cancel(self) -> None:
         self.cancelled.set()
 
@@ -126,7 +122,9 @@ class _Batch:
 
 
 class Engine:
-    """Serves generation requests from a worker thread. `submit` is thread-safe."""
+    """Serves generation requests from a worker thread. `submit` is thread-safe.
+
+    The engine switches the model it is given to its grouped-query attention (engine/attention.py)."""
 
     def __init__(
         self,
@@ -280,7 +278,7 @@ class Engine:
     def _drafts(self, row: GenerationHandle) -> list[int]:
         """Draft tokens for a greedy row (none when not speculating, or when nothing matches)."""
         room = min(self.speculative_tokens, self._limit(row) - len(row.out_ids) - 1)  # the last token is the model's
-        if room < 1 or not row.greedy:
+        if room < 1 or not row.params.greedy:
             return []
         if row.prompt_array is None:
             row.prompt_array = np.asarray(row.prompt_ids, dtype=np.int64)

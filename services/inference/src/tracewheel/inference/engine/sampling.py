@@ -17,6 +17,10 @@ class SamplingParams:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
 
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
 
 def make_generator(seed: int | None) -> torch.Generator | None:
     if seed is None:
@@ -28,7 +32,7 @@ def make_generator(seed: int | None) -> torch.Generator | None:
 
 def sample_token(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> int:
     """Picks the next token from one row of logits ([vocab])."""
-    if params.temperature <= 0.0:
+    if params.greedy:
         return int(torch.argmax(logits).item())
     probs = torch.softmax(logits.float() / params.temperature, dim=-1)
     if params.top_p < 1.0:
