@@ -1,13 +1,15 @@
 """GatewayClient against a stand-in Gateway servicer over a real gRPC channel."""
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 
 from tracewheel.agent.gateway_client import GatewayClient
 from tracewheel.agent.tools import SessionLost
-from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.errors import InvalidArgument, Unavailable
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -15,13 +17,19 @@ TOOL = {"type": "function", "function": {"name": "browser_snapshot", "parameters
 
 
 class _Gateway(gateway_pb2_grpc.GatewayServicer):
-    def __init__(self) -> None:
+    def __init__(self, max_sessions: int = 8) -> None:
         self.sessions: dict[str, tuple[list[str], int]] = {}
+        self.max_sessions = max_sessions
+        self.opened = 0
 
     async def OpenSession(self, request, context):
         if "bad" in request.tool_names:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unknown tool bad")
-        session_id = f"s{len(self.sessions) + 1}"
+        if len(self.sessions) >= self.max_sessions:  # as the real gateway's SessionLimitReached
+            message = f"all {self.max_sessions} browser sessions are in use"
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+        self.opened += 1
+        session_id = f"s{self.opened}"
         self.sessions[session_id] = (list(request.tool_names), request.result_char_limit)
         return gateway_pb2.OpenSessionResponse(session_id=session_id)
 
@@ -63,3 +71,42 @@ async def test_sessions_calls_and_a_lost_session() -> None:
     finally:
         await client.close()
         await server.stop(0)
+
+
+@pytest.fixture
+async def one_session_gateway() -> AsyncIterator[tuple[_Gateway, str]]:
+    fake = _Gateway(max_sessions=1)
+    server = GrpcServer(["tracewheel.v1.Gateway"])
+    port = server.bind("127.0.0.1", 0)
+    gateway_pb2_grpc.add_GatewayServicer_to_server(fake, server.server)
+    await server.start()
+    try:
+        yield fake, f"127.0.0.1:{port}"
+    finally:
+        await server.stop(0)
+
+
+async def test_a_session_refused_for_capacity_waits_for_a_free_one(one_session_gateway: tuple[_Gateway, str]) -> None:
+    fake, address = one_session_gateway
+    client = GatewayClient(address, session_wait_s=30)
+    try:
+        first = await client.open()
+        second = asyncio.create_task(client.open())
+        await asyncio.sleep(0.6)  # two refused tries
+        assert not second.done() and list(fake.sessions) == [first.session_id]
+        await first.close()
+        session = await asyncio.wait_for(second, 10)
+        assert list(fake.sessions) == [session.session_id]
+    finally:
+        await client.close()
+
+
+async def test_without_waiting_a_full_gateway_fails_the_open_at_once(one_session_gateway: tuple[_Gateway, str]) -> None:
+    _, address = one_session_gateway
+    client = GatewayClient(address, session_wait_s=0)
+    try:
+        await client.open()
+        with pytest.raises(Unavailable, match=r"RESOURCE_EXHAUSTED.*all 1 browser sessions are in use"):
+            await client.open()
+    finally:
+        await client.close()

@@ -130,12 +130,12 @@ async def test_sessions_are_isolated(stub: gateway_pb2_grpc.GatewayStub, site: A
     assert "Cookie header: visitor=bob" in bob_sees.text
 
 
-async def test_session_cap_is_unavailable(stub: gateway_pb2_grpc.GatewayStub, manager: SessionManager) -> None:
+async def test_session_cap_is_resource_exhausted(stub: gateway_pb2_grpc.GatewayStub, manager: SessionManager) -> None:
     opened = [await _open(stub) for _ in range(manager.config.max_sessions - len(manager.sessions()))]
     try:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await _open(stub)
-        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "browser sessions are in use" in caught.value.details()
     finally:
         for session_id in opened:

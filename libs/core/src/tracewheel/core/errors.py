@@ -39,6 +39,13 @@ class Unavailable(TracewheelError):
     http_status = 503
 
 
+class ResourceExhausted(TracewheelError):
+    """A capacity limit is reached (every slot taken); retrying once one frees up may succeed."""
+
+    grpc_code_name = "RESOURCE_EXHAUSTED"
+    http_status = 429
+
+
 class DeadlineExceeded(TracewheelError):
     """Something did not finish in the time it was given."""
 

@@ -34,7 +34,7 @@ async def _tool_factory(settings: AgentSettings, stack: contextlib.AsyncExitStac
         from tracewheel.agent.gateway_client import GatewayClient
 
         token = settings.auth_token.get_secret_value() if settings.auth_token else None
-        client = GatewayClient(settings.gateway_address, token=token)
+        client = GatewayClient(settings.gateway_address, token=token, session_wait_s=settings.gateway_session_wait_s)
         stack.push_async_callback(client.close)
         return client
     from tracewheel.gateway.config import GatewaySettings

@@ -45,6 +45,12 @@ class AgentSettings(ServiceSettings):
         default="127.0.0.1:50052",
         description="mcp-gateway gRPC address; empty runs the gateway's browser in this process.",
     )
+    gateway_session_wait_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long a task waits for a free browser session while the gateway's are all in use "
+        "(more agents at once than its max_sessions); the task's time limit starts after. 0: fail at once.",
+    )
     task_site_url: str = Field(default="http://127.0.0.1:8400", description="Where the task suites' site is served.")
     serve_task_site: bool = Field(
         default=True, description="Serve the bundled task site from this process at task_site_port."

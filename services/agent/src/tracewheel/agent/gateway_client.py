@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +13,12 @@ import grpc
 from tracewheel.agent.tools import SessionLost, ToolOutput
 from tracewheel.core.errors import InvalidArgument, Unavailable
 from tracewheel.v1 import gateway_pb2, gateway_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+# retries of an OpenSession refused for capacity: 0.25 s, doubling up to 2 s
+_FIRST_RETRY_S = 0.25
+_LAST_RETRY_S = 2.0
 
 
 def _domain_error(exc: grpc.aio.AioRpcError, action: str) -> Exception:
@@ -29,13 +37,29 @@ class GatewaySession:
         self.session_id = ""
 
     async def start(self) -> GatewaySession:
+        """Opens the session; while every browser session of the gateway is in use
+        (RESOURCE_EXHAUSTED), waits for one to free up, up to the client's `session_wait_s`."""
         request = gateway_pb2.OpenSessionRequest(tool_names=self._tool_names, result_char_limit=self._limit)
-        try:
-            response = await self._client.stub.OpenSession(
-                request, timeout=self._client.timeout_s, metadata=self._client.metadata
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _domain_error(exc, "open a session") from exc
+        waited, delay = 0.0, _FIRST_RETRY_S
+        while True:
+            try:
+                response = await self._client.stub.OpenSession(
+                    request, timeout=self._client.timeout_s, metadata=self._client.metadata
+                )
+                break
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or waited + delay > self._client.session_wait_s:
+                    waiting = f" (waited {waited:.0f} s for a free one)" if waited else ""
+                    raise _domain_error(exc, f"open a session{waiting}") from exc
+                if not waited:
+                    logger.warning(
+                        "the gateway has no free browser session (%s); waiting up to %g s. More agents at once "
+                        "than the gateway's max_sessions only queue here",
+                        exc.details(),
+                        self._client.session_wait_s,
+                    )
+            await asyncio.sleep(delay)
+            waited, delay = waited + delay, min(delay * 2, _LAST_RETRY_S)
         self.session_id = response.session_id
         return self
 
@@ -88,13 +112,18 @@ class GatewayClient:
         address: the gateway's gRPC address.
         token: bearer token, when the gateway requires one.
         timeout_s: deadline of session open/list/close calls.
+        session_wait_s: how long opening a session waits for a free browser session while the
+            gateway has none (0: fail at once).
     """
 
-    def __init__(self, address: str, *, token: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, address: str, *, token: str | None = None, timeout_s: float = 30.0, session_wait_s: float = 600.0
+    ) -> None:
         self.channel = grpc.aio.insecure_channel(address)
         self.metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.stub = gateway_pb2_grpc.GatewayStub(self.channel)
         self.timeout_s = timeout_s
+        self.session_wait_s = session_wait_s
 
     async def open(self, tool_names: Sequence[str] | None = None, result_char_limit: int = 0) -> GatewaySession:
         return await GatewaySession(self, tool_names, result_char_limit).start()

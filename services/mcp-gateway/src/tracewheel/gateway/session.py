@@ -24,7 +24,7 @@ from playwright.async_api import Browser, BrowserContext, Playwright, async_play
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from tracewheel.core.errors import NotFound, Unavailable
+from tracewheel.core.errors import NotFound, ResourceExhausted, Unavailable
 from tracewheel.gateway.browser.base import ToolDefinition, ToolError
 from tracewheel.gateway.browser.context import Timeouts, ToolContext
 from tracewheel.gateway.browser.guard import NetworkGuard
@@ -49,7 +49,7 @@ class SessionNotFound(NotFound):
     """No session has this id (never opened, closed, or reaped after idling)."""
 
 
-class SessionLimitReached(Unavailable):
+class SessionLimitReached(ResourceExhausted):
     """Every session slot is taken."""
 
 
