@@ -109,7 +109,7 @@ async def replay_task(
     demo.messages.append(Message(role="user", content=task.prompt))
     for step in task.reference:
         await demo.step(step)
-    reasoning = f"The task is done; the answer is {task.answer}."
+    reasoning = task.answer_reasoning or f"The task is done; the answer is {task.answer}."
     demo.messages.append(Message(role="assistant", content=task.answer, reasoning_content=reasoning))
     outcome = Outcome(final_answer=task.answer)
     if site_url is not None:

@@ -65,6 +65,9 @@ class Step:
 class Task:
     """One task of a suite: the prompt, its parameters and a reference solution.
 
+    The reference is `reference` (tool calls, each with its thought), then `answer`, thought
+    before as `answer_reasoning`.
+
     `params` always holds `skus` (every product the task involves; suites are split on them)
     and `phrasing` (the id of the prompt wording, e.g. `price_lookup/2`).
     """
@@ -76,6 +79,7 @@ class Task:
     params: Mapping[str, Any]
     reference: tuple[Step, ...] = field(default=())
     answer: str = ""
+    answer_reasoning: str = ""
 
 
 @dataclass(frozen=True)

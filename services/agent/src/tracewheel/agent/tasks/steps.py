@@ -31,8 +31,8 @@ def select_tab(index: int, why: str) -> Step:
 
 
 def search_and_open(name: str, purpose: str) -> list[Step]:
-    """Search the shop for an item by name and open its detail page."""
+    """Search the shop for an item by name and open its detail page `purpose` ("to read its price")."""
     return [
-        type_text("searchbox", "Search", name, f"Search the shop for the {name}{purpose}.", submit=True),
-        click("link", name, f"Open the {name} from the results."),
+        type_text("searchbox", "Search", name, f"Search for the {name}.", submit=True),
+        click("link", name, f"Open the {name} {purpose}."),
     ]

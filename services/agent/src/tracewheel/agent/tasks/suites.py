@@ -120,9 +120,8 @@ def _make_task(suite: str, index: int, template: Template, draft: Draft, rng: ra
     offset = 0 if suite == "heldout" else len(template.heldout_phrasings)
     params = {**draft.params, "phrasing": f"{template.name}/{offset + choice}"}
     prompt = f"{wordings[choice].format(**params)} The shop is at {base_url}/."
-    return Task(
-        suite, f"{suite}-{index:03d}-{template.name}", template.name, prompt, params, tuple(draft.steps), draft.answer
-    )
+    task_id = f"{suite}-{index:03d}-{template.name}"
+    return Task(suite, task_id, template.name, prompt, params, tuple(draft.steps), draft.answer, draft.answer_reasoning)
 
 
 def check_task(task: Task, answer: str, site_state: Mapping[str, Any] | None = None) -> Verdict:

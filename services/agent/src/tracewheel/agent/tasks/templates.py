@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tracewheel.agent.tasks import answers
@@ -21,11 +21,17 @@ from tracewheel.agent.tasksite.pages import DELIVERY_OPTIONS
 
 @dataclass(frozen=True)
 class Draft:
-    """What a builder produces: prompt parameters, the reference steps and the reference answer."""
+    """What a builder produces: prompt parameters, the reference steps and the reference answer.
+
+    The steps' reasoning is a plan: the first names the kind of task and what is to be done,
+    each later one the step it takes in that plan (docs/agent.md, "Reference thoughts").
+    `answer_reasoning` is the thought before the answer.
+    """
 
     params: dict[str, Any]
     steps: list[Step]
     answer: str
+    answer_reasoning: str = ""
 
 
 Builder = Callable[[Catalog, Product, Collection[str], random.Random, str], Draft | None]
@@ -51,17 +57,18 @@ def _price_verdict(answer: str, cents: int) -> Verdict:
 
 def _build_price_lookup(catalog: Catalog, item: Product, pool: Collection[str], rng: random.Random, base: str) -> Draft:
     page = catalog.page_of(item)
+    plan = f"A price lookup: browse the {item.category} category, open the {item.name} and read its price."
     steps = [
-        navigate(f"{base}/", "Open the shop's home page."),
-        click("link", item.category, f"The {item.name} is listed in the {item.category} category."),
+        navigate(f"{base}/", plan),
+        click("link", item.category, f"Browse the {item.category} category for the {item.name}."),
     ]
     steps += [
-        click("link", "Next page", f"Items are sorted by name and the {item.name} is not on this page yet.")
+        click("link", "Next page", f"The {item.name} is not on this page; go to the next page.")
         for _ in range(page - 1)
     ]
     steps.append(click("link", item.name, f"Open the {item.name} to read its price."))
     params = {"name": item.name, "category": item.category, "page": page, "price_cents": item.price_cents}
-    return Draft(params, steps, f"The {item.name} costs {item.price}.")
+    return Draft(params, steps, f"The {item.name} costs {item.price}.", "Its page shows the price.")
 
 
 def _check_price(params: Mapping[str, Any], answer: str, state: Mapping[str, Any]) -> Verdict:
@@ -74,9 +81,10 @@ _ATTRIBUTES = {"SKU": "sku", "rating": "rating", "number of units in stock": "st
 def _build_attribute(catalog: Catalog, item: Product, pool: Collection[str], rng: random.Random, base: str) -> Draft:
     label = rng.choice(sorted(_ATTRIBUTES))
     value = str(getattr(item, _ATTRIBUTES[label]))
-    steps = [navigate(f"{base}/", "Open the shop to use its search box."), *search_and_open(item.name, "")]
+    plan = f"An attribute lookup: search for the {item.name} and read its {label} on its page."
+    steps = [navigate(f"{base}/", plan), *search_and_open(item.name, f"to read its {label}")]
     params = {"name": item.name, "attribute": label, "value": value}
-    return Draft(params, steps, f"The {label} of the {item.name} is {value}.")
+    return Draft(params, steps, f"The {label} of the {item.name} is {value}.", f"Its page shows the {label}.")
 
 
 def _check_attribute(params: Mapping[str, Any], answer: str, state: Mapping[str, Any]) -> Verdict:
@@ -93,11 +101,12 @@ def _build_related(
     related = catalog.related(item)[0]
     if related.sku not in pool:
         return None
+    plan = f"A related item's price: find the {item.name}, open its first related item and read that item's price."
     steps = [
-        navigate(f"{base}/", "Open the shop to find the first item."),
-        *search_and_open(item.name, ""),
-        click("link", related.name, f"{related.name} is the first related item; it opens in a new tab."),
-        select_tab(1, "Switch to the new tab that shows the related item."),
+        navigate(f"{base}/", plan),
+        *search_and_open(item.name, "to see its related items"),
+        click("link", related.name, f"Open the first related item, the {related.name}; it opens in a new tab."),
+        select_tab(1, f"Switch to the new tab with the {related.name}."),
     ]
     params = {
         "name": item.name,
@@ -106,23 +115,26 @@ def _build_related(
         "price_cents": related.price_cents,
     }
     params["skus"] = [item.sku, related.sku]
-    return Draft(params, steps, f"The first related item, the {related.name}, costs {related.price}.")
+    answer = f"The first related item, the {related.name}, costs {related.price}."
+    return Draft(params, steps, answer, f"The {related.name}'s page shows its price.")
 
 
 def _build_order(catalog: Catalog, item: Product, pool: Collection[str], rng: random.Random, base: str) -> Draft:
     quantity = rng.randint(2, 5)
     email = f"{rng.choice(('alex', 'sam', 'kim', 'robin', 'jo', 'lee'))}{rng.randint(1, 99)}@example.com"
     delivery = rng.choice(DELIVERY_OPTIONS)
+    plan = f"An order: find the {item.name}, fill in its order form's quantity, email and delivery, and place it."
     steps = [
-        navigate(f"{base}/", "Open the shop to find the item to order."),
-        *search_and_open(item.name, " to order it"),
-        type_text("spinbutton", "Quantity", str(quantity), f"Set the quantity to {quantity}."),
-        type_text("textbox", "Email", email, "Enter the customer's email."),
+        navigate(f"{base}/", plan),
+        *search_and_open(item.name, "to use its order form"),
+        type_text("spinbutton", "Quantity", str(quantity), f"Fill in the quantity: {quantity}."),
+        type_text("textbox", "Email", email, f"Fill in the email: {email}."),
         select_option("combobox", "Delivery", [delivery], f"Choose {delivery} delivery."),
-        click("button", "Place order", "Submit the order form."),
+        click("button", "Place order", "Place the order."),
     ]
     params = {"name": item.name, "sku": item.sku, "quantity": quantity, "email": email, "delivery": delivery}
-    return Draft(params, steps, f"I ordered {quantity} of the {item.name} with {delivery} delivery.")
+    answer = f"I ordered {quantity} of the {item.name} with {delivery} delivery."
+    return Draft(params, steps, answer, "The order is placed.")
 
 
 def _check_order(params: Mapping[str, Any], answer: str, state: Mapping[str, Any]) -> Verdict:
@@ -148,13 +160,13 @@ def _build_compare(
         return None
     other = rng.choice(partners)
     cheaper, dearer = sorted((item, other), key=lambda p: p.price_cents)
-    steps = [
-        navigate(f"{base}/", "Open the shop to look up both prices."),
-        *search_and_open(item.name, " to read its price"),
-        *search_and_open(other.name, " to read its price"),
-    ]
+    plan = f"A price comparison: read the price of the {item.name}, then of the {other.name}, and name the cheaper."
+    first, second = search_and_open(item.name, "to read its price"), search_and_open(other.name, "to read its price")
+    second[0] = replace(second[0], reasoning=f"The {item.name} costs {item.price}; now search for the {other.name}.")
+    steps = [navigate(f"{base}/", plan), *first, *second]
     params = {"a": item.name, "b": other.name, "cheaper": cheaper.name, "skus": [item.sku, other.sku]}
-    return Draft(params, steps, f"The {cheaper.name} is cheaper ({cheaper.price} vs {dearer.price}).")
+    answer = f"The {cheaper.name} is cheaper ({cheaper.price} vs {dearer.price})."
+    return Draft(params, steps, answer, f"The {other.name} costs {other.price}, so the {cheaper.name} is cheaper.")
 
 
 def _check_compare(params: Mapping[str, Any], answer: str, state: Mapping[str, Any]) -> Verdict:
