@@ -14,7 +14,8 @@ for conversational rows; on pre-tokenized ones `DecisionWeightedSFTTrainer` chan
    ~300 supervised ones, and a small model trained on ten rows learns the navigation long before
    it learns when to stop (docs/demo.md, run D). Answer decisions (a turn that does not open
    `<tool_call>`) have their own weight, `answer_weight`: a row has one answer and several tool
-   calls, so with one weight for both the model still learns "always act".
+   calls, so with one weight for both the model still learns "always act". The tokens of a
+   turn's think block (tags included) weigh `reasoning_weight`.
 
 The loss is normalised as TRL's: by the number of labelled tokens in the accumulated batch, so
 with `decision_weight` 1 it is the same loss (a test checks it).
@@ -52,6 +53,22 @@ def labelled_spans(labels: Sequence[int]) -> list[tuple[int, int]]:
     return spans
 
 
+def _decision_offset(span: list[int], think_close: Sequence[int], is_blank: Callable[[int], bool]) -> tuple[int, bool]:
+    """The decision's offset in one turn's labelled span, and whether the span has a think block.
+
+    The decision is the first non-blank token after the span's first `think_close` sequence, or
+    the span's first token when there is none.
+    """
+    width = len(think_close)
+    for start in range(len(span) - width + 1 if width else 0):
+        if span[start : start + width] == list(think_close):
+            decision = start + width
+            while decision < len(span) and is_blank(span[decision]):
+                decision += 1
+            return decision, True
+    return 0, False
+
+
 def decision_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]) -> torch.Tensor:
     """Where each labelled span's decision token is, in `targets` (shifted labels, batch x length).
 
@@ -60,19 +77,22 @@ def decision_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: C
     span's first token when it has no think block.
     """
     mask = torch.zeros_like(targets, dtype=torch.bool)
-    width = len(think_close)
     for row, labels in enumerate(targets.tolist()):
         for position, end in labelled_spans(labels):
-            span = labels[position:end]
-            decision = 0
-            for start in range(len(span) - width + 1 if width else 0):
-                if span[start : start + width] == list(think_close):
-                    decision = start + width
-                    while decision < len(span) and is_blank(span[decision]):
-                        decision += 1
-                    break
-            if decision < len(span):
+            decision, _ = _decision_offset(labels[position:end], think_close, is_blank)
+            if position + decision < end:
                 mask[row, position + decision] = True
+    return mask
+
+
+def think_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]) -> torch.Tensor:
+    """The think block of each labelled span that has one: its tokens up to the decision, tags included."""
+    mask = torch.zeros_like(targets, dtype=torch.bool)
+    for row, labels in enumerate(targets.tolist()):
+        for position, end in labelled_spans(labels):
+            decision, has_think = _decision_offset(labels[position:end], think_close, is_blank)
+            if has_think:
+                mask[row, position : position + decision] = True
     return mask
 
 
@@ -111,11 +131,17 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
     """SFTTrainer whose loss on pre-tokenized rows is the module docstring's."""
 
     def __init__(
-        self, *args: Any, decision_weight: float = 1.0, answer_weight: float | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        decision_weight: float = 1.0,
+        answer_weight: float | None = None,
+        reasoning_weight: float = 1.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.decision_weight = decision_weight
         self.answer_weight = decision_weight if answer_weight is None else answer_weight
+        self.reasoning_weight = reasoning_weight
         self._think_close = self.processing_class.encode(THINK_CLOSE, add_special_tokens=False)
         self._tool_call_open = self.processing_class.encode(TOOL_CALL_OPEN, add_special_tokens=False)
         self._blank: dict[int, bool] = {}
@@ -124,6 +150,14 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
         if token not in self._blank:
             self._blank[token] = not self.processing_class.decode([token]).strip()
         return self._blank[token]
+
+    def _weights(self, targets: torch.Tensor, decisions: torch.Tensor) -> torch.Tensor:
+        """Per-position weights: decisions and answers, then think blocks when they are weighted."""
+        weights = decision_weights(targets, decisions, self._tool_call_open, self.decision_weight, self.answer_weight)
+        if self.reasoning_weight != 1:
+            thinking = think_mask(targets, self._think_close, self._is_blank)
+            weights = torch.where(thinking, self.reasoning_weight, weights)
+        return weights
 
     def compute_loss(  # type: ignore[override]
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -140,8 +174,7 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
         logits = model(**forward, use_cache=False, logits_to_keep=keep).logits
         kept = targets[:, keep]
         decisions = decision_mask(targets, self._think_close, self._is_blank)
-        weights = decision_weights(targets, decisions, self._tool_call_open, self.decision_weight, self.answer_weight)
-        weights, decisions = weights[:, keep].to(logits.device), decisions[:, keep]
+        weights, decisions = self._weights(targets, decisions)[:, keep].to(logits.device), decisions[:, keep]
         normaliser = labelled.sum() if num_items_in_batch is None else num_items_in_batch
         loss = weighted_token_loss(logits, kept, weights, normaliser)
         self._record_metrics(inputs, logits, kept, decisions)

@@ -89,6 +89,12 @@ class Recipe(BaseModel):
         gt=0,
         description="Loss weight of the decision to answer (a turn without a tool call); None: decision_weight.",
     )
+    reasoning_weight: float = Field(
+        default=1.0,
+        gt=0,
+        description="Loss weight of the tokens of each assistant turn's think block (tags included) on "
+        "pre-tokenized rows; 1 is the plain token mean (loss.py).",
+    )
     # --- checkpoints, eval, logs ---
     save_steps: int = Field(default=50, ge=1, description="Checkpoint every N optimizer steps (resume point).")
     save_total_limit: int = Field(default=2, ge=1, description="Checkpoints kept on disk (oldest deleted).")

@@ -281,7 +281,11 @@ def build_trainer(
     )
     use_eval = recipe.eval and data.eval is not None
     # pre-tokenized rows (the dataset service's): labelled positions only, weighted decisions (loss.py)
-    weights = {"decision_weight": recipe.decision_weight, "answer_weight": recipe.answer_weight}
+    weights = {
+        "decision_weight": recipe.decision_weight,
+        "answer_weight": recipe.answer_weight,
+        "reasoning_weight": recipe.reasoning_weight,
+    }
     extra: dict[str, Any] = weights if data.pretokenized else {}
     if data.prefix_tree:
         extra["data_collator"] = PrefixTreeCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
