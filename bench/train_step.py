@@ -21,9 +21,11 @@ adapted layer's input, a copy of the activations per layer, where dropout 0 skip
 then a packed prefix-tree row of the same length (a windowed trace's per-turn rows, docs/dataset.md:
 eight segments, each after the first hanging off a token half a segment back), trained through
 its 4D attention mask (`trainer/prefix_tree.py`): SDPA with an explicit mask, not its fused
-causal kernel. `--only labelled,tree` runs a subset (by loss head). `--profile N` prints, for each
-configuration, the N operators that took the most time in one more step (torch.profiler): where
-a step's time goes.
+causal kernel; then the same row with the inference engine's grouped-query SDPA
+(`inference/engine/attention.py`, head `tree-gqa`), which passes grouped key-value heads with the
+mask instead of transformers' per-head copies. `--only labelled,tree` runs a subset (by loss
+head). `--profile N` prints, for each configuration, the N operators that took the most time
+in one more step (torch.profiler): where a step's time goes.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from pathlib import Path
 CONFIGS = [("fp32", True, "model", 0, 0.0), ("fp32", False, "model", 0, 0.0), ("bf16", False, "model", 0, 0.0)]
 CONFIGS += [("bf16", False, "trl", 0, 0.0), ("bf16", False, "labelled", 0, 0.0)]
 CONFIGS += [("bf16", False, "labelled", 15, 0.0), ("bf16", False, "labelled", 8, 0.0)]
-CONFIGS += [("bf16", False, "labelled", 0, 0.05), ("bf16", False, "tree", 0, 0.0)]
+CONFIGS += [("bf16", False, "labelled", 0, 0.05), ("bf16", False, "tree", 0, 0.0), ("bf16", False, "tree-gqa", 0, 0.0)]
 
 
 def tree_parents(tokens: int, segments: int = 8) -> list[int]:
@@ -64,7 +66,7 @@ def _loss(model: object, ids: object, labels: object, head: str) -> object:
     targets = labels[:, 1:]  # type: ignore[index]
     keep = (targets != -100).any(0).nonzero().squeeze(1)
     tree: dict[str, object] = {}
-    if head == "tree":
+    if head in ("tree", "tree-gqa"):
         from tracewheel.trainer.prefix_tree import TREE_MASK_KEY, PrefixTreeCollator
 
         row = ids[0].tolist()  # type: ignore[index]
@@ -97,6 +99,10 @@ def worker(
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if head == "tree-gqa":
+        from tracewheel.inference.engine.attention import use_gqa_attention
+
+        use_gqa_attention(model)
     if head == "trl":
         from trl.trainer.utils import add_fused_lm_head
 
@@ -134,7 +140,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="SmolLM2-135M-Instruct")
     parser.add_argument("--tokens", type=int, default=2048)
-    parser.add_argument("--only", default="", help="comma-separated loss heads to run (model,trl,labelled,tree)")
+    heads = "model,trl,labelled,tree,tree-gqa"
+    parser.add_argument("--only", default="", help=f"comma-separated loss heads to run ({heads})")
     parser.add_argument("--profile", type=int, default=0, help="print the N operators that took most time")
     parser.add_argument(
         "--worker", nargs=5, metavar=("PRECISION", "CKPT", "HEAD", "LAYERS", "DROPOUT"), help=argparse.SUPPRESS
@@ -168,6 +175,7 @@ def main() -> None:
         first = first or result["tokens_per_s"]
         name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}, {head} loss"
         name = name.replace("tree loss", "labelled loss, prefix-tree row")
+        name = name.replace("tree-gqa loss", "labelled loss, prefix-tree row, grouped-query SDPA")
         name += f", last {layers} layers" if layers else ", all layers"
         name += f", LoRA dropout {dropout:g}" if dropout else ""
         ratio = result["tokens_per_s"] / first
