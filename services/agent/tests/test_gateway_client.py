@@ -9,7 +9,7 @@ import pytest
 
 from tracewheel.agent.gateway_client import GatewayClient
 from tracewheel.agent.tools import SessionLost
-from tracewheel.core.errors import InvalidArgument, Unavailable
+from tracewheel.core.errors import InvalidArgument, ResourceExhausted
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -106,7 +106,7 @@ async def test_without_waiting_a_full_gateway_fails_the_open_at_once(one_session
     client = GatewayClient(address, session_wait_s=0)
     try:
         await client.open()
-        with pytest.raises(Unavailable, match=r"RESOURCE_EXHAUSTED.*all 1 browser sessions are in use"):
+        with pytest.raises(ResourceExhausted, match="all 1 browser sessions are in use"):
             await client.open()
     finally:
         await client.close()

@@ -1,10 +1,12 @@
 """LocalGateway over the gateway's real SessionManager and chromium."""
 
+import asyncio
 import json
 
 import pytest
 
-from tracewheel.agent.tools import LocalGateway, SessionLost, parse_arguments
+from tracewheel.agent.tools import LocalGateway, SessionLost, open_when_free, parse_arguments
+from tracewheel.core.errors import ResourceExhausted
 
 
 @pytest.mark.slow
@@ -44,3 +46,36 @@ async def test_lost_session_raises_and_reopens(gateway: LocalGateway) -> None:
 def test_parse_arguments_wants_a_json_object() -> None:
     assert parse_arguments('{"a": 1}') == {"a": 1} and parse_arguments("") == {}
     assert "JSON object" in parse_arguments("[1]")
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_full_gateway_makes_the_next_session_wait_for_a_free_one(gateway: LocalGateway) -> None:
+    manager = gateway.manager
+    free = manager.config.max_sessions - len(manager.sessions())
+    held = [await gateway.open(["browser_snapshot"]) for _ in range(free)]
+    try:
+        with pytest.raises(ResourceExhausted, match="browser sessions are in use"):
+            await gateway.open(["browser_snapshot"])  # the fixture's gateway does not wait
+        late = asyncio.create_task(LocalGateway(manager, session_wait_s=30).open(["browser_snapshot"]))
+        await asyncio.sleep(0.6)  # refused twice meanwhile
+        assert not late.done()
+        await held.pop().close()
+        held.append(await asyncio.wait_for(late, 10))
+        assert not (await held[-1].call_tool("browser_snapshot", "{}")).is_error
+    finally:
+        for tools in held:
+            await tools.close()
+
+
+async def test_open_when_free_gives_up_after_its_wait_and_says_how_long() -> None:
+    tries = 0
+
+    async def full() -> None:
+        nonlocal tries
+        tries += 1
+        raise ResourceExhausted("all 1 browser sessions are in use")
+
+    with pytest.raises(ResourceExhausted, match=r"in use \(waited 0\.8 s for a free session\)"):
+        await open_when_free(full, wait_s=1.0)
+    assert tries == 3  # at 0, 0.25 and 0.75 s

@@ -39,8 +39,9 @@ class Unavailable(TracewheelError):
     http_status = 503
 
 
-class ResourceExhausted(TracewheelError):
-    """A capacity limit is reached (every slot taken); retrying once one frees up may succeed."""
+class ResourceExhausted(Unavailable):
+    """A capacity limit is reached (every slot taken); retrying once one frees up may succeed.
+    An Unavailable with its own status, so callers that retry on Unavailable still do."""
 
     grpc_code_name = "RESOURCE_EXHAUSTED"
     http_status = 429

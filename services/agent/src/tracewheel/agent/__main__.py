@@ -42,7 +42,7 @@ async def _tool_factory(settings: AgentSettings, stack: contextlib.AsyncExitStac
 
     # the in-process browser reads the gateway's own settings (TW_GATEWAY_*: URL policy, snapshot style...)
     manager = await stack.enter_async_context(SessionManager(GatewaySettings().browser_config()))
-    return LocalGateway(manager)
+    return LocalGateway(manager, session_wait_s=settings.gateway_session_wait_s)
 
 
 async def setup(settings: AgentSettings, server: GrpcServer) -> Cleanup:

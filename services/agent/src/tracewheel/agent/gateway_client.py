@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
-from tracewheel.agent.tools import SessionLost, ToolOutput
-from tracewheel.core.errors import InvalidArgument, Unavailable
+from tracewheel.agent.tools import SessionLost, ToolOutput, open_when_free
+from tracewheel.core.errors import InvalidArgument, ResourceExhausted, Unavailable
 from tracewheel.v1 import gateway_pb2, gateway_pb2_grpc
-
-logger = logging.getLogger(__name__)
-
-# retries of an OpenSession refused for capacity: 0.25 s, doubling up to 2 s
-_FIRST_RETRY_S = 0.25
-_LAST_RETRY_S = 2.0
 
 
 def _domain_error(exc: grpc.aio.AioRpcError, action: str) -> Exception:
     if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidArgument(f"gateway refused to {action}: {exc.details()}")
+    if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ResourceExhausted(f"gateway could not {action}: {exc.details()}")
     return Unavailable(f"gateway could not {action} ({exc.code().name}): {exc.details()}")
 
 
@@ -37,29 +31,19 @@ class GatewaySession:
         self.session_id = ""
 
     async def start(self) -> GatewaySession:
-        """Opens the session; while every browser session of the gateway is in use
-        (RESOURCE_EXHAUSTED), waits for one to free up, up to the client's `session_wait_s`."""
+        """Opens the session; while every browser session of the gateway is in use, waits for
+        one to free up, up to the client's `session_wait_s` (`tools.open_when_free`)."""
         request = gateway_pb2.OpenSessionRequest(tool_names=self._tool_names, result_char_limit=self._limit)
-        waited, delay = 0.0, _FIRST_RETRY_S
-        while True:
+
+        async def open_once() -> gateway_pb2.OpenSessionResponse:
             try:
-                response = await self._client.stub.OpenSession(
+                return await self._client.stub.OpenSession(
                     request, timeout=self._client.timeout_s, metadata=self._client.metadata
                 )
-                break
             except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or waited + delay > self._client.session_wait_s:
-                    waiting = f" (waited {waited:.0f} s for a free one)" if waited else ""
-                    raise _domain_error(exc, f"open a session{waiting}") from exc
-                if not waited:
-                    logger.warning(
-                        "the gateway has no free browser session (%s); waiting up to %g s. More agents at once "
-                        "than the gateway's max_sessions only queue here",
-                        exc.details(),
-                        self._client.session_wait_s,
-                    )
-            await asyncio.sleep(delay)
-            waited, delay = waited + delay, min(delay * 2, _LAST_RETRY_S)
+                raise _domain_error(exc, "open a session") from exc
+
+        response = await open_when_free(open_once, self._client.session_wait_s)
         self.session_id = response.session_id
         return self
 

@@ -249,7 +249,7 @@ async def run_agent(
     except InferenceFailed as exc:
         stop_reason = "inference_error"
         outcome = Outcome(verdict=Verdict.ERROR, detail=str(exc))
-    except Unavailable as exc:  # SessionLost twice, or no new session
+    except Unavailable as exc:  # SessionLost twice, or no new session (also none free: ResourceExhausted)
         stop_reason = "tool_session_error"
         outcome = Outcome(verdict=Verdict.ERROR, detail=f"tool session failed: {exc}")
     except InvalidArgument as exc:  # the config's tool_arguments do not fit the session's tools

@@ -10,15 +10,25 @@ can read; only a session that is gone raises (`SessionLost`), so the loop can re
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from tracewheel.core.errors import Unavailable
+from tracewheel.core.errors import ResourceExhausted, Unavailable
 
 if TYPE_CHECKING:
     from tracewheel.gateway.session import BrowserSession, SessionManager
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# retries of a session refused for capacity: 0.25 s, doubling up to 2 s
+_FIRST_RETRY_S = 0.25
+_LAST_RETRY_S = 2.0
 
 
 class SessionLost(Unavailable):
@@ -69,9 +79,37 @@ class ToolSessionFactory(Protocol):
 
         Raises:
             InvalidArgument: an unknown tool name.
+            ResourceExhausted: every browser session stayed in use for the factory's wait.
             Unavailable: no session could be opened.
         """
         ...
+
+
+async def open_when_free(open_once: Callable[[], Awaitable[T]], wait_s: float) -> T:
+    """`open_once()`, tried again while it raises ResourceExhausted (every browser session of the
+    gateway is in use), for up to `wait_s` seconds in all.
+
+    Raises:
+        ResourceExhausted: still no free session after `wait_s` (0: at the first refusal).
+    """
+    waited, delay = 0.0, _FIRST_RETRY_S
+    while True:
+        try:
+            return await open_once()
+        except ResourceExhausted as exc:
+            if waited + delay > wait_s:
+                if waited:
+                    raise ResourceExhausted(f"{exc} (waited {waited:.1f} s for a free session)") from exc
+                raise
+            if not waited:
+                logger.warning(
+                    "no free browser session (%s); waiting up to %g s. More agents at once than the gateway's "
+                    "max_sessions only queue here",
+                    exc,
+                    wait_s,
+                )
+        await asyncio.sleep(delay)
+        waited, delay = waited + delay, min(delay * 2, _LAST_RETRY_S)
 
 
 def parse_arguments(arguments_json: str) -> dict[str, Any] | str:
@@ -88,14 +126,21 @@ def parse_arguments(arguments_json: str) -> dict[str, Any] | str:
 class LocalToolSession:
     """A gateway BrowserSession in this process (see `LocalGateway`)."""
 
-    def __init__(self, manager: SessionManager, tool_names: Sequence[str] | None, result_char_limit: int) -> None:
+    def __init__(
+        self,
+        manager: SessionManager,
+        tool_names: Sequence[str] | None,
+        result_char_limit: int,
+        session_wait_s: float = 0.0,
+    ) -> None:
         self._manager = manager
         self._tool_names = list(tool_names) if tool_names else None
         self._limit = result_char_limit
+        self._wait_s = session_wait_s
         self._session: BrowserSession | None = None
 
     async def start(self) -> LocalToolSession:
-        self._session = await self._manager.open(tools=self._tool_names)
+        self._session = await open_when_free(lambda: self._manager.open(tools=self._tool_names), self._wait_s)
         return self
 
     @property
@@ -143,11 +188,13 @@ class LocalToolSession:
 class LocalGateway:
     """A ToolSessionFactory over the gateway's SessionManager in this process.
 
-    The caller owns the manager (`async with SessionManager(BrowserConfig(...))`).
+    The caller owns the manager (`async with SessionManager(BrowserConfig(...))`). While all of
+    its `max_sessions` are in use, opening one waits up to `session_wait_s` for a free one.
     """
 
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: SessionManager, session_wait_s: float = 0.0) -> None:
         self.manager = manager
+        self.session_wait_s = session_wait_s
 
     async def open(self, tool_names: Sequence[str] | None = None, result_char_limit: int = 0) -> LocalToolSession:
-        return await LocalToolSession(self.manager, tool_names, result_char_limit).start()
+        return await LocalToolSession(self.manager, tool_names, result_char_limit, self.session_wait_s).start()
