@@ -65,8 +65,8 @@ class Step:
 class Task:
     """One task of a suite: the prompt, its parameters and a reference solution.
 
-    The reference is `reference` (tool calls, each with its thought), then `answer`, thought
-    before as `answer_reasoning`.
+    The reference solution is `reference` (tool calls, each with its thought), then `answer`,
+    with `answer_reasoning` as the thought before it.
 
     `params` always holds `skus` (every product the task involves; suites are split on them)
     and `phrasing` (the id of the prompt wording, e.g. `price_lookup/2`).

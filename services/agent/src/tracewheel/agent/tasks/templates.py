@@ -24,7 +24,7 @@ class Draft:
     """What a builder produces: prompt parameters, the reference steps and the reference answer.
 
     The steps' reasoning is a plan: the first names the kind of task and what is to be done,
-    each later one the step it takes in that plan (docs/agent.md, "Reference thoughts").
+    each later one the step it takes in that plan (docs/agent.md, "Reference thoughts are a plan").
     `answer_reasoning` is the thought before the answer.
     """
 
