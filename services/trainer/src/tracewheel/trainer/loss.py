@@ -53,47 +53,43 @@ def labelled_spans(labels: Sequence[int]) -> list[tuple[int, int]]:
     return spans
 
 
-def _decision_offset(span: list[int], think_close: Sequence[int], is_blank: Callable[[int], bool]) -> tuple[int, bool]:
-    """The decision's offset in one turn's labelled span, and whether the span has a think block.
-
-    The decision is the first non-blank token after the span's first `think_close` sequence, or
-    the span's first token when there is none.
-    """
-    width = len(think_close)
-    for start in range(len(span) - width + 1 if width else 0):
-        if span[start : start + width] == list(think_close):
-            decision = start + width
-            while decision < len(span) and is_blank(span[decision]):
-                decision += 1
-            return decision, True
-    return 0, False
-
-
-def decision_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]) -> torch.Tensor:
-    """Where each labelled span's decision token is, in `targets` (shifted labels, batch x length).
+def turn_masks(
+    targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each labelled span's decision token and think block, in `targets` (shifted labels, batch x length).
 
     A span is a run of labelled positions (one assistant turn). Its decision is the first token
     after the span's first `think_close` token sequence that is not blank (whitespace), or the
-    span's first token when it has no think block.
+    span's first token when it has no think block. Its think block is everything before the
+    decision, tags included, when it has one.
     """
-    mask = torch.zeros_like(targets, dtype=torch.bool)
+    decisions = torch.zeros_like(targets, dtype=torch.bool)
+    thinking = torch.zeros_like(targets, dtype=torch.bool)
+    width = len(think_close)
     for row, labels in enumerate(targets.tolist()):
         for position, end in labelled_spans(labels):
-            decision, _ = _decision_offset(labels[position:end], think_close, is_blank)
-            if position + decision < end:
-                mask[row, position + decision] = True
-    return mask
+            span = labels[position:end]
+            decision = 0
+            for start in range(len(span) - width + 1 if width else 0):
+                if span[start : start + width] == list(think_close):
+                    decision = start + width
+                    while decision < len(span) and is_blank(span[decision]):
+                        decision += 1
+                    thinking[row, position : position + decision] = True
+                    break
+            if decision < len(span):
+                decisions[row, position + decision] = True
+    return decisions, thinking
+
+
+def decision_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]) -> torch.Tensor:
+    """Where each labelled span's decision token is (`turn_masks`)."""
+    return turn_masks(targets, think_close, is_blank)[0]
 
 
 def think_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]) -> torch.Tensor:
-    """The think block of each labelled span that has one: its tokens up to the decision, tags included."""
-    mask = torch.zeros_like(targets, dtype=torch.bool)
-    for row, labels in enumerate(targets.tolist()):
-        for position, end in labelled_spans(labels):
-            decision, has_think = _decision_offset(labels[position:end], think_close, is_blank)
-            if has_think:
-                mask[row, position : position + decision] = True
-    return mask
+    """The think block of each labelled span that has one, up to its decision, tags included (`turn_masks`)."""
+    return turn_masks(targets, think_close, is_blank)[1]
 
 
 def answer_mask(targets: torch.Tensor, decisions: torch.Tensor, tool_call_open: Sequence[int]) -> torch.Tensor:
@@ -151,14 +147,6 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
             self._blank[token] = not self.processing_class.decode([token]).strip()
         return self._blank[token]
 
-    def _weights(self, targets: torch.Tensor, decisions: torch.Tensor) -> torch.Tensor:
-        """Per-position weights: decisions and answers, then think blocks when they are weighted."""
-        weights = decision_weights(targets, decisions, self._tool_call_open, self.decision_weight, self.answer_weight)
-        if self.reasoning_weight != 1:
-            thinking = think_mask(targets, self._think_close, self._is_blank)
-            weights = torch.where(thinking, self.reasoning_weight, weights)
-        return weights
-
     def compute_loss(  # type: ignore[override]
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
@@ -173,8 +161,10 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
         forward = {key: value for key, value in inputs.items() if key != "labels"}
         logits = model(**forward, use_cache=False, logits_to_keep=keep).logits
         kept = targets[:, keep]
-        decisions = decision_mask(targets, self._think_close, self._is_blank)
-        weights, decisions = self._weights(targets, decisions)[:, keep].to(logits.device), decisions[:, keep]
+        decisions, thinking = turn_masks(targets, self._think_close, self._is_blank)
+        weights = decision_weights(targets, decisions, self._tool_call_open, self.decision_weight, self.answer_weight)
+        weights = torch.where(thinking, self.reasoning_weight, weights)
+        weights, decisions = weights[:, keep].to(logits.device), decisions[:, keep]
         normaliser = labelled.sum() if num_items_in_batch is None else num_items_in_batch
         loss = weighted_token_loss(logits, kept, weights, normaliser)
         self._record_metrics(inputs, logits, kept, decisions)
