@@ -1,6 +1,7 @@
 """GatewayClient against a stand-in Gateway servicer over a real gRPC channel."""
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -46,44 +47,47 @@ class _Gateway(gateway_pb2_grpc.GatewayServicer):
         return gateway_pb2.CloseSessionResponse()
 
 
-async def test_sessions_calls_and_a_lost_session() -> None:
-    fake = _Gateway()
+@contextlib.asynccontextmanager
+async def _serving(fake: _Gateway) -> AsyncIterator[str]:
+    """`fake` served over a real gRPC server; yields its address."""
     server = GrpcServer(["tracewheel.v1.Gateway"])
     port = server.bind("127.0.0.1", 0)
     gateway_pb2_grpc.add_GatewayServicer_to_server(fake, server.server)
     await server.start()
-    client = GatewayClient(f"127.0.0.1:{port}")
     try:
-        session = await client.open(["browser_snapshot"], 500)
-        assert fake.sessions[session.session_id] == (["browser_snapshot"], 500)
-        assert await session.list_tools() == [TOOL]
-        output = await session.call_tool("browser_snapshot", "{}")
-        assert output.text == "browser_snapshot {}" and not output.is_error
-        fake.sessions.clear()  # reaped by the gateway
-        with pytest.raises(SessionLost):
-            await session.call_tool("browser_snapshot", "{}")
-        await session.reopen()
-        assert (await session.call_tool("browser_snapshot", "{}")).text == "browser_snapshot {}"
-        await session.close()
-        assert fake.sessions == {}
-        with pytest.raises(InvalidArgument):
-            await client.open(["bad"])
+        yield f"127.0.0.1:{port}"
     finally:
-        await client.close()
         await server.stop(0)
+
+
+async def test_sessions_calls_and_a_lost_session() -> None:
+    fake = _Gateway()
+    async with _serving(fake) as address:
+        client = GatewayClient(address)
+        try:
+            session = await client.open(["browser_snapshot"], 500)
+            assert fake.sessions[session.session_id] == (["browser_snapshot"], 500)
+            assert await session.list_tools() == [TOOL]
+            output = await session.call_tool("browser_snapshot", "{}")
+            assert output.text == "browser_snapshot {}" and not output.is_error
+            fake.sessions.clear()  # reaped by the gateway
+            with pytest.raises(SessionLost):
+                await session.call_tool("browser_snapshot", "{}")
+            await session.reopen()
+            assert (await session.call_tool("browser_snapshot", "{}")).text == "browser_snapshot {}"
+            await session.close()
+            assert fake.sessions == {}
+            with pytest.raises(InvalidArgument):
+                await client.open(["bad"])
+        finally:
+            await client.close()
 
 
 @pytest.fixture
 async def one_session_gateway() -> AsyncIterator[tuple[_Gateway, str]]:
     fake = _Gateway(max_sessions=1)
-    server = GrpcServer(["tracewheel.v1.Gateway"])
-    port = server.bind("127.0.0.1", 0)
-    gateway_pb2_grpc.add_GatewayServicer_to_server(fake, server.server)
-    await server.start()
-    try:
-        yield fake, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(0)
+    async with _serving(fake) as address:
+        yield fake, address
 
 
 async def test_a_session_refused_for_capacity_waits_for_a_free_one(one_session_gateway: tuple[_Gateway, str]) -> None:

@@ -97,11 +97,12 @@ class GatewayClient:
         token: bearer token, when the gateway requires one.
         timeout_s: deadline of session open/list/close calls.
         session_wait_s: how long opening a session waits for a free browser session while the
-            gateway has none (0: fail at once).
+            gateway has none (0: fail at once, as `LocalGateway`; the service passes
+            `AgentSettings.gateway_session_wait_s`).
     """
 
     def __init__(
-        self, address: str, *, token: str | None = None, timeout_s: float = 30.0, session_wait_s: float = 600.0
+        self, address: str, *, token: str | None = None, timeout_s: float = 30.0, session_wait_s: float = 0.0
     ) -> None:
         self.channel = grpc.aio.insecure_channel(address)
         self.metadata = (("authorization", f"Bearer {token}"),) if token else None
