@@ -156,3 +156,20 @@ def test_an_adapter_name_peft_cannot_hold_is_a_clear_error(
     with pytest.raises(InvalidArgument, match=f"adapter name '{re.escape(name)}' cannot be served"):
         registry.load(name, str(make_adapter(tiny_model_dir, tmp_path / "a", 1)))
     assert registry.adapters == {}
+
+
+def test_a_dora_adapter_is_refused_at_load_with_the_reason(
+    model_and_tokenizer: tuple[Any, Any], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tracewheel.core.errors import InvalidArgument
+    from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
+
+    dora = LoraConfig(r=4, target_modules="all-linear", use_dora=True)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), dora).save_pretrained(tmp_path / "dora")
+    registry = ModelRegistry(PeftAdapters(Engine(*model_and_tokenizer)), "tiny")
+    with pytest.raises(InvalidArgument, match="is a DoRA adapter"):
+        registry.load("d", str(tmp_path / "dora"))
+    assert registry.adapters == {}

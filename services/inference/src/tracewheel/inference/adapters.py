@@ -36,7 +36,8 @@ def check_adapter(path: Path, model: Any) -> dict[str, Any]:
     """Validates a LoRA adapter folder against the served base model; returns its config.
 
     Raises:
-        InvalidArgument: missing folder or files, not a LoRA adapter, or trained for another base.
+        InvalidArgument: missing folder or files, not a LoRA adapter, a DoRA one, or trained for
+            another base.
     """
     if not path.is_dir():
         raise InvalidArgument(f"adapter path {path} does not exist or is not a folder")
@@ -47,6 +48,9 @@ def check_adapter(path: Path, model: Any) -> dict[str, Any]:
     config = json.loads(config_file.read_text())
     if config.get("peft_type") != "LORA":
         raise InvalidArgument(f"{path}: only LoRA adapters are served, this one is {config.get('peft_type')!r}")
+    if config.get("use_dora"):
+        # PEFT refuses per-row adapters (adapter_names) with DoRA, and vLLM serves no DoRA either
+        raise InvalidArgument(f"{path} is a DoRA adapter (use_dora: true), which is not served; train it without DoRA")
     from safetensors import safe_open
 
     base = getattr(model, "get_base_model", lambda: model)()
@@ -109,6 +113,7 @@ class PeftAdapters:
         check_peft_name(name)
         with self.engine.lock:  # between two engine steps
             check_adapter(Path(path), self.engine.model)
+            self._reset_merged()
             if first:
                 self.engine.model = PeftModel.from_pretrained(self.engine.model, path, adapter_name=name).eval()
             else:
@@ -116,12 +121,18 @@ class PeftAdapters:
 
     def unload(self, name: str, *, last: bool) -> None:
         with self.engine.lock:
+            self._reset_merged()
             if last:
                 self.engine.model = self.engine.model.unload()  # back to the plain base model
             else:
                 self.engine.model.delete_adapter(name)
             if self.engine.prefix_cache is not None:
                 self.engine.prefix_cache.drop_adapter(name)
+
+    def _reset_merged(self) -> None:
+        """PEFT must see its own base weights before it changes the model (engine/merging.py)."""
+        if self.engine.weights is not None and getattr(self.engine.model, "peft_config", None):
+            self.engine.weights.reset(self.engine.model)
 
 
 @dataclass

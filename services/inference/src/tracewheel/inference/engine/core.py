@@ -7,7 +7,9 @@ share each forward pass (batched decoding with left padding), which is where the
 gain over one-at-a-time comes from on a CPU.
 
 Rows may use different LoRA adapters: with a PEFT model, `adapter_names` routes each row of
-the batch through its own adapter (PEFT's mixed-batch inference).
+the batch through its own adapter (PEFT's mixed-batch inference). A forward whose rows all use
+one adapter runs on that adapter's merged weights instead (engine/merging.py), unless
+`merge_adapters` is off.
 
 Speculative decoding (`speculative_tokens` > 0): a greedy row feeds its last token plus up to
 that many drafts looked up in its own context (engine/speculative.py), and keeps each draft
@@ -35,13 +37,12 @@ from transformers.cache_utils import Cache
 
 from tracewheel.inference.engine.attention import use_gqa_attention
 from tracewheel.inference.engine.kv import KV, cache_kv, growing_cache
+from tracewheel.inference.engine.merging import BASE_ADAPTER, MergedWeights
 from tracewheel.inference.engine.prefix_cache import PrefixCache
 from tracewheel.inference.engine.sampling import SamplingParams, make_generator, sample_token
 from tracewheel.inference.engine.speculative import propose
 
 log = logging.getLogger(__name__)
-
-BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in adapter_names
 
 
 @dataclass
@@ -137,6 +138,7 @@ class Engine:
         speculative_tokens: int = 0,
         prompt_lookup_max: int = 4,
         prompt_lookup_min: int = 2,
+        merge_adapters: bool = True,
     ) -> None:
         if speculative_tokens < 0:
             raise ValueError(f"speculative_tokens must be 0 (off) or more, got {speculative_tokens}")
@@ -155,6 +157,8 @@ class Engine:
         self.prompt_lookup = (prompt_lookup_max, prompt_lookup_min)
         self.drafted = self.accepted = 0  # speculation counters (tokens), for benchmarks and logs
         self.lock = threading.RLock()  # held for each forward; adapter loading takes it too
+        # single-adapter forwards on merged weights; reset under the lock before PEFT changes the model
+        self.weights = MergedWeights() if merge_adapters else None
         self._inbox: queue.Queue[GenerationHandle] = queue.Queue()
         self._batch = _Batch()
         self._stop = threading.Event()
@@ -218,7 +222,10 @@ class Engine:
         place with the new tokens."""
         kwargs: dict[str, Any] = {}
         if getattr(self.model, "peft_config", None):
-            kwargs["adapter_names"] = [a or BASE_ADAPTER for a in adapters]
+            if self.weights is not None:
+                kwargs = self.weights.forward_kwargs(self.model, adapters)
+            else:
+                kwargs["adapter_names"] = [a or BASE_ADAPTER for a in adapters]
         out = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,

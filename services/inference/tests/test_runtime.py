@@ -1,0 +1,35 @@
+"""build_state: the settings that shape the embedded engine (merged adapters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tracewheel.inference.config import InferenceSettings
+from tracewheel.inference.engine import SamplingParams
+from tracewheel.inference.runtime import build_state
+from tracewheel.inference.templates import SERVING_TEMPLATE
+
+from .conftest import make_adapter
+
+
+def test_the_engine_serves_base_and_adapter_on_merged_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
+    settings = InferenceSettings(model=str(tiny_model_dir), chat_template=SERVING_TEMPLATE, TRACEWHEEL_HOME=tmp_path)
+    state = build_state(settings)
+    try:
+        state.registry.load("a1", str(make_adapter(tiny_model_dir, tmp_path / "a1", 1)))
+        params = SamplingParams(max_tokens=6, temperature=0.0)
+        for adapter in (None, "a1"):
+            _text, result = state.engine.generate_blocking([5, 17, 300, 42], params, adapter)
+            assert result.finish_reason in {"stop", "length"} and not result.error, result
+        assert state.engine.weights is not None and state.engine.weights.merges == 1
+    finally:
+        state.engine.stop()
+
+
+def test_merged_adapters_can_be_turned_off(tiny_model_dir: Path, tmp_path: Path) -> None:
+    settings = InferenceSettings(
+        model=str(tiny_model_dir), chat_template=SERVING_TEMPLATE, TRACEWHEEL_HOME=tmp_path, merge_adapters=False
+    )
+    state = build_state(settings)
+    state.engine.stop()
+    assert state.engine.weights is None
