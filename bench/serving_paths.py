@@ -1,18 +1,19 @@
-"""How the CPU engine runs an adapter: PEFT's per-row path or merged weights, on the demo's own
-requests.
+"""How the CPU engine runs an adapter: PEFT's per-row path, merged weights, and bf16, on the
+demo's own requests.
 
     .venv/bin/python bench/serving_paths.py ADAPTER_DIR [--tasks 5] [--agents 4] [--drafts 3]
 
 Replays the held-out suite's reference solutions as bench/speculative.py does (every assistant
 turn becomes the request the agent would send, four agents at once, greedy, the demo's three
-draft tokens) and serves them with one adapter loaded, both ways in one run:
+draft tokens) and serves them with one adapter loaded, three ways in one run:
 
 - `peft fp32`: every forward through PEFT's mixed-batch path (`adapter_names`), fp32; what the
   engine did before merged weights (`TW_INFERENCE_MERGE_ADAPTERS=false`);
-- `merged fp32`: forwards whose rows share the adapter on its merged weights (engine/merging.py).
+- `merged fp32`: forwards whose rows share the adapter on its merged weights (engine/merging.py);
+- `merged bf16`: the same with the model in bfloat16 (`TW_INFERENCE_DTYPE=bfloat16`).
 
 Prints per setting: wall time, completion tokens/s, the speed-up over `peft fp32`, and how many
-outputs differ from it (merging rounds differently).
+outputs differ from it (merging rounds differently; bf16 rounds much more coarsely).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ADAPTER = "bench"
 SETTINGS = (
     ("peft fp32", False, torch.float32),
     ("merged fp32", True, torch.float32),
+    ("merged bf16", True, torch.bfloat16),
 )
 
 

@@ -1,8 +1,11 @@
-"""build_state: the settings that shape the embedded engine (merged adapters)."""
+"""build_state: the settings that shape the embedded engine (dtype, merged adapters)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
+import torch
 
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.engine import SamplingParams
@@ -12,10 +15,16 @@ from tracewheel.inference.templates import SERVING_TEMPLATE
 from .conftest import make_adapter
 
 
-def test_the_engine_serves_base_and_adapter_on_merged_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
-    settings = InferenceSettings(model=str(tiny_model_dir), chat_template=SERVING_TEMPLATE, TRACEWHEEL_HOME=tmp_path)
+@pytest.mark.parametrize(("dtype", "expected"), [("auto", torch.float32), ("bfloat16", torch.bfloat16)])
+def test_the_engine_serves_base_and_adapter_in_the_dtype_set(
+    tiny_model_dir: Path, tmp_path: Path, dtype: str, expected: torch.dtype
+) -> None:
+    settings = InferenceSettings(
+        model=str(tiny_model_dir), chat_template=SERVING_TEMPLATE, TRACEWHEEL_HOME=tmp_path, dtype=dtype
+    )
     state = build_state(settings)
     try:
+        assert state.engine.model.dtype == expected
         state.registry.load("a1", str(make_adapter(tiny_model_dir, tmp_path / "a1", 1)))
         params = SamplingParams(max_tokens=6, temperature=0.0)
         for adapter in (None, "a1"):

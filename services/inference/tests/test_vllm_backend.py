@@ -43,6 +43,11 @@ def test_command_line_has_the_production_flags() -> None:
         assert flag in joined
 
 
+def test_dtype_is_passed_only_when_set() -> None:
+    assert "--dtype" not in vllm_command(InferenceSettings(backend="vllm"), "m", "m")  # vLLM's own auto
+    assert " --dtype bfloat16" in " ".join(vllm_command(InferenceSettings(backend="vllm", dtype="bfloat16"), "m", "m"))
+
+
 def test_readiness_fails_clearly_when_the_process_dies() -> None:
     process = VllmProcess([sys.executable, "-c", "raise SystemExit(3)"], f"http://127.0.0.1:{free_port()}")
     with pytest.raises(Unavailable, match="exited with code 3 before it was ready: it printed nothing to stderr"):

@@ -60,8 +60,9 @@ def build_state(settings: InferenceSettings) -> ServingState:
         tokenizer.chat_template = template
     if not tokenizer.chat_template:
         raise ConfigError(f"{model_dir} has no chat template; set TW_INFERENCE_CHAT_TEMPLATE")
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    log.info("loaded %s in %.2f s", model_dir, time.perf_counter() - started)
+    dtype = torch.bfloat16 if settings.dtype == "bfloat16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
+    log.info("loaded %s (%s) in %.2f s", model_dir, dtype, time.perf_counter() - started)
     stop_ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")} - {None, tokenizer.unk_token_id}
     engine = Engine(
         model,

@@ -50,6 +50,8 @@ def vllm_command(settings: InferenceSettings, model: str, served_name: str) -> l
         "--max-lora-rank", str(settings.vllm_max_lora_rank),
         "--max-loras", str(settings.vllm_max_loras),
     ]  # fmt: skip
+    if settings.dtype != "auto":
+        command += ["--dtype", settings.dtype]
     if settings.tool_call_parser:
         command += ["--tool-call-parser", settings.tool_call_parser]
     if settings.reasoning_parser:
