@@ -121,6 +121,10 @@ def full_profile() -> DemoProfile:
         # slower on one without
         "TW_RECIPE_GRADIENT_CHECKPOINTING": "false",
         "TW_RECIPE_BF16": "true" if cpu_computes_bf16() else "false",
+        # serving in bf16 too, as the adapters were trained (autocast): with merged adapter weights
+        # 1.73x the requests/s of fp32 through PEFT's per-row path on the held-out requests, 1 of 28
+        # outputs different (bench/serving_paths.py; docs/inference.md)
+        "TW_INFERENCE_DTYPE": "bfloat16" if cpu_computes_bf16() else "auto",
     }
     # a round: ~10 min of training, then a held-out evaluation of up to ~15 min (four agents, two cores)
     return DemoProfile("full", env, round_timeout_s=2700.0, demonstrations=10)
