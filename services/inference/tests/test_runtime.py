@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.engine import SamplingParams
+from tracewheel.inference.engine.core import GenerationResult
 from tracewheel.inference.runtime import build_state
 from tracewheel.inference.templates import SERVING_TEMPLATE
 
@@ -31,6 +33,14 @@ def test_the_engine_serves_base_and_adapter_in_the_dtype_set(
             _text, result = state.engine.generate_blocking([5, 17, 300, 42], params, adapter)
             assert result.finish_reason in {"stop", "length"} and not result.error, result
         assert state.engine.weights is not None and state.engine.weights.merges == 1
+        # both at once: decode steps mix the base and the adapter (PEFT's per-row path)
+        results: list[GenerationResult] = []
+        done = [threading.Event(), threading.Event()]
+        for i, adapter in enumerate((None, "a1")):
+            on_done = lambda r, i=i: (results.append(r), done[i].set())  # noqa: E731
+            state.engine.submit([5, 17, 300, 42], params, adapter, lambda _t: None, on_done)
+        assert all(event.wait(60) for event in done)
+        assert all(not r.error for r in results), results
     finally:
         state.engine.stop()
 
