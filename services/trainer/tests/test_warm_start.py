@@ -10,7 +10,10 @@ import pytest
 from tracewheel.trainer.jobs import Job, JobQueue, JobState, JobStore
 from tracewheel.trainer.recipe import Recipe
 from tracewheel.trainer.train import Progress, train
+from tracewheel.trainer.trained_rows import read_trained_rows
 from tracewheel.trainer.warm_start import DeploymentLog, warm_start_adapter
+
+from .conftest import agent_row, write_dataset
 
 
 def trained_job(tmp_path: Path, job_id: str, base_model: str = "base") -> Job:
@@ -101,3 +104,25 @@ def test_warm_training_carries_on_from_the_adapters_weights_for_warm_start_epoch
     assert all((after[name] - before[name]).abs().max() < 1e-6 for name in before)
     assert cold.global_step == 6  # a cold start: num_train_epochs
     assert all(fresh[name].abs().max() < 1e-9 for name in lora_b)  # a cold start begins at B = 0
+
+
+def test_a_warm_start_on_new_rows_trains_only_those_and_a_replayed_sample(
+    tiny_model_dir: Path, tmp_path: Path, tiny_recipe: Recipe
+) -> None:
+    recipe = tiny_recipe.model_copy(
+        update={"max_steps": -1, "num_train_epochs": 1, "gradient_accumulation_steps": 1, "eval": False}
+    )
+    round1 = write_dataset(tmp_path / "ds-1", [agent_row(i) for i in range(6)], [])
+    round2 = write_dataset(tmp_path / "ds-2", [agent_row(i) for i in range(8)], [], version="ds-2")
+    first = train(round1, tiny_model_dir, tmp_path / "first", recipe)
+    seen_first = read_trained_rows(first.adapter_dir)
+    assert first.global_step == 6 and seen_first is not None and len(seen_first) == 6
+
+    warm = recipe.model_copy(update={"warm_start_epochs": 1, "warm_start_rows": "new", "warm_start_replay": 1})
+    second = train(round2, tiny_model_dir, tmp_path / "second", warm, init_adapter=first.adapter_dir)
+    assert second.global_step == 3 and second.train_rows == 3  # rows 6 and 7, and one of the six seen
+    seen_second = read_trained_rows(second.adapter_dir)
+    assert seen_second is not None and len(seen_second) == 8 and seen_first < seen_second  # cumulative
+
+    everything = warm.model_copy(update={"warm_start_rows": "all"})
+    assert train(round2, tiny_model_dir, tmp_path / "all", everything, init_adapter=first.adapter_dir).global_step == 8

@@ -64,6 +64,17 @@ class Recipe(BaseModel):
         description="Peak learning rate of a warm start (an adapter already fitted wants a gentler one); "
         "None: learning_rate.",
     )
+    warm_start_rows: Literal["all", "new"] = Field(
+        default="all",
+        description="Rows a warm start trains on: 'all' the dataset's, or 'new' only those its init adapter was "
+        "not trained on, plus warm_start_replay of the others (trained_rows.py).",
+    )
+    warm_start_replay: int = Field(
+        default=0,
+        ge=0,
+        description="With warm_start_rows='new': how many already-trained rows (a seeded sample) are trained again "
+        "beside the new ones, so the old ones are rehearsed.",
+    )
     max_steps: int = Field(default=-1, description="Optimizer steps to run; -1 means use num_train_epochs.")
     learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate (LoRA wants ~1e-4..3e-4).")
     warmup_ratio: float = Field(default=0.03, ge=0, lt=1, description="Fraction of steps of linear warmup.")

@@ -8,12 +8,13 @@ at the end: a reader never sees a half-written adapter.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from tracewheel.core.errors import FailedPrecondition, TracewheelError
 from tracewheel.trainer.data import DatasetError, TrainingData, load_training_data
 from tracewheel.trainer.recipe import Recipe
+from tracewheel.trainer.trained_rows import read_trained_rows, row_keys, warm_start_rows, write_trained_rows
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class TrainResult:
     eval_loss: float | None
     tokens_seen: int
     runtime_s: float
+    train_rows: int = 0  # rows trained on (a warm start on new rows: those and the replayed ones)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -215,12 +218,17 @@ def _tensorboard_callbacks(output_dir: Path) -> list[Any]:
     return [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output_dir / TENSORBOARD)))]
 
 
-def save_adapter_atomically(model: Any, tokenizer: Any, adapter_dir: Path) -> Path:
-    """Writes the adapter beside `adapter_dir` and renames it into place (replacing an old one)."""
+def save_adapter_atomically(
+    model: Any, tokenizer: Any, adapter_dir: Path, trained_rows: Iterable[str] | None = None
+) -> Path:
+    """Writes the adapter (and the keys of the rows it was trained on, trained_rows.py) beside
+    `adapter_dir` and renames it into place (replacing an old one)."""
     staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=adapter_dir.parent))
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        if trained_rows is not None:
+            write_trained_rows(staging, trained_rows)
         if adapter_dir.exists():
             old = adapter_dir.with_name(f".{adapter_dir.name}-old-{time.time_ns()}")
             adapter_dir.rename(old)
@@ -322,10 +330,13 @@ def train(
 
     With `init_adapter` (a warm start) the adapter begins as that one's weights and trains
     `recipe.warm_start_epochs` epochs at `recipe.warm_start_learning_rate` (num_train_epochs and
-    learning_rate when unset).
+    learning_rate when unset), on every row or (`recipe.warm_start_rows = "new"`) on the rows the
+    init adapter was not trained on plus a replayed sample (trained_rows.py). The adapter is saved
+    with the keys of every row it has been trained on.
 
     Raises:
-        DatasetError: the dataset is missing, corrupt or has untrainable rows.
+        DatasetError: the dataset is missing, corrupt or has untrainable rows, or a warm start on
+            new rows finds none.
         TemplateError: the chat template cannot mask assistant tokens.
         TrainingCancelled: `should_stop` returned True (checkpoints are kept).
     """
@@ -340,6 +351,10 @@ def train(
             }
         )
     data = load_training_data(dataset_dir, recipe.max_length)
+    seen = read_trained_rows(init_adapter) if init_adapter is not None else set()
+    if init_adapter is not None and recipe.warm_start_rows == "new":
+        rows = warm_start_rows(data.train, seen, recipe.warm_start_replay, recipe.seed, str(dataset_dir))
+        data = dataclasses.replace(data, train=rows)
     output_dir.mkdir(parents=True, exist_ok=True)
     reporter = _make_progress_callback(progress_callback, should_stop)
     callbacks = [reporter, *_tensorboard_callbacks(output_dir)]
@@ -358,7 +373,9 @@ def train(
             step = trainer.state.global_step
             progress_callback(Progress(step, trainer.state.max_steps, output.training_loss, 0.0, 0.0, "evaluating"))
         eval_loss = float(trainer.evaluate()["eval_loss"])
-    adapter_dir = save_adapter_atomically(trainer.model, trainer.processing_class, output_dir / ADAPTER)
+    # the record is cumulative: an init adapter whose rows are unknown leaves them unknown
+    trained = None if seen is None else seen | set(row_keys(data.train))
+    adapter_dir = save_adapter_atomically(trainer.model, trainer.processing_class, output_dir / ADAPTER, trained)
     return TrainResult(
         adapter_dir=adapter_dir,
         global_step=trainer.state.global_step,
@@ -367,4 +384,5 @@ def train(
         eval_loss=eval_loss,
         tokens_seen=int(trainer.state.num_input_tokens_seen),
         runtime_s=time.monotonic() - started,
+        train_rows=len(data.train),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         "--init-adapter", type=Path, default=None, help="start from this adapter's weights (a warm start)"
     )
     args = parser.parse_args(argv)
+    # stderr is the job's train.log (isolated.py): what was resumed, which rows a warm start trains
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def report(progress: Progress) -> None:
         print(json.dumps({"progress": dataclasses.asdict(progress)}), flush=True)
