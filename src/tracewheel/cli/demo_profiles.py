@@ -102,12 +102,15 @@ def full_profile() -> DemoProfile:
         # no dropout on the LoRA branch: PEFT copies every adapted layer's input to drop from it,
         # 1.36x the time of a 3k-token step (bench/train_step.py; docs/demo.md, session 10)
         "TW_RECIPE_LORA_DROPOUT": "0",
-        # round 2 carries the deployed round-1 adapter on for one epoch over all its rows, at a fifth
-        # of the learning rate, instead of three epochs from the base model (trainer/warm_start.py):
-        # 212 s of training against ~620 s, held-out 50 % as before; at lr 1e-3 it fell to 20 %
-        # (docs/demo.md, session 10: run T, experiment X1)
+        # round 2 carries the deployed round-1 adapter on for one epoch at lr 2e-4 instead of training
+        # from the base model (trainer/warm_start.py; at lr 1e-3 it fell to 20 %, docs/demo.md run T,
+        # experiment X1), on the student's new rows and two replayed ones rather than every row
+        # again (trainer/trained_rows.py): 4 steps instead of 12, the same held-out success
+        # (docs/demo.md, session 14: experiment E1)
         "TW_RECIPE_WARM_START_EPOCHS": "1",
         "TW_RECIPE_WARM_START_LEARNING_RATE": "0.0002",
+        "TW_RECIPE_WARM_START_ROWS": "new",
+        "TW_RECIPE_WARM_START_REPLAY": "2",
         # a run that makes the same call for the same result three times in a row is stuck (an
         # empty search typed again and again): it ends there instead of at the step limit
         "TW_AGENT_REPEAT_LIMIT": "3",
@@ -126,7 +129,7 @@ def full_profile() -> DemoProfile:
         # outputs different (bench/serving_paths.py; docs/inference.md)
         "TW_INFERENCE_DTYPE": "bfloat16" if cpu_computes_bf16() else "auto",
     }
-    # a round: ~10 min of training, then a held-out evaluation of up to ~15 min (four agents, two cores)
+    # a round: ~6-9 min of training (2 cores), then a held-out evaluation of up to ~15 min (four agents, two cores)
     return DemoProfile("full", env, round_timeout_s=2700.0, demonstrations=10)
 
 
