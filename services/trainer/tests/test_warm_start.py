@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tracewheel.trainer.data import load_training_data
 from tracewheel.trainer.jobs import Job, JobQueue, JobState, JobStore
 from tracewheel.trainer.recipe import Recipe
 from tracewheel.trainer.train import Progress, train
-from tracewheel.trainer.trained_rows import read_trained_rows
+from tracewheel.trainer.trained_rows import read_trained_rows, row_keys, write_trained_rows
 from tracewheel.trainer.warm_start import DeploymentLog, warm_start_adapter
 
 from .conftest import agent_row, write_dataset
@@ -126,3 +127,19 @@ def test_a_warm_start_on_new_rows_trains_only_those_and_a_replayed_sample(
 
     everything = warm.model_copy(update={"warm_start_rows": "all"})
     assert train(round2, tiny_model_dir, tmp_path / "all", everything, init_adapter=first.adapter_dir).global_step == 8
+
+
+def test_a_job_starts_cold_when_its_dataset_lost_rows_the_deployed_adapter_was_trained_on(tmp_path: Path) -> None:
+    first = write_dataset(tmp_path / "ds-1", [agent_row(i) for i in range(4)], [])
+    grown = write_dataset(tmp_path / "ds-2", [agent_row(i) for i in range(6)], [], version="ds-2")
+    curated = write_dataset(tmp_path / "ds-3", [agent_row(i) for i in (0, 1, 3, 4, 5)], [], version="ds-3")
+    deployed = trained_job(tmp_path, "agent-1")
+    write_trained_rows(Path(deployed.adapter_path), row_keys(load_training_data(first).train))
+
+    def job(dataset: Path) -> Job:
+        return Job(f"agent-{dataset.name}", dataset.name, str(dataset), "base")
+
+    assert warm_start_adapter(job(first), "agent-1", [deployed]) == deployed.adapter_path
+    assert warm_start_adapter(job(grown), "agent-1", [deployed]) == deployed.adapter_path
+    assert warm_start_adapter(job(curated), "agent-1", [deployed]) == ""  # row 2 was removed: cold
+    assert warm_start_adapter(job(tmp_path / "missing"), "agent-1", [deployed]) == ""

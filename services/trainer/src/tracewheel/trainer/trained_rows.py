@@ -11,6 +11,10 @@ seen plus `warm_start_replay` of the ones it has (a seeded sample, so the old ro
 and not forgotten), instead of the whole dataset again: round N's training then costs what
 round N's new data costs, not what every round's data costs. An init adapter without the record
 (one saved before it existed, or loaded from elsewhere) trains on every row.
+
+The record also keeps a warm start honest (warm_start.py): when the new dataset lacks rows the
+deployed adapter was trained on (a person rejected their traces since), carrying that adapter on
+would keep what they taught, so the job starts from the base model instead.
 """
 
 from __future__ import annotations
@@ -64,6 +68,18 @@ def write_trained_rows(adapter_dir: Path, keys: Iterable[str]) -> None:
     """Writes the record into `adapter_dir` (a staging folder: the adapter is renamed into place whole)."""
     record = {"rows": sorted(set(keys))}
     (adapter_dir / TRAINED_ROWS).write_text(json.dumps(record, indent=0) + "\n", encoding="utf-8")
+
+
+def rows_missing(trained: set[str], dataset_dir: Path) -> int:
+    """How many of the `trained` rows the dataset at `dataset_dir` no longer has (a curator removed
+    or edited their traces, or the rows render differently now).
+
+    Raises:
+        DatasetError: the dataset cannot be read.
+    """
+    from tracewheel.trainer.data import load_training_data
+
+    return len(trained - set(row_keys(load_training_data(dataset_dir).train)))
 
 
 def warm_start_rows(split: Dataset, seen: set[str] | None, replay: int, seed: int, where: str) -> Dataset:

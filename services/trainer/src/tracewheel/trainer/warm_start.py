@@ -9,8 +9,10 @@ or a person's SetAlias/Rollback), recorded here per alias, so a restart knows it
 Which adapter a job starts from is decided once, when it starts running, and kept on the job
 (`Job.init_adapter`): a job resumed after a crash continues from its own checkpoints with the
 same provenance, whatever was deployed since. Only adapters this trainer produced qualify (their
-job says which base model and dataset made them); anything else (the base model, an adapter
-loaded by hand, another base model's) means a cold start.
+job says which base model and dataset made them), and only when the job's dataset still holds
+every row the adapter was trained on (trained_rows.py); anything else (the base model, an adapter
+loaded by hand, another base model's, one trained on rows a curator has removed since) means a
+cold start.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracewheel.core.files import write_json_atomically
+from tracewheel.trainer.data import DatasetError
+from tracewheel.trainer.trained_rows import read_trained_rows, rows_missing
 
 if TYPE_CHECKING:
     from tracewheel.trainer.jobs import Job
@@ -74,5 +78,23 @@ def warm_start_adapter(job: Job, deployed: str, jobs: Iterable[Job]) -> str:
     if not (Path(source.adapter_path) / ADAPTER_CONFIG).exists():
         log.warning("job %s starts cold: %s has no %s", job.id, source.adapter_path, ADAPTER_CONFIG)
         return ""
+    trained = read_trained_rows(Path(source.adapter_path))
+    if trained is not None:
+        try:
+            missing = rows_missing(trained, Path(job.dataset_path))
+        except DatasetError as exc:
+            log.warning("job %s starts cold: its dataset cannot be read (%s)", job.id, exc)
+            return ""
+        if missing:
+            log.info(
+                "job %s starts cold: %d of the %d rows %s was trained on are not in dataset %s (removed or "
+                "edited since), and a warm start would keep what they taught",
+                job.id,
+                missing,
+                len(trained),
+                deployed,
+                job.dataset_version,
+            )
+            return ""
     log.info("job %s starts from the deployed adapter %s", job.id, deployed)
     return source.adapter_path
