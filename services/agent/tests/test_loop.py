@@ -95,6 +95,22 @@ async def test_unknown_tool_and_bad_arguments_come_back_as_errors() -> None:
     _roundtrip(trace)
 
 
+async def test_a_call_whose_arguments_its_schema_rejects_counts_as_invalid() -> None:
+    tools = StaticToolSession(("browser_type",))
+    text = {"ref": {"type": "string"}, "text": {"type": "string"}}
+    tools.tools[0]["function"]["parameters"] = {"type": "object", "properties": text, "required": ["ref", "text"]}
+    calls = [
+        tool_call("browser_type", {"ref": "e5"}, "a"),  # the required text left out
+        tool_call("browser_type", {"ref": "e5", "text": 3}, "b"),  # a number for a string
+        tool_call("browser_type", {"ref": "e5", "text": "teapot"}, "c"),
+    ]
+    llm = ScriptedLLM([assistant(None, tool_calls=calls), assistant("done")])
+    trace = await run_agent("q", llm=llm, model="m", tools=tools, config=FAST)
+    assert trace.metadata.extra["tool_calls"] == "3" and trace.metadata.extra["invalid_tool_calls"] == "2"
+    assert len(tools.calls) == 3  # every call still goes to the session: its error is what the model reads
+    _roundtrip(trace)
+
+
 async def test_max_steps_stops_a_model_that_never_answers() -> None:
     llm = ScriptedLLM([assistant(None, tool_calls=[tool_call("browser_click", {})])], repeat_last=True)
     trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=AgentConfig(max_steps=3))

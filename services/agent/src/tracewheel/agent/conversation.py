@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
 from tracewheel.agent.tool_schemas import offered_tools
@@ -125,11 +126,25 @@ def _reasoning(message: ChatCompletionMessage) -> str | None:
     return extra.get("reasoning") or extra.get("reasoning_content") or None
 
 
-def _arguments_object(raw: str) -> bool:
+def _arguments_object(raw: str) -> dict[str, Any] | None:
+    """The arguments as a JSON object; None when they are not one."""
     try:
-        return isinstance(json.loads(raw or "{}"), dict)
+        arguments = json.loads(raw or "{}")
     except json.JSONDecodeError:
-        return False
+        return None
+    return arguments if isinstance(arguments, dict) else None
+
+
+def _validator(parameters: Any) -> Any:
+    """A JSON Schema validator of a tool's parameters; None when the schema itself is unusable."""
+    if not isinstance(parameters, dict):
+        return None
+    cls = jsonschema.validators.validator_for(parameters)
+    try:
+        cls.check_schema(parameters)
+    except jsonschema.SchemaError:
+        return None
+    return cls(parameters)
 
 
 class Conversation:
@@ -144,6 +159,7 @@ class Conversation:
         self.api_messages: list[dict[str, Any]] = []
         self.api_tools: list[dict[str, Any]] = []
         self.tool_names: frozenset[str] = frozenset()
+        self._validators: dict[str, Any] = {}
         self.usage = TokenUsage()
         self.parse_errors: list[str] = []
         self.rejected = 0
@@ -170,6 +186,15 @@ class Conversation:
     def set_tools(self, tools: list[dict[str, Any]]) -> None:
         self.api_tools = offered_tools_of(tools, self.config)
         self.tool_names = frozenset(t["function"]["name"] for t in self.api_tools)
+        self._validators = {t["function"]["name"]: _validator(t["function"].get("parameters")) for t in self.api_tools}
+
+    def valid_call(self, name: str, arguments: dict[str, Any] | None) -> bool:
+        """Whether a call names an offered tool with arguments its parameter schema (as offered)
+        accepts: the required ones there, of the declared types."""
+        if arguments is None or name not in self.tool_names:
+            return False
+        validator = self._validators.get(name)
+        return validator is None or validator.is_valid(arguments)
 
     def add_assistant(self, message: ChatCompletionMessage) -> Message:
         calls: list[ToolCall] = []
@@ -178,13 +203,13 @@ class Conversation:
             if call.type != "function":
                 continue
             raw = call.function.arguments
-            valid = _arguments_object(raw)
+            parsed = _arguments_object(raw)
             self.tool_calls += 1
-            self.invalid_tool_calls += not (valid and call.function.name in self.tool_names)
+            self.invalid_tool_calls += not self.valid_call(call.function.name, parsed)
             call_id = call.id if call.id and call.id not in seen else f"chatcmpl-tool-{uuid.uuid4().hex}"
             seen.add(call_id)
             self.raw_arguments[call_id] = raw
-            arguments = raw if valid else json.dumps({"_invalid_arguments": raw})
+            arguments = raw if parsed is not None else json.dumps({"_invalid_arguments": raw})
             calls.append(ToolCall(id=call_id, function={"name": call.function.name, "arguments": arguments}))
         reasoning = _reasoning(message)
         trace_message = Message(

@@ -2,9 +2,10 @@
 
 Metrics (over all tasks of a run):
 - success rate: tasks whose checker passed / tasks;
-- valid tool-call rate: parsed calls naming a tool of the session with a JSON-object argument /
-  all attempted calls (parsed calls plus outputs whose `<tool_call>` failed to parse); 0 when
-  nothing was attempted;
+- valid tool-call rate: parsed calls naming a tool of the session with a JSON-object argument
+  that the tool's parameter schema (as offered to the model) accepts: required arguments there,
+  declared types / all attempted calls (parsed calls plus outputs whose `<tool_call>` failed to
+  parse); 0 when nothing was attempted;
 - right-tool rate: calls naming a tool that the task's reference solution uses / all parsed
   calls; 0 when there were none;
 - mean steps (model turns), mean tokens (prompt + completion), mean latency per task (seconds).
