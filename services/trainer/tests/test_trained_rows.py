@@ -45,23 +45,24 @@ def test_the_record_round_trips_and_a_bad_one_reads_as_unknown(tmp_path: Path) -
 
 def test_a_warm_start_trains_the_new_rows_and_a_seeded_sample_of_the_seen_ones() -> None:
     old, new = rows(6), rows(2, start=6)
-    split = Dataset.from_list(list(old) + list(new))
+    keys = row_keys(Dataset.from_list(list(old) + list(new)))
     seen = set(row_keys(old))
 
-    only_new = warm_start_rows(split, seen, replay=0, seed=1, where="ds")
-    assert row_keys(only_new) == row_keys(new)
+    def chosen(replay: int, seed: int = 1) -> list[str]:
+        return [keys[index] for index in warm_start_rows(keys, seen, replay=replay, seed=seed, where="ds")]
 
-    with_replay = warm_start_rows(split, seen, replay=3, seed=1, where="ds")
-    keys = row_keys(with_replay)
-    assert len(keys) == 5 and set(row_keys(new)) <= set(keys) and len(set(keys) & seen) == 3
-    assert keys == row_keys(warm_start_rows(split, seen, replay=3, seed=1, where="ds"))  # seeded
-    assert keys == [k for k in row_keys(split) if k in keys]  # in the dataset's order
+    assert chosen(0) == row_keys(new)
 
-    assert len(warm_start_rows(split, seen, replay=100, seed=1, where="ds")) == 8  # at most every seen row
+    with_replay = chosen(3)
+    assert len(with_replay) == 5 and set(row_keys(new)) <= set(with_replay) and len(set(with_replay) & seen) == 3
+    assert with_replay == chosen(3)  # seeded
+    assert with_replay == [k for k in keys if k in with_replay]  # in the dataset's order
+
+    assert len(chosen(100)) == 8  # at most every seen row
 
 
 def test_unknown_rows_train_everything_and_nothing_new_is_refused() -> None:
-    split = rows(4)
-    assert len(warm_start_rows(split, None, replay=0, seed=0, where="ds")) == 4
+    keys = row_keys(rows(4))
+    assert warm_start_rows(keys, None, replay=0, seed=0, where="ds") == [0, 1, 2, 3]
     with pytest.raises(DatasetError, match="all 4 rows were already trained into the init adapter"):
-        warm_start_rows(split, set(row_keys(split)), replay=2, seed=0, where="ds")
+        warm_start_rows(keys, set(keys), replay=2, seed=0, where="ds")

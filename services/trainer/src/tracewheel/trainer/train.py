@@ -352,9 +352,11 @@ def train(
         )
     data = load_training_data(dataset_dir, recipe.max_length)
     seen = read_trained_rows(init_adapter) if init_adapter is not None else set()
+    keys = row_keys(data.train)  # hashed once: to select a warm start's rows and for the adapter's record
     if init_adapter is not None and recipe.warm_start_rows == "new":
-        rows = warm_start_rows(data.train, seen, recipe.warm_start_replay, recipe.seed, str(dataset_dir))
-        data = dataclasses.replace(data, train=rows)
+        chosen = warm_start_rows(keys, seen, recipe.warm_start_replay, recipe.seed, str(dataset_dir))
+        data = dataclasses.replace(data, train=data.train.select(chosen))
+        keys = [keys[index] for index in chosen]
     output_dir.mkdir(parents=True, exist_ok=True)
     reporter = _make_progress_callback(progress_callback, should_stop)
     callbacks = [reporter, *_tensorboard_callbacks(output_dir)]
@@ -374,7 +376,7 @@ def train(
             progress_callback(Progress(step, trainer.state.max_steps, output.training_loss, 0.0, 0.0, "evaluating"))
         eval_loss = float(trainer.evaluate()["eval_loss"])
     # the record is cumulative: an init adapter whose rows are unknown leaves them unknown
-    trained = None if seen is None else seen | set(row_keys(data.train))
+    trained = None if seen is None else seen | set(keys)
     adapter_dir = save_adapter_atomically(trainer.model, trainer.processing_class, output_dir / ADAPTER, trained)
     return TrainResult(
         adapter_dir=adapter_dir,

@@ -29,7 +29,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from tracewheel.trainer.data import DatasetError
+from tracewheel.trainer.data import DatasetError, load_training_data
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +77,20 @@ def rows_missing(trained: set[str], dataset_dir: Path) -> int:
     Raises:
         DatasetError: the dataset cannot be read.
     """
-    from tracewheel.trainer.data import load_training_data
-
     return len(trained - set(row_keys(load_training_data(dataset_dir).train)))
 
 
-def warm_start_rows(split: Dataset, seen: set[str] | None, replay: int, seed: int, where: str) -> Dataset:
-    """The rows a warm start trains on: those not in `seen`, plus `replay` seen ones (a seeded
-    sample), in the dataset's order. Every row when `seen` is None (the init adapter's rows are unknown).
+def warm_start_rows(keys: list[str], seen: set[str] | None, replay: int, seed: int, where: str) -> list[int]:
+    """The indices of the rows a warm start trains on, given every row's key: those not in `seen`,
+    plus `replay` seen ones (a seeded sample), in the dataset's order. Every row when `seen` is None
+    (the init adapter's rows are unknown).
 
     Raises:
         DatasetError: every row was seen already: a warm start has nothing new to learn.
     """
     if seen is None:
         log.warning("%s: the init adapter has no %s, so the warm start trains on every row", where, TRAINED_ROWS)
-        return split
-    keys = row_keys(split)
+        return list(range(len(keys)))
     new = [index for index, key in enumerate(keys) if key not in seen]
     if not new:
         raise DatasetError(
@@ -103,4 +101,4 @@ def warm_start_rows(split: Dataset, seen: set[str] | None, replay: int, seed: in
     old = [index for index, key in enumerate(keys) if key in seen]
     replayed = random.Random(seed).sample(old, min(replay, len(old)))
     log.info("%s: warm start on %d new rows and %d replayed of %d seen", where, len(new), len(replayed), len(old))
-    return split.select(sorted(new + replayed))
+    return sorted(new + replayed)
