@@ -1,6 +1,7 @@
 """Where an adapter goes wrong on the held-out suite, without running the agent.
 
     .venv/bin/python bench/heldout_probe.py ADAPTER_DIR [ADAPTER_DIR ...] [--tasks 10] [--base] [--misses]
+        [--dataset DATASET_DIR]
 
 Replays the held-out suite's reference solutions (the demo's: seed 0, compact snapshots, the
 demo's tool offer) through the real gateway browser, renders each as a dataset build renders a
@@ -14,6 +15,11 @@ reference up to the first token the model gets wrong, that token's probability, 
 model would write there instead (e.g. `browser_type` on `searchbox` where the order form's
 `spinbutton` was due).
 
+With `--dataset`, the rows probed are a built dataset's training rows instead, exactly as the
+trainer saw them (token ids and labels): whether an adapter fits the rows it was trained on.
+A held-out miss on a turn the adapter also gets wrong on its own rows is underfitting, not a
+wording that fails to carry over (docs/demo.md, session 15).
+
 What it separates: a task lost because the model left the path (a low decision or a wrong
 argument on the way) from one lost at the answer (the right pages seen, the wrong value said).
 The agent's own evaluation mixes both, and adds the nondeterminism of concurrent runs.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -68,6 +75,21 @@ def held_out_rows(tokenizer: Any, tasks: int, task_reminder: bool) -> list[tuple
         labels = [t if m else IGNORE for t, m in zip(rendered.input_ids, rendered.assistant_masks, strict=True)]
         rows.append((task_id, rendered.input_ids, labels))
     return rows
+
+
+def dataset_rows(dataset: Path) -> list[tuple[str, list[int], list[int]]]:
+    """(row id, input ids, labels) of a built dataset's training rows, as the trainer loads them."""
+    from demo_experiment import template_of
+
+    from tracewheel.trainer.train import load_training_data
+
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    data = load_training_data(dataset, int(manifest.get("max_length", 4096)))
+    requests = [json.loads(line)["messages"][0]["content"] for line in (dataset / "train.jsonl").open()]
+    return [
+        (f"train-row-{index:03d}-{template_of(request)}", row["input_ids"], row["labels"])
+        for index, (row, request) in enumerate(zip(data.train, requests, strict=True))
+    ]
 
 
 def probe(model: Any, tokenizer: Any, rows: list[tuple[str, list[int], list[int]]], misses: bool = False) -> None:
@@ -133,6 +155,7 @@ def main() -> None:
         help="tool results without the request after them (adapters trained before the demo reminded)",
     )
     parser.add_argument("--misses", action="store_true", help="print where each wrong turn first goes wrong")
+    parser.add_argument("--dataset", type=Path, default=None, help="probe this dataset's training rows instead")
     args = parser.parse_args()
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -141,7 +164,7 @@ def main() -> None:
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
     model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    rows = held_out_rows(tokenizer, args.tasks, args.task_reminder)
+    rows = dataset_rows(args.dataset) if args.dataset else held_out_rows(tokenizer, args.tasks, args.task_reminder)
     base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     print("per turn: P(decision token), * = greedy writes the turn exactly; -> the answer after the reference path")
     if args.base:
