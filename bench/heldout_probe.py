@@ -83,8 +83,7 @@ def dataset_rows(dataset: Path) -> list[tuple[str, list[int], list[int]]]:
 
     from tracewheel.trainer.train import load_training_data
 
-    manifest = json.loads((dataset / "manifest.json").read_text())
-    data = load_training_data(dataset, int(manifest.get("max_length", 4096)))
+    data = load_training_data(dataset)  # no length cut: every row, in train.jsonl's order
     requests = [json.loads(line)["messages"][0]["content"] for line in (dataset / "train.jsonl").open()]
     return [
         (f"train-row-{index:03d}-{template_of(request)}", row["input_ids"], row["labels"])
