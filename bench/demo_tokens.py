@@ -1,5 +1,5 @@
 """Tokens of the demo's training rows: what compact snapshots, a smaller tool offer, rows without
-reasoning, the request after every result and the observation window each change, side by side
+reasoning, the request after every result, incremental snapshots and the observation window each change, side by side
 on the same demonstrations.
 
     .venv/bin/python bench/demo_tokens.py [--tasks 10] [--model SmolLM2-135M-Instruct|PATH]
@@ -59,13 +59,17 @@ def serve_site() -> str:
 async def replay_all(
     site: str, style: str, config: AgentConfig, tasks: int, scratch: Path, suite: str = "train"
 ) -> list[Any]:
-    """The reference solutions of `suite`'s first `tasks` tasks (seed 0), replayed in chromium."""
+    """The reference solutions of `suite`'s first `tasks` tasks (seed 0), replayed in chromium.
+
+    `style` is a snapshot style, or `style:mode` with a snapshot mode (`compact:incremental`)."""
+    style, _, mode = style.partition(":")
     browser = BrowserConfig(
         executable_path=shutil.which("chromium"),
         reap_interval_s=0,
-        attachments_dir=scratch / style,
+        attachments_dir=scratch / style / mode,
         policy=UrlPolicy(allow_hosts=(site.removeprefix("http://"),)),
         snapshot_style=style,  # type: ignore[arg-type]
+        snapshot_mode=mode or "full",  # type: ignore[arg-type]
     )
     traces = []
     async with SessionManager(browser) as manager:
@@ -119,6 +123,7 @@ def main() -> None:
         ("compact snapshots, demo tool offer", "compact", demo_offer, True, 0, True),
         ("compact, demo offer, no reasoning", "compact", demo_offer, False, 0, True),
         ("+ the request after every result (the demo)", "compact", reminder, False, 0, True),
+        ("+ incremental snapshots", "compact:incremental", reminder, False, 0, True),
         ("+ observation window 1, rows per turn", "compact", reminder, False, 1, False),
         ("+ observation window 1, packed", "compact", reminder, False, 1, True),
     ]

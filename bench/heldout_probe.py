@@ -1,19 +1,19 @@
 """Where an adapter goes wrong on the held-out suite, without running the agent.
 
     .venv/bin/python bench/heldout_probe.py ADAPTER_DIR [ADAPTER_DIR ...] [--tasks 10] [--base] [--misses]
-        [--dataset DATASET_DIR]
+        [--dataset DATASET_DIR] [--snapshots compact:incremental]
 
-Replays the held-out suite's reference solutions (the demo's: seed 0, compact snapshots, the
-demo's tool offer) through the real gateway browser, renders each as a dataset build renders a
-row (training template, no reasoning), and feeds it to each adapter teacher-forced: the model
-sees the reference path up to each of its turns. Per task it prints, for every assistant turn,
-the probability of the turn's decision token (the `<` of `<tool_call>`, or the answer's first
-word; trainer/loss.py `decision_mask`), starred when greedy decoding would write the whole turn
-exactly; then the answer the adapter writes greedily after the full reference path. With
-`--misses`, each turn greedy decoding would not write exactly gets a line of its own: the
-reference up to the first token the model gets wrong, that token's probability, and what the
-model would write there instead (e.g. `browser_type` on `searchbox` where the order form's
-`spinbutton` was due).
+Replays the held-out suite's reference solutions (the demo's: seed 0, compact incremental
+snapshots unless `--snapshots` says otherwise, the demo's tool offer) through the real gateway
+browser, renders each as a dataset build renders a row (training template, no reasoning), and
+feeds it to each adapter teacher-forced: the model sees the reference path up to each of its
+turns. Per task it prints, for every assistant turn, the probability of the turn's decision
+token (the `<` of `<tool_call>`, or the answer's first word; trainer/loss.py `decision_mask`),
+starred when greedy decoding would write the whole turn exactly; then the answer the adapter
+writes greedily after the full reference path. With `--misses`, each turn greedy decoding would
+not write exactly gets a line of its own: the reference up to the first token the model gets
+wrong, that token's probability, and what the model would write there instead (e.g.
+`browser_type` on `searchbox` where the order form's `spinbutton` was due).
 
 With `--dataset`, the rows probed are a built dataset's training rows instead, exactly as the
 trainer saw them (token ids and labels): whether an adapter fits the rows it was trained on.
@@ -40,7 +40,7 @@ from demo_tokens import replay_all, serve_site
 
 from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
 from tracewheel.agent.loop import AgentConfig
-from tracewheel.cli.demo_profiles import DEMO_TOOLS
+from tracewheel.cli.demo_profiles import DEMO_TOOLS, full_profile
 from tracewheel.dataset.render import render_row
 from tracewheel.dataset.unroll import TrainingRow, unroll_at_user_turns, without_reasoning
 from tracewheel.inference.model_store import resolve_model
@@ -48,9 +48,10 @@ from tracewheel.inference.templates import SERVING_TEMPLATE, TRAINING_TEMPLATE, 
 from tracewheel.trainer.loss import IGNORE, decision_mask, labelled_spans
 
 
-def held_out_references(tasks: int, task_reminder: bool) -> list[tuple[str, TrainingRow]]:
+def held_out_references(tasks: int, task_reminder: bool, snapshots: str) -> list[tuple[str, TrainingRow]]:
     """(task id, row) of the held-out suite's first `tasks` reference solutions (the demo's
-    settings), replayed in chromium: one row each as a build unrolls it, without reasoning."""
+    settings; `snapshots` as `style:mode`), replayed in chromium: one row each as a build
+    unrolls it, without reasoning."""
     config = AgentConfig(
         tool_names=DEMO_TOOLS,
         tool_arguments=REFERENCE_TOOL_ARGUMENTS,
@@ -58,7 +59,7 @@ def held_out_references(tasks: int, task_reminder: bool) -> list[tuple[str, Trai
         task_reminder=task_reminder,
     )
     with tempfile.TemporaryDirectory() as scratch:
-        traces = asyncio.run(replay_all(serve_site(), "compact", config, tasks, Path(scratch), suite="heldout"))
+        traces = asyncio.run(replay_all(serve_site(), snapshots, config, tasks, Path(scratch), suite="heldout"))
     references = []
     for trace in traces:
         (row,) = unroll_at_user_turns(trace)
@@ -66,11 +67,13 @@ def held_out_references(tasks: int, task_reminder: bool) -> list[tuple[str, Trai
     return references
 
 
-def held_out_rows(tokenizer: Any, tasks: int, task_reminder: bool) -> list[tuple[str, list[int], list[int]]]:
+def held_out_rows(
+    tokenizer: Any, tasks: int, task_reminder: bool, snapshots: str
+) -> list[tuple[str, list[int], list[int]]]:
     """(task id, input ids, labels) of each held-out reference, rendered like a training row."""
     template = load_template(TRAINING_TEMPLATE)
     rows = []
-    for task_id, row in held_out_references(tasks, task_reminder):
+    for task_id, row in held_out_references(tasks, task_reminder, snapshots):
         rendered = render_row(tokenizer, template, row)
         labels = [t if m else IGNORE for t, m in zip(rendered.input_ids, rendered.assistant_masks, strict=True)]
         rows.append((task_id, rendered.input_ids, labels))
@@ -153,6 +156,13 @@ def main() -> None:
         action="store_false",
         help="tool results without the request after them (adapters trained before the demo reminded)",
     )
+    profile = full_profile().env
+    parser.add_argument(
+        "--snapshots",
+        default=f"{profile['TW_GATEWAY_SNAPSHOT_STYLE']}:{profile['TW_GATEWAY_SNAPSHOT_MODE']}",
+        help="the gateway's snapshot style and mode of the held-out paths (default: the demo's, %(default)s); "
+        "`compact:full` for adapters trained before incremental snapshots",
+    )
     parser.add_argument("--misses", action="store_true", help="print where each wrong turn first goes wrong")
     parser.add_argument("--dataset", type=Path, default=None, help="probe this dataset's training rows instead")
     args = parser.parse_args()
@@ -163,7 +173,10 @@ def main() -> None:
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
     model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    rows = dataset_rows(args.dataset) if args.dataset else held_out_rows(tokenizer, args.tasks, args.task_reminder)
+    if args.dataset:
+        rows = dataset_rows(args.dataset)
+    else:
+        rows = held_out_rows(tokenizer, args.tasks, args.task_reminder, args.snapshots)
     base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     print("per turn: P(decision token), * = greedy writes the turn exactly; -> the answer after the reference path")
     if args.base:

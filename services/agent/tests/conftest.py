@@ -43,7 +43,9 @@ def site_url() -> Iterator[str]:
     thread.join(timeout=10)
 
 
-async def _in_process_gateway(site_url: str, attachments: Path, snapshot_style: str) -> AsyncIterator[LocalGateway]:
+async def _in_process_gateway(
+    site_url: str, attachments: Path, snapshot_style: str, snapshot_mode: str = "full"
+) -> AsyncIterator[LocalGateway]:
     from tracewheel.gateway.policy import UrlPolicy
     from tracewheel.gateway.session import BrowserConfig, SessionManager
 
@@ -55,6 +57,7 @@ async def _in_process_gateway(site_url: str, attachments: Path, snapshot_style: 
         attachments_dir=attachments,
         policy=UrlPolicy(allow_hosts=(site_url.removeprefix("http://"),)),
         snapshot_style=snapshot_style,  # type: ignore[arg-type]
+        snapshot_mode=snapshot_mode,  # type: ignore[arg-type]
     )
     async with SessionManager(config) as manager:
         yield LocalGateway(manager)
@@ -68,9 +71,10 @@ async def gateway(site_url: str, tmp_path_factory: pytest.TempPathFactory) -> As
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def compact_gateway(site_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalGateway]:
-    """As `gateway`, with compact snapshots (a second chromium)."""
-    async for gateway in _in_process_gateway(site_url, tmp_path_factory.mktemp("attachments"), "compact"):
+async def demo_gateway(site_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalGateway]:
+    """As `gateway`, with the demo's snapshots: compact and incremental (a second chromium)."""
+    attachments = tmp_path_factory.mktemp("attachments")
+    async for gateway in _in_process_gateway(site_url, attachments, "compact", "incremental"):
         yield gateway
 
 

@@ -39,10 +39,12 @@ async def test_replay_of_each_template_passes_and_validates(
     assert trace.metadata.extra["tool_errors"] == "0"
 
 
-async def test_replays_pass_with_compact_snapshots_and_the_smallest_offer(
-    compact_gateway: LocalGateway, site_url: str
+async def test_replays_pass_with_the_demos_snapshots_and_the_smallest_offer(
+    demo_gateway: LocalGateway, site_url: str
 ) -> None:
-    # the demo's offer, with the request after every result (refs still resolve against the page)
+    # the demo's offer, with the request after every result (refs still resolve against the page),
+    # and compact, incremental snapshots: refs not in a result of changes resolve in the page's
+    # last whole snapshot, with no browser_snapshot turn
     config = AgentConfig(
         tool_names=TASK_TOOLS,
         tool_arguments=REFERENCE_TOOL_ARGUMENTS,
@@ -52,7 +54,7 @@ async def test_replays_pass_with_compact_snapshots_and_the_smallest_offer(
     for template in TEMPLATES:
         task = next(t for t in load_suite("train", 0, base_url=site_url) if t.template == template)
         await reset_site(site_url)
-        tools = await compact_gateway.open(TASK_TOOLS, config.result_char_limit)
+        tools = await demo_gateway.open(TASK_TOOLS, config.result_char_limit)
         try:
             trace = await replay_task(task, tools, config=config, site_url=site_url)
         finally:
@@ -61,6 +63,10 @@ async def test_replays_pass_with_compact_snapshots_and_the_smallest_offer(
         results = [m.content for m in trace.messages if m.role == "tool"]
         assert all("/url:" not in r and "[cursor=pointer]" not in r for r in results), template
         assert all(r.endswith(f"\n\nTask: {task.prompt}") for r in results), template
+        calls = [c.function.name for m in trace.messages for c in m.tool_calls]
+        assert "browser_snapshot" not in calls, (template, calls)
+        if template == "order_form":  # quantity, email and delivery: the item page by its changes
+            assert sum("- Page Snapshot changes" in r for r in results) == 3, results
         assert trace.metadata.extra["task_reminder"] == "true"
         click = next(t for t in trace.tools if t.function.name == "browser_click")
         assert click.function.parameters["properties"] == {"element": {"type": "string"}, "ref": {"type": "string"}}

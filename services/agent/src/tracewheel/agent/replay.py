@@ -2,14 +2,17 @@
 
 Each reference Step becomes one assistant turn (its one-line reasoning as `reasoning_content`,
 one tool call with a `chatcmpl-tool-<hex>` id) and the tool's real result; refs are resolved
-against the ARIA snapshot in the previous result (a `browser_snapshot` turn is inserted when
-there is none, or when the target is not in it). The last turn answers with the task's answer.
+against the ARIA snapshot in the previous result, or, when that result shows only what changed
+on the same page (the gateway's incremental snapshots), in the last whole snapshot of that page;
+a `browser_snapshot` turn is inserted when there is none, or when the target is not in either.
+The last turn answers with the task's answer.
 The result is the same shape as an agent run, so it trains and evaluates like one.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -29,6 +32,13 @@ from tracewheel.core.trace import Message, Outcome, Tool, ToolCall, Trace
 
 SNAPSHOT_TOOL = "browser_snapshot"
 SNAPSHOT_REASONING = "I need a fresh snapshot of the page to find the element's ref."
+_WHOLE_SNAPSHOT = "- Page Snapshot:\n"
+_PAGE_URL = re.compile(r"^- Page URL: (\S+)$", re.MULTILINE)
+
+
+def _page_url(text: str | None) -> str | None:
+    match = _PAGE_URL.search(text or "")
+    return match.group(1) if match else None
 
 
 class _Demo:
@@ -38,6 +48,8 @@ class _Demo:
         self.prompt = prompt
         self.messages: list[Message] = []
         self.last_text: str | None = None
+        self.page_text: str | None = None
+        """The last result with a whole page snapshot; incremental results say only what changed in it."""
         self.arguments: dict[str, set[str]] = {}
         """Offered tools and their offered arguments: a demonstration uses no others."""
         self.tool_errors = 0
@@ -59,6 +71,8 @@ class _Demo:
         output = await self.tools.call_tool(tool, call.function.arguments)
         self.tool_errors += output.is_error
         self.last_text = output.text
+        if _WHOLE_SNAPSHOT in output.text:
+            self.page_text = output.text
         text = with_reminder(clip_result(output.text, self.config.result_char_limit), self.prompt, self.config)
         self.messages.append(Message(role="tool", tool_call_id=call.id, name=tool, content=text))
 
@@ -67,12 +81,23 @@ class _Demo:
             raise FailedPrecondition(f"the replay needs {SNAPSHOT_TOOL} in the session's tools")
         await self.call(SNAPSHOT_TOOL, {}, SNAPSHOT_REASONING)
 
+    def _resolved(self, step: Step) -> dict | None:
+        """The step's arguments resolved in the last result, else in the last whole snapshot of the
+        same page (the last result showed only what changed); None: in neither."""
+        texts = [self.last_text]
+        if self.page_text is not self.last_text and _page_url(self.page_text) == _page_url(self.last_text):
+            texts.append(self.page_text)
+        for text in texts:
+            if text is not None and "[ref=" in text:
+                try:
+                    return step.call_arguments(text)
+                except RefNotFound:
+                    continue
+        return None
+
     async def step(self, step: Step) -> None:
-        if step.target is not None and (self.last_text is None or "[ref=" not in self.last_text):
-            await self.snapshot()
-        try:
-            arguments = step.call_arguments(self.last_text)
-        except RefNotFound:
+        arguments = step.call_arguments() if step.target is None else self._resolved(step)
+        if arguments is None:
             await self.snapshot()
             arguments = step.call_arguments(self.last_text)
         await self.call(step.tool, arguments, step.reasoning)

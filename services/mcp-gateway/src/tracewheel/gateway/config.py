@@ -44,6 +44,11 @@ class GatewaySettings(ServiceSettings):
         description="How page snapshots read: `full` as @playwright/mcp prints them, `compact` without URLs, "
         "wrappers and refs of non-interactive elements (about half the tokens; browser/compact.py).",
     )
+    snapshot_mode: Literal["full", "incremental"] = Field(
+        default="full",
+        description="What an action reports of the page: `full` the whole snapshot (as @playwright/mcp), "
+        "`incremental` only what changed when the tab stays at the URL the model last saw (browser/incremental.py).",
+    )
     max_sessions: int = Field(
         default=8, ge=1, description="Browser sessions open at once (gRPC and MCP together); more are refused."
     )
@@ -99,6 +104,7 @@ class GatewaySettings(ServiceSettings):
             attachments_dir=self.resolved_attachments_dir(),
             policy=UrlPolicy(allow_hosts=self.allow_hosts, deny_hosts=self.deny_hosts),
             snapshot_style=self.snapshot_style,
+            snapshot_mode=self.snapshot_mode,
         )
 
     def mcp_hosts(self, port: int) -> tuple[list[str], list[str]]:

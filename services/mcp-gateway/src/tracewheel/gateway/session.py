@@ -74,6 +74,8 @@ class BrowserConfig:
         policy: the URL policy every session enforces.
         viewport: the page size in CSS pixels.
         snapshot_style: `full` (@playwright/mcp's snapshots) or `compact` (`browser/compact.py`).
+        snapshot_mode: `full` (every action reports the whole page) or `incremental` (an action that
+            leaves the tab at the URL the model last saw reports what changed; `browser/incremental.py`).
     """
 
     executable_path: str | None = None
@@ -88,6 +90,7 @@ class BrowserConfig:
     policy: UrlPolicy = field(default_factory=UrlPolicy)
     viewport: tuple[int, int] = (1280, 720)
     snapshot_style: Literal["full", "compact"] = "full"
+    snapshot_mode: Literal["full", "incremental"] = "full"
 
 
 def _first_line(exc: Exception) -> str:
@@ -108,6 +111,7 @@ class BrowserSession:
         timeouts: Timeouts,
         clock: Callable[[], float],
         compact_snapshots: bool = False,
+        incremental_snapshots: bool = False,
     ) -> None:
         self.id = session_id
         self.tools = {tool.name: tool for tool in tools}
@@ -117,7 +121,7 @@ class BrowserSession:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._busy = 0
-        self.tool_context = ToolContext(context, guard, timeouts, compact_snapshots)
+        self.tool_context = ToolContext(context, guard, timeouts, compact_snapshots, incremental_snapshots)
         self.created_at = clock()
         self.last_used = self.created_at
         self.closed = False
@@ -311,7 +315,10 @@ class SessionManager:
         context.set_default_timeout(timeouts.action * 1000)
         context.set_default_navigation_timeout(timeouts.navigation * 1000)
         compact = self.config.snapshot_style == "compact"
-        return BrowserSession(uuid.uuid4().hex, context, guard, tools, renderer, timeouts, self._clock, compact)
+        incremental = self.config.snapshot_mode == "incremental"
+        return BrowserSession(
+            uuid.uuid4().hex, context, guard, tools, renderer, timeouts, self._clock, compact, incremental
+        )
 
     def get(self, session_id: str) -> BrowserSession:
         """The open session with this id.

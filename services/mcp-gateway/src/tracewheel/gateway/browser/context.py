@@ -22,6 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 from tracewheel.gateway.browser.base import PolicyBlockedError, StaleRefError, ToolError
 from tracewheel.gateway.browser.compact import compact_snapshot
 from tracewheel.gateway.browser.guard import BlockedRequest, NetworkGuard, is_top_level_navigation
+from tracewheel.gateway.browser.incremental import snapshot_changes
 from tracewheel.gateway.results import Part, TextPart
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ T = TypeVar("T")
 _REF = re.compile(r"\[ref=([A-Za-z0-9]+)\]")
 _REF_SHAPE = re.compile(r"^(f\d+)?e\d+$")
 _MAX_BLOCKED_LINES = 5
+# how an incremental report's sections read (browser/incremental.py)
+UNCHANGED_LINE = "- Page Snapshot: unchanged since the last snapshot of this page"
+CHANGED_HEADER = "- Page Snapshot changes (the rest, refs included, is as in the last snapshot of this page):"
+REMOVED_HEADER = "- Removed from the page:"
 
 
 @dataclass(frozen=True)
@@ -55,18 +60,28 @@ class ToolContext:
         guard: the context's NetworkGuard, read after each action.
         timeouts: how long tools wait.
         compact_snapshots: render snapshots in the compact style (`browser/compact.py`).
+        incremental_snapshots: an action's report shows only what changed on a page the model
+            has seen (`browser/incremental.py`).
     """
 
     def __init__(
-        self, context: BrowserContext, guard: NetworkGuard, timeouts: Timeouts, compact_snapshots: bool = False
+        self,
+        context: BrowserContext,
+        guard: NetworkGuard,
+        timeouts: Timeouts,
+        compact_snapshots: bool = False,
+        incremental_snapshots: bool = False,
     ) -> None:
         self.context = context
         self.guard = guard
         self.timeouts = timeouts
         self.compact_snapshots = compact_snapshots
+        self.incremental_snapshots = incremental_snapshots
         self._pages: list[Page] = []
         self._current: Page | None = None
         self._refs: dict[Page, set[str]] = {}
+        self._shown: dict[Page, tuple[str, str]] = {}
+        """Per tab, the URL and snapshot text of the page as the model last saw it (whole or by changes)."""
         context.on("page", self._track)
 
     # tabs
@@ -144,6 +159,7 @@ class ToolContext:
             return
         self._pages.remove(page)
         self._refs.pop(page, None)
+        self._shown.pop(page, None)
         if self._current is page:
             self._current = self._pages[-1] if self._pages else None
 
@@ -229,13 +245,34 @@ class ToolContext:
             lines.append(f"- {index}: {current}[{await _title(page)}]({page.url})")
         return "\n".join(lines) if lines else "No open tabs. Navigate to a URL to create one."
 
-    async def page_state(self, *, include_snapshot: bool = True, depth: int | None = None) -> str:
-        """The current tab as @playwright/mcp reports it: URL, title and snapshot."""
+    async def page_state(
+        self, *, include_snapshot: bool = True, depth: int | None = None, changes_only: bool = False
+    ) -> str:
+        """The current tab as @playwright/mcp reports it: URL, title and snapshot.
+
+        With `changes_only` (and incremental snapshots on), a page the model last saw at the same
+        URL in this tab is reported by what changed since (`browser/incremental.py`).
+        """
         page = self.page
         lines = ["### Page state", f"- Page URL: {page.url}", f"- Page Title: {await _title(page)}"]
-        if include_snapshot:
-            snapshot = await self.snapshot(page, depth)
+        if not include_snapshot:
+            return "\n".join(lines)
+        snapshot = await self.snapshot(page, depth)
+        seen = self._shown.get(page)
+        self._shown[page] = (page.url, snapshot)
+        changes = None
+        if changes_only and self.incremental_snapshots and depth is None and seen and seen[0] == page.url:
+            changes = snapshot_changes(seen[1], snapshot)
+        if changes is None:
             lines += ["- Page Snapshot:", "```yaml", snapshot, "```"]
+        elif not any(changes):
+            lines.append(UNCHANGED_LINE)
+        else:
+            changed, removed = changes
+            if changed:
+                lines += [CHANGED_HEADER, "```yaml", changed, "```"]
+            if removed:
+                lines += [REMOVED_HEADER, "```yaml", removed, "```"]
         return "\n".join(lines)
 
     async def report(self, mark: int, *, result: str | None = None, include_snapshot: bool = True) -> list[Part]:
@@ -254,7 +291,7 @@ class ToolContext:
         if len(self._pages) > 1:
             sections.append("### Open tabs\n" + await self.tabs_markdown())
         if self._current is not None:
-            sections.append(await self.page_state(include_snapshot=include_snapshot))
+            sections.append(await self.page_state(include_snapshot=include_snapshot, changes_only=True))
         return [TextPart("\n".join(sections))]
 
 
