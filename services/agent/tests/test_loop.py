@@ -9,6 +9,7 @@ import pytest
 from tracewheel.agent.conversation import clip_result
 from tracewheel.agent.loop import ANSWER_AT_LIMIT_PROMPT, REJECTED_MESSAGE, AgentConfig, run_agent
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
+from tracewheel.agent.tools import ToolOutput
 from tracewheel.core.trace import Task, Verdict, validate_trace
 
 FAST = AgentConfig(retry_backoff_s=0.001)
@@ -140,6 +141,48 @@ async def test_repeat_limit_counts_only_unbroken_runs_of_one_call() -> None:
     config = AgentConfig(max_steps=8, repeat_limit=3)
     trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
     assert trace.metadata.extra["stop_reason"] == "final_answer" and trace.outcome.final_answer == "Done."
+
+
+class _Pages(StaticToolSession):
+    """Every result prints its page with fresh refs, as a page visited again does."""
+
+    async def call_tool(self, name: str, arguments_json: str) -> ToolOutput:
+        await super().call_tool(name, arguments_json)
+        page = "search" if name == "browser_type" else "item"
+        return ToolOutput(f"- Page URL: /{page}\n- link [ref=f{len(self.calls)}e5]")
+
+
+def _visit(name: str, ref: str, **arguments: str):  # type: ignore[no-untyped-def]
+    return assistant(None, tool_calls=[tool_call(name, {"ref": ref, **arguments})])
+
+
+async def test_revisit_limit_ends_a_run_going_round_a_cycle_whatever_the_refs() -> None:
+    # search, open the item, search again...: never twice in a row, every page with new refs
+    cycle = [
+        _visit("browser_type", f"f{i}e5", text="Kettle") if i % 2 else _visit("browser_click", f"f{i}e9")
+        for i in range(1, 9)
+    ]
+    llm = ScriptedLLM(cycle)
+    tools = _Pages(("browser_type", "browser_click"))
+    config = AgentConfig(max_steps=8, repeat_limit=3, revisit_limit=3)
+
+    trace = await run_agent("q", llm=llm, model="m", tools=tools, config=config)
+
+    assert len(llm.requests) == 5 and trace.metadata.extra["stop_reason"] == "repeated_call"
+    assert trace.outcome.detail == (
+        "browser_type returned the same result 3 times in this run for the same arguments (refs aside)"
+    )
+    _roundtrip(trace)
+
+
+async def test_revisit_limit_tells_calls_apart_by_their_other_arguments() -> None:
+    searches = [_visit("browser_type", f"f{i}e5", text=f"Kettle {i % 3}") for i in range(6)]
+    llm = ScriptedLLM([*searches, assistant("Done.")])
+    config = AgentConfig(max_steps=8, revisit_limit=3)
+
+    trace = await run_agent("q", llm=llm, model="m", tools=_Pages(("browser_type",)), config=config)
+
+    assert trace.metadata.extra["stop_reason"] == "final_answer"  # each text searched twice only
 
 
 async def test_answer_at_limit_asks_once_more_without_tools() -> None:

@@ -86,6 +86,12 @@ class AgentSettings(ServiceSettings):
         ge=0,
         description="End a run when the same call returns the same result this many times in a row (0: never).",
     )
+    revisit_limit: int = Field(
+        default=0,
+        ge=0,
+        description="End a run when the same call returns the same result this many times in the run, in a row "
+        "or not, refs aside: a model going round a cycle of pages (0: never).",
+    )
     time_limit_s: float = Field(default=300.0, gt=0, description="Wall-clock limit of one task.")
     result_char_limit: int = Field(default=6000, ge=0, description="Tool results are cut to this length (0: never).")
     guidance_prompt: str | None = Field(default=None, description="System prompt sent first (none by default).")

@@ -54,6 +54,9 @@ class AgentConfig:
             with the same arguments this many times in a row and it returns the same result
             each time: greedy decoding of a grown copy of the same context goes round again,
             and the remaining steps would be spent the same way; 0 never ends a run for it.
+        revisit_limit: the same, when the same call returns the same result this many times in
+            the run, in a row or not, with the refs of both left out: a model that goes round a
+            cycle (search the item, open it, search it again...) is as stuck; 0 never.
     """
 
     max_steps: int = 15
@@ -74,6 +77,7 @@ class AgentConfig:
     task_reminder: bool = False
     observation_window: int = 0
     repeat_limit: int = 0
+    revisit_limit: int = 0
 
 
 TASK_REMINDER = "\n\nTask: "

@@ -14,7 +14,10 @@ The Trelis workshop loop, made robust:
 - a lost tool session is reopened once; a second loss ends the run with an `error` outcome;
 - with an approver, a rejected call answers "User rejected tool call." to the model.
 - with `repeat_limit`, the same call (name and arguments) answered by the same result that many
-  times in a row ends the run as failed (`repeated_call`) instead of at the step limit.
+  times in a row ends the run as failed (`repeated_call`) instead of at the step limit; with
+  `revisit_limit`, the same call answered by the same result that many times in the run, in a
+  row or not, refs aside (a search for the item, its page, the search again...: every visit
+  prints the page with new refs).
 
 A run never raises for those: it always returns a Trace (which validates).
 """
@@ -23,8 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
+import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -146,19 +152,43 @@ async def _call_tool(run: Conversation, call: ToolCall, tools: ToolSession, appr
 
 
 class _Repeats:
-    """Counts one call (name, arguments) answered by one result, made again and again in a row."""
+    """Counts one call (name, arguments) answered by one result: in a row, and in the whole run
+    with the refs of calls and results left out (a page visited again gets new refs)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, revisit_limit: int = 0) -> None:
         self.limit = limit
+        self.revisit_limit = revisit_limit
         self.count = 0
         self._last: tuple[str, str, str] | None = None
+        self._visits: Counter[tuple[str, str, str]] = Counter()
 
-    def seen(self, name: str, arguments: str, output: str) -> bool:
-        """Records a call and its result; True when the limit is reached (never with limit 0)."""
+    def seen(self, name: str, arguments: str, output: str) -> str | None:
+        """Records a call and its result; says why the run is stuck when a limit is reached (a
+        limit of 0 never is)."""
         key = (name, arguments, output)
         self.count = self.count + 1 if key == self._last else 1
         self._last = key
-        return 0 < self.limit <= self.count
+        if 0 < self.limit <= self.count:
+            return f"{name} returned the same result {self.count} times in a row for the same arguments"
+        visit = (name, _without_refs_arguments(arguments), _REF.sub("[ref]", output))
+        self._visits[visit] += 1
+        if 0 < self.revisit_limit <= self._visits[visit]:
+            count = self._visits[visit]
+            return f"{name} returned the same result {count} times in this run for the same arguments (refs aside)"
+        return None
+
+
+_REF = re.compile(r"\[ref=[^\]]*\]")
+
+
+def _without_refs_arguments(arguments: str) -> str:
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        return arguments
+    if not isinstance(parsed, dict):
+        return arguments
+    return json.dumps({k: v for k, v in parsed.items() if k != "ref"}, sort_keys=True)
 
 
 async def _loop(
@@ -169,7 +199,7 @@ async def _loop(
     on_event: EventSink | None,
 ) -> tuple[Outcome, str]:
     run.set_tools(await tools.list_tools())
-    repeats = _Repeats(run.config.repeat_limit)
+    repeats = _Repeats(run.config.repeat_limit, run.config.revisit_limit)
     for step in range(1, run.config.max_steps + 1):
         run.steps = step
         assistant = run.add_assistant(await _next_turn(run, llm))
@@ -182,10 +212,9 @@ async def _loop(
             result = run.add_tool_result(call, output)
             if on_event is not None:
                 await _maybe_await(on_event(AgentEvent(step, "tool_result", result)))
-            if repeats.seen(call.function.name, run.raw_arguments[call.id], output):
-                name, count = call.function.name, repeats.count
-                detail = f"{name} returned the same result {count} times in a row for the same arguments"
-                return Outcome(verdict=Verdict.FAILED, detail=detail), "repeated_call"
+            stuck = repeats.seen(call.function.name, run.raw_arguments[call.id], output)
+            if stuck is not None:
+                return Outcome(verdict=Verdict.FAILED, detail=stuck), "repeated_call"
     detail = f"max_steps ({run.config.max_steps}) reached without a final answer"
     if not run.config.answer_at_limit:
         return Outcome(verdict=Verdict.FAILED, detail=detail), "max_steps"

@@ -35,6 +35,7 @@ def agent_config(settings: AgentSettings) -> AgentConfig:
         task_reminder=settings.task_reminder,
         observation_window=settings.observation_window,
         repeat_limit=settings.repeat_limit,
+        revisit_limit=settings.revisit_limit,
         time_limit_s=settings.time_limit_s,
         result_char_limit=settings.result_char_limit,
         tool_names=settings.tools or None,
