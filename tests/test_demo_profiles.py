@@ -1,14 +1,20 @@
 """The demo's profiles are only settings: every value must be one the services accept."""
 
+import io
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from tracewheel.agent.config import AgentSettings
 from tracewheel.agent.runner import agent_config
 from tracewheel.agent.tool_schemas import offered_tools
-from tracewheel.cli.demo_profiles import DEMO_TOOLS, cpu_computes_bf16, full_profile, quick_profile
+from tracewheel.cli.demo import Demo
+from tracewheel.cli.demo_profiles import DEMO_TOOLS, cpu_computes_bf16, full_profile, quick_profile, with_settings
+from tracewheel.core.errors import FailedPrecondition, InvalidArgument
 from tracewheel.dataset.config import DatasetSettings
 from tracewheel.gateway.config import GatewaySettings
 from tracewheel.inference.config import InferenceSettings
@@ -67,3 +73,47 @@ def test_the_student_gets_train_tasks_no_demonstration_covered(make) -> None:
     train_size = int(profile.env["TW_AGENT_TRAIN_SUITE_SIZE"])
     # 0: demonstrations and student both run the whole train suite (the tiny quick suites)
     assert profile.demonstrations == 0 or 0 < profile.demonstrations < train_size
+
+
+def test_set_puts_a_service_setting_over_the_profiles() -> None:
+    before = dict(os.environ)
+
+    profile = with_settings(full_profile(), ["TW_RECIPE_NUM_TRAIN_EPOCHS=5", "TW_AGENT_MAX_STEPS=6"])
+
+    assert profile.env["TW_RECIPE_NUM_TRAIN_EPOCHS"] == "5" and profile.env["TW_AGENT_MAX_STEPS"] == "6"
+    assert profile.env["TW_GATEWAY_SNAPSHOT_STYLE"] == "compact"  # the rest is the profile's
+    assert dict(os.environ) == before  # checked without leaving anything behind
+
+
+@pytest.mark.parametrize(
+    ("assignment", "says"),
+    [
+        ("EPOCHS=5", "expected KEY=VALUE with KEY a service setting"),
+        ("TW_RECIPE_NUM_TRAIN_EPOCHS", "expected KEY=VALUE"),
+        ("TW_RECIPE_EPOCHS=5", "unknown recipe override TW_RECIPE_EPOCHS"),
+        ("TW_AGENT_MAX_STEP=5", "unknown setting(s) TW_AGENT_MAX_STEP"),
+        ("TW_AGENT_MAX_STEPS=many", "TW_AGENT_MAX_STEPS"),
+        ("TW_GATEWAY_SNAPSHOT_MODE=diff", "TW_GATEWAY_SNAPSHOT_MODE"),
+    ],
+)
+def test_set_refuses_what_no_service_would_accept(assignment: str, says: str) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(says)):
+        with_settings(full_profile(), [assignment])
+
+
+def test_a_demo_continues_only_with_the_settings_it_began_with(tmp_path: Path) -> None:
+    profile, console = full_profile(), Console(file=io.StringIO())
+    Demo(profile, tmp_path, console).keep_settings(["TW_RECIPE_NUM_TRAIN_EPOCHS=5"])
+
+    Demo(profile, tmp_path, console).keep_settings(["TW_RECIPE_NUM_TRAIN_EPOCHS=5"])  # the same: goes on
+    with pytest.raises(FailedPrecondition, match="began with --set TW_RECIPE_NUM_TRAIN_EPOCHS=5"):
+        Demo(profile, tmp_path, console).keep_settings([])
+
+
+def test_a_demo_begun_without_settings_refuses_them_later(tmp_path: Path) -> None:
+    profile, console = full_profile(), Console(file=io.StringIO())
+    Demo(profile, tmp_path, console).state.record("baseline", {"success_rate": 0.0})  # an older run's state
+
+    Demo(profile, tmp_path, console).keep_settings([])
+    with pytest.raises(FailedPrecondition, match="began with --set none"):
+        Demo(profile, tmp_path, console).keep_settings(["TW_AGENT_MAX_STEPS=6"])

@@ -26,6 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="the tiny test model (CI)")
     demo.add_argument("--port-offset", type=int, default=0)
     demo.add_argument("--health-timeout", type=float, default=300.0, help="seconds to wait for each service")
+    demo.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a service setting over the profile's (TW_AGENT_*, TW_RECIPE_*...; repeatable), e.g. "
+        "TW_RECIPE_NUM_TRAIN_EPOCHS=5; checked before the stack starts; use a fresh TRACEWHEEL_HOME",
+    )
     _add_client_commands(sub)
     return parser
 

@@ -29,7 +29,7 @@ from typing import Any
 import grpc
 from rich.console import Console
 
-from tracewheel.cli.demo_profiles import DemoProfile, full_profile, quick_profile
+from tracewheel.cli.demo_profiles import DemoProfile, full_profile, quick_profile, with_settings
 from tracewheel.cli.demo_report import RoundRow, plot_rounds, rounds_markdown, rounds_table
 from tracewheel.cli.flywheel import Flywheel, RoundResult
 from tracewheel.cli.stack import StackInfo, Supervisor, home_dir, pid_alive
@@ -64,6 +64,28 @@ class Demo:
         self.out_dir = home / "demo" / profile.name
         self.state = DemoState(self.out_dir / "state.json")
         self.notes: list[str] = []
+
+    def keep_settings(self, assignments: list[str]) -> None:
+        """Records the `--set` assignments with the state, so that a run continued later uses the same.
+
+        Raises:
+            FailedPrecondition: steps of this home's demo finished under other assignments.
+        """
+        recorded = self.state.steps.get("settings", {}).get("set")
+        if recorded is None and self.state.steps and assignments:
+            recorded = []  # a demo begun before `--set` was recorded ran without any
+        if recorded is not None and recorded != assignments:
+            before = ", ".join(recorded) or "none"
+            raise FailedPrecondition(
+                f"this home's demo ({self.out_dir}) began with --set {before}; continue it with the same, "
+                "or start over in another TRACEWHEEL_HOME"
+            )
+        if recorded is None:
+            self.state.record("settings", {"set": assignments})
+        if assignments:
+            settings = ", ".join(assignments)
+            self.console.print(f"settings over the {self.profile.name} profile: {settings}")
+            self.notes.append(f"settings over the {self.profile.name} profile (`--set`): {settings}")
 
     def step(self, name: str, title: str, action: Callable[[Callable[[str], None]], Any]) -> Any:
         """Runs `action` once (its result is kept), with a spinner that shows its status."""
@@ -181,9 +203,16 @@ def demo(args: argparse.Namespace, console: Console) -> int:
         profile, home = quick_profile(tiny_test_model()), home_dir() / "quick"
     else:
         profile, home = full_profile(), home_dir()
+    profile = with_settings(profile, args.set)
     running = StackInfo.read(home)
     supervisor = None
-    if running is None or not pid_alive(running.supervisor_pid):
+    started_here = running is None or not pid_alive(running.supervisor_pid)
+    if args.set and not started_here:
+        raise FailedPrecondition(
+            f"--set changes the settings of the services the demo starts, and a stack already runs for {home} "
+            "with its own: stop it (Ctrl-C on `tracewheel up`) or use another TRACEWHEEL_HOME"
+        )
+    if started_here:
         (home / "logs").mkdir(parents=True, exist_ok=True)
         log = (home / "logs" / "stack.log").open("a")
         supervisor = Supervisor(
@@ -196,6 +225,7 @@ def demo(args: argparse.Namespace, console: Console) -> int:
         console.print(f"using the stack already running for {home}")
     flywheel = Flywheel(running)
     runner = Demo(profile, home, console)
+    runner.keep_settings(args.set)
     try:
         rows = runner.run(flywheel)
         runner.report(rows, time.monotonic() - started)

@@ -9,10 +9,21 @@ model cannot beat its baseline) — there and only there.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
+from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS, AgentSettings
+from tracewheel.core.errors import InvalidArgument, TracewheelError
+from tracewheel.core.settings import load_settings
+from tracewheel.dataset.config import DatasetSettings
+from tracewheel.gateway.config import GatewaySettings
+from tracewheel.inference.config import InferenceSettings
+from tracewheel.trainer.config import TrainerSettings
+from tracewheel.trainer.recipe import load_recipe
 
 # The tools the demo offers the model, with only the arguments the reference solutions use and
 # without argument descriptions: ~450 prompt tokens in every request and every training row
@@ -158,3 +169,50 @@ def quick_profile(model_dir: Path) -> DemoProfile:
         "TW_RECIPE_SAVE_STEPS": "1",
     }
     return DemoProfile("quick", env, round_timeout_s=240.0, eval_timeout_s=240.0, rounds=2)
+
+
+SERVICE_SETTINGS = (AgentSettings, DatasetSettings, GatewaySettings, InferenceSettings, TrainerSettings)
+_ASSIGNMENT = re.compile(
+    r"^(?P<key>TW_(?:AGENT|DATASET|GATEWAY|INFERENCE|TRAINER|RECIPE)_[A-Z0-9_]+)=(?P<value>.*)$", re.DOTALL
+)
+
+
+def with_settings(profile: DemoProfile, assignments: Sequence[str]) -> DemoProfile:
+    """`profile` with `KEY=VALUE` service settings (`TW_<SERVICE>_*`, `TW_RECIPE_*`) over its own.
+
+    Every setting is checked as the services and the trainer will read it, before anything starts.
+
+    Raises:
+        InvalidArgument: an assignment is not `KEY=VALUE` with a service's or the recipe's prefix,
+            names no setting, or has a value its service refuses.
+    """
+    overrides: dict[str, str] = {}
+    for assignment in assignments:
+        match = _ASSIGNMENT.match(assignment)
+        if match is None:
+            raise InvalidArgument(
+                f"--set {assignment!r}: expected KEY=VALUE with KEY a service setting "
+                "(TW_AGENT_*, TW_DATASET_*, TW_GATEWAY_*, TW_INFERENCE_*, TW_TRAINER_* or TW_RECIPE_*)"
+            )
+        overrides[match["key"]] = match["value"]
+    env = {**profile.env, **overrides}
+    try:
+        with _environment(env):
+            for settings in SERVICE_SETTINGS:
+                load_settings(settings)
+            load_recipe(env=env)
+    except TracewheelError as exc:
+        raise InvalidArgument(f"--set: {exc}") from None
+    return replace(profile, env=env)
+
+
+@contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """os.environ with `env` over it, as a service started with `env` would see it, then as it was."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
