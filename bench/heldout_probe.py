@@ -3,8 +3,8 @@
     .venv/bin/python bench/heldout_probe.py ADAPTER_DIR [ADAPTER_DIR ...] [--tasks 10] [--base] [--misses]
         [--dataset DATASET_DIR] [--snapshots compact:incremental]
 
-Replays the held-out suite's reference solutions (the demo's: seed 0, compact incremental
-snapshots unless `--snapshots` says otherwise, the demo's tool offer) through the real gateway
+Replays the held-out suite's reference solutions (the demo's: seed 0, the demo's snapshot style
+and mode unless `--snapshots` says otherwise, the demo's tool offer) through the real gateway
 browser, renders each as a dataset build renders a row (training template, no reasoning), and
 feeds it to each adapter teacher-forced: the model sees the reference path up to each of its
 turns. Per task it prints, for every assistant turn, the probability of the turn's decision
@@ -159,9 +159,9 @@ def main() -> None:
     profile = full_profile().env
     parser.add_argument(
         "--snapshots",
-        default=f"{profile['TW_GATEWAY_SNAPSHOT_STYLE']}:{profile['TW_GATEWAY_SNAPSHOT_MODE']}",
+        default=f"{profile['TW_GATEWAY_SNAPSHOT_STYLE']}:{profile.get('TW_GATEWAY_SNAPSHOT_MODE', 'full')}",
         help="the gateway's snapshot style and mode of the held-out paths (default: the demo's, %(default)s); "
-        "`compact:full` for adapters trained before incremental snapshots",
+        "`compact:incremental` for adapters trained on incremental snapshots",
     )
     parser.add_argument("--misses", action="store_true", help="print where each wrong turn first goes wrong")
     parser.add_argument("--dataset", type=Path, default=None, help="probe this dataset's training rows instead")

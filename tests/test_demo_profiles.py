@@ -12,6 +12,7 @@ from rich.console import Console
 from tracewheel.agent.config import AgentSettings
 from tracewheel.agent.runner import agent_config
 from tracewheel.agent.tool_schemas import offered_tools
+from tracewheel.cli.__main__ import main
 from tracewheel.cli.demo import Demo
 from tracewheel.cli.demo_profiles import DEMO_TOOLS, cpu_computes_bf16, full_profile, quick_profile, with_settings
 from tracewheel.core.errors import FailedPrecondition, InvalidArgument
@@ -117,3 +118,16 @@ def test_a_demo_begun_without_settings_refuses_them_later(tmp_path: Path) -> Non
     Demo(profile, tmp_path, console).keep_settings([])
     with pytest.raises(FailedPrecondition, match="began with --set none"):
         Demo(profile, tmp_path, console).keep_settings(["TW_AGENT_MAX_STEPS=6"])
+
+
+def test_the_demo_refuses_a_bad_setting_before_it_starts_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRACEWHEEL_HOME", str(tmp_path))
+
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--set", "TW_RECIPE_NUM_TRAIN_EPOCHS=many"])
+
+    assert exited.value.code == 1
+    assert "--set: invalid recipe: num_train_epochs" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []  # no stack, no state

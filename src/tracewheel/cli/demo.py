@@ -212,6 +212,8 @@ def demo(args: argparse.Namespace, console: Console) -> int:
             f"--set changes the settings of the services the demo starts, and a stack already runs for {home} "
             "with its own: stop it (Ctrl-C on `tracewheel up`) or use another TRACEWHEEL_HOME"
         )
+    runner = Demo(profile, home, console)
+    runner.keep_settings(args.set)  # before anything starts: a continued demo keeps its settings
     if started_here:
         (home / "logs").mkdir(parents=True, exist_ok=True)
         log = (home / "logs" / "stack.log").open("a")
@@ -224,8 +226,6 @@ def demo(args: argparse.Namespace, console: Console) -> int:
     else:
         console.print(f"using the stack already running for {home}")
     flywheel = Flywheel(running)
-    runner = Demo(profile, home, console)
-    runner.keep_settings(args.set)
     try:
         rows = runner.run(flywheel)
         runner.report(rows, time.monotonic() - started)

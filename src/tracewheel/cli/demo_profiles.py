@@ -78,6 +78,8 @@ def _common_env(*, heldout: int, train: int, max_steps: int, max_tokens: int) ->
         "TW_AGENT_TASK_REMINDER": "true",
         # pages as compact snapshots: half the tokens of @playwright/mcp's (gateway/browser/compact.py)
         "TW_GATEWAY_SNAPSHOT_STYLE": "compact",
+        # not TW_GATEWAY_SNAPSHOT_MODE=incremental: 8.5 % fewer row tokens, but in side-by-side runs
+        # neither the time nor the held-out success followed (docs/demo.md, session 16: AK, AL)
         # one build per suite run: the agent publishes a suite's traces together; any approved
         # trace is enough to build, the debounce gathers the burst
         "TW_DATASET_BUILD_THRESHOLD": "1",
