@@ -23,6 +23,7 @@ from tracewheel.dataset.config import DatasetSettings
 from tracewheel.gateway.config import GatewaySettings
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.trainer.config import TrainerSettings
+from tracewheel.trainer.recipe import ENV_PREFIX as RECIPE_PREFIX
 from tracewheel.trainer.recipe import load_recipe
 
 # The tools the demo offers the model, with only the arguments the reference solutions use and
@@ -174,9 +175,9 @@ def quick_profile(model_dir: Path) -> DemoProfile:
 
 
 SERVICE_SETTINGS = (AgentSettings, DatasetSettings, GatewaySettings, InferenceSettings, TrainerSettings)
-_ASSIGNMENT = re.compile(
-    r"^(?P<key>TW_(?:AGENT|DATASET|GATEWAY|INFERENCE|TRAINER|RECIPE)_[A-Z0-9_]+)=(?P<value>.*)$", re.DOTALL
-)
+SETTING_PREFIXES = (*(str(s.model_config["env_prefix"]) for s in SERVICE_SETTINGS), RECIPE_PREFIX)
+"""What a `--set` key starts with: a service's settings prefix or the recipe's."""
+_ASSIGNMENT = re.compile(r"^(?P<key>[A-Z0-9_]+)=(?P<value>.*)$", re.DOTALL)
 
 
 def with_settings(profile: DemoProfile, assignments: Sequence[str]) -> DemoProfile:
@@ -191,11 +192,9 @@ def with_settings(profile: DemoProfile, assignments: Sequence[str]) -> DemoProfi
     overrides: dict[str, str] = {}
     for assignment in assignments:
         match = _ASSIGNMENT.match(assignment)
-        if match is None:
-            raise InvalidArgument(
-                f"--set {assignment!r}: expected KEY=VALUE with KEY a service setting "
-                "(TW_AGENT_*, TW_DATASET_*, TW_GATEWAY_*, TW_INFERENCE_*, TW_TRAINER_* or TW_RECIPE_*)"
-            )
+        if match is None or not any(p != match["key"] and match["key"].startswith(p) for p in SETTING_PREFIXES):
+            prefixes = ", ".join(f"{prefix}*" for prefix in SETTING_PREFIXES)
+            raise InvalidArgument(f"--set {assignment!r}: expected KEY=VALUE with KEY a service setting ({prefixes})")
         overrides[match["key"]] = match["value"]
     env = {**profile.env, **overrides}
     try:

@@ -69,13 +69,18 @@ def test_a_page_mostly_rewritten_is_printed_whole() -> None:
 pytestmark_browser = pytest.mark.asyncio(loop_scope="session")
 
 
+async def _form(session: BrowserSession, site: Any, *, incremental: bool) -> str:
+    """The test site's form page opened in `session`, with incremental snapshots on or off."""
+    session.tool_context.incremental_snapshots = incremental
+    return (await session.call_tool("browser_navigate", {"url": site.url + "/form"})).text
+
+
 @pytestmark_browser
 async def test_an_action_on_the_same_page_reports_what_changed(
     session: BrowserSession, site: Any, find_ref: FindRef
 ) -> None:
-    session.tool_context.incremental_snapshots = True
-    page = await session.call_tool("browser_navigate", {"url": site.url + "/form"})
-    name = find_ref(page.text, 'textbox "Name"')
+    page = await _form(session, site, incremental=True)
+    name = find_ref(page, 'textbox "Name"')
 
     typed = await session.call_tool("browser_type", {"element": "Name", "ref": name, "text": "Ada"})
 
@@ -88,7 +93,7 @@ async def test_an_action_on_the_same_page_reports_what_changed(
     assert UNCHANGED_LINE in again.text
     # the refs of lines not printed still work
     size = await session.call_tool(
-        "browser_select_option", {"element": "Size", "ref": find_ref(page.text, 'combobox "Size"'), "values": ["l"]}
+        "browser_select_option", {"element": "Size", "ref": find_ref(page, 'combobox "Size"'), "values": ["l"]}
     )
     assert not size.is_error, size.text
     assert "[selected]" in size.text.split(CHANGED_HEADER)[1]
@@ -99,9 +104,7 @@ async def test_an_action_on_the_same_page_reports_what_changed(
 async def test_a_new_url_and_browser_snapshot_show_the_whole_page(
     session: BrowserSession, site: Any, find_ref: FindRef
 ) -> None:
-    session.tool_context.incremental_snapshots = True
-    page = await session.call_tool("browser_navigate", {"url": site.url + "/form"})
-    query = find_ref(page.text, 'textbox "Query"')
+    query = find_ref(await _form(session, site, incremental=True), 'textbox "Query"')
 
     sent = await session.call_tool("browser_type", {"element": "Query", "ref": query, "text": "x", "submit": True})
     whole = await session.call_tool("browser_snapshot", {})
@@ -114,8 +117,7 @@ async def test_a_new_url_and_browser_snapshot_show_the_whole_page(
 async def test_the_full_mode_reports_the_whole_page_after_every_action(
     session: BrowserSession, site: Any, find_ref: FindRef
 ) -> None:
-    page = await session.call_tool("browser_navigate", {"url": site.url + "/form"})
-    name = find_ref(page.text, 'textbox "Name"')
+    name = find_ref(await _form(session, site, incremental=False), 'textbox "Name"')
 
     typed = await session.call_tool("browser_type", {"element": "Name", "ref": name, "text": "Ada"})
 

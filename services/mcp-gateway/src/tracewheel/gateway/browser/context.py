@@ -258,11 +258,12 @@ class ToolContext:
         if not include_snapshot:
             return "\n".join(lines)
         snapshot = await self.snapshot(page, depth)
-        seen = self._shown.get(page)
-        self._shown[page] = (page.url, snapshot)
         changes = None
-        if changes_only and self.incremental_snapshots and depth is None and seen and seen[0] == page.url:
-            changes = snapshot_changes(seen[1], snapshot)
+        if self.incremental_snapshots:
+            seen = self._shown.get(page)
+            self._shown[page] = (page.url, snapshot)
+            if changes_only and depth is None and seen and seen[0] == page.url:
+                changes = snapshot_changes(seen[1], snapshot)
         if changes is None:
             lines += ["- Page Snapshot:", "```yaml", snapshot, "```"]
         elif not any(changes):
