@@ -4,6 +4,7 @@ fresh stack with the full profile's settings.
 
     .venv/bin/python bench/demo_experiment.py DATASET_DIR OUT_DIR [--rows price_lookup=1,order_form=3,...]
         [--set TW_RECIPE_LORA_LAYERS=15 ...] [--adapter ADAPTER_DIR] [--init-adapter ADAPTER_DIR] [--base-model DIR]
+        [--seeds 42,1,2,3]
 
 - `--rows`: train on a subset: the first N rows of each named template, in the dataset's
   order (rows are matched to templates by their request's wording; templates not named are
@@ -12,6 +13,10 @@ fresh stack with the full profile's settings.
 - `--adapter`: skip training and evaluate this adapter.
 - `--init-adapter`: a warm start from this adapter (a round 2 as the trainer runs it when an
   adapter is deployed; `TW_RECIPE_WARM_START_EPOCHS` sets its epochs, docs/trainer.md).
+- `--seeds`: the same experiment once per training seed (`TW_RECIPE_SEED`: LoRA initialisation
+  and row order), each in OUT_DIR/seed-N, then a table of the runs and their spread. On twenty
+  held-out tasks one run of a recipe scored 30-45 % by seed alone (docs/demo.md, session 17), so
+  recipes a run or two apart are not ranked by one run each.
 
 Prints the training and evaluation wall times, held-out success per template and every task's
 verdict; the evaluation's traces are kept in OUT_DIR/home/agent/eval-traces/. Runs E-Q of
@@ -26,10 +31,12 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tracewheel.agent.tasks.templates import TEMPLATES
 from tracewheel.cli.demo_profiles import full_profile
@@ -92,7 +99,7 @@ def train(dataset: Path, base: Path, out: Path, env: dict[str, str], init_adapte
     return out / "train" / "adapter"
 
 
-def evaluate(adapter: Path, base: Path, out: Path, env: dict[str, str]) -> None:
+def evaluate(adapter: Path, base: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
     home = out / "home"
     shutil.rmtree(home, ignore_errors=True)
     (home / "logs").mkdir(parents=True)
@@ -118,6 +125,19 @@ def evaluate(adapter: Path, base: Path, out: Path, env: dict[str, str]) -> None:
     for trace in sorted(traces, key=lambda t: t["task"]["task_id"]):  # the evaluation's traces (docs/agent.md)
         outcome, steps = trace["outcome"], trace["metadata"]["extra"].get("steps", "?")
         print(f"  {trace['task']['task_id']:32} {outcome['verdict']:6} steps={steps} {outcome['detail'][:90]}")
+    return metrics
+
+
+def spread(runs: dict[int, dict[str, Any]]) -> None:
+    """One line per seed (held-out success, per template) and the runs' mean and range."""
+    names = sorted({name for metrics in runs.values() for name in metrics.get("success_by_template", {})})
+    print(f"{'seed':>6} {'success':>8}  " + "  ".join(f"{name:>16}" for name in names))
+    for seed, metrics in runs.items():
+        by_template = metrics.get("success_by_template", {})
+        cells = "  ".join(f"{by_template.get(name, 0.0):>16.0%}" for name in names)
+        print(f"{seed:>6} {metrics['success_rate']:>8.0%}  {cells}")
+    rates = [metrics["success_rate"] for metrics in runs.values()]
+    print(f"mean {statistics.mean(rates):.1%}, range {min(rates):.0%}-{max(rates):.0%} over {len(rates)} seeds")
 
 
 def main() -> None:
@@ -129,16 +149,29 @@ def main() -> None:
     parser.add_argument("--adapter", type=Path, default=None)
     parser.add_argument("--init-adapter", type=Path, default=None, help="train from this adapter (a warm start)")
     parser.add_argument("--base-model", type=Path, default=None, help="default: the dataset manifest's base_model")
+    parser.add_argument("--seeds", default="", help="comma-separated training seeds: one run each, then their spread")
     args = parser.parse_args()
+    seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
+    if seeds and args.adapter is not None:
+        raise SystemExit("--seeds trains once per seed; it cannot be used with --adapter")
     env = full_profile().env | dict(item.split("=", 1) for item in args.set)
     base = args.base_model or Path(json.loads((args.dataset / "manifest.json").read_text())["base_model"])
     args.out.mkdir(parents=True, exist_ok=True)
-    adapter = args.adapter
-    if adapter is None:
-        counts = {k: int(v) for k, v in (item.split("=") for item in args.rows.split(",") if item)}
-        dataset = subset(args.dataset, args.out, counts) if counts else args.dataset
-        adapter = train(dataset, base, args.out, env, args.init_adapter)
-    evaluate(adapter, base, args.out, env)
+    if args.adapter is not None:
+        evaluate(args.adapter, base, args.out, env)
+        return
+    counts = {k: int(v) for k, v in (item.split("=") for item in args.rows.split(",") if item)}
+    dataset = subset(args.dataset, args.out, counts) if counts else args.dataset
+    if not seeds:
+        evaluate(train(dataset, base, args.out, env, args.init_adapter), base, args.out, env)
+        return
+    runs: dict[int, dict[str, Any]] = {}
+    for seed in seeds:
+        print(f"== seed {seed}")
+        out, seeded = args.out / f"seed-{seed}", env | {"TW_RECIPE_SEED": str(seed)}
+        out.mkdir(exist_ok=True)
+        runs[seed] = evaluate(train(dataset, base, out, seeded, args.init_adapter), base, out, seeded)
+    spread(runs)
 
 
 if __name__ == "__main__":
