@@ -84,6 +84,27 @@ async def test_unparsed_tool_call_is_recorded_and_retried() -> None:
     assert [m.role for m in trace.messages] == ["user", "assistant"]
 
 
+async def test_a_tool_call_that_never_parses_fails_the_run_instead_of_answering() -> None:
+    # a comparison's checker would pass this text: it names an item first
+    raw = '<tool_call>{"name": "browser_type", "arguments": {"text": "Red Robe": "x"}}</tool_call>'
+    llm = ScriptedLLM([assistant(raw)] * 3)
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=FAST)
+    assert len(llm.requests) == 3 and trace.metadata.parse_errors == [raw] * 3
+    assert trace.outcome.verdict == Verdict.FAILED and trace.outcome.final_answer is None
+    assert trace.outcome.detail == "the model wrote a tool call that does not parse (3 tries)"
+    assert trace.metadata.extra["stop_reason"] == "unparsed_tool_call"
+    _roundtrip(trace)
+
+
+async def test_greedy_decoding_is_not_asked_again_for_a_call_that_did_not_parse() -> None:
+    raw = '<tool_call>{"name": "browser_navigate", "arguments": {"url": </tool_call>'
+    llm = ScriptedLLM([assistant(raw), assistant("never asked")])
+    config = AgentConfig(retry_backoff_s=0.001, temperature=0.0)
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
+    assert len(llm.requests) == 1 and trace.metadata.parse_errors == [raw]
+    assert trace.outcome.detail == "the model wrote a tool call that does not parse (1 try)"
+
+
 async def test_unknown_tool_and_bad_arguments_come_back_as_errors() -> None:
     calls = [tool_call("no_such_tool", {}, "a"), tool_call("browser_click", "{not json", "b")]
     llm = ScriptedLLM([assistant(None, tool_calls=calls), assistant("gave up")])

@@ -41,7 +41,9 @@ class AgentConfig:
         enable_thinking: sent as `chat_template_kwargs.enable_thinking` (None: not sent).
         inference_attempts: tries per model turn when inference is unreachable or answers 5xx/429.
         retry_backoff_s: wait before the second try; doubled before each further one.
-        parse_retries: how often an output with an unparsed `<tool_call>` is asked for again.
+        parse_retries: how often an output with an unparsed `<tool_call>` is asked for again
+            (not at temperature 0: the same messages would bring the same output back); an
+            output that still does not parse ends the run as failed (`unparsed_tool_call`).
         answer_at_limit: at `max_steps` without an answer, ask for one in one more turn (a user
             message, `tool_choice` none) instead of failing at once.
         task_reminder: end every tool result with the user's request (`TASK_REMINDER`), so the

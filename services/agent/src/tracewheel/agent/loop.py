@@ -7,7 +7,10 @@ The Trelis workshop loop, made robust:
   answer and `tool_choice` is `none` (as smolagents' final answer at its step limit);
 - output that should have been a tool call but did not parse (`<tool_call>` in the content,
   no `tool_calls` back, as vLLM's hermes parser degrades) is kept verbatim in
-  `metadata.parse_errors` and the same messages are sent again (`parse_retries` times);
+  `metadata.parse_errors` and the same messages are sent again (`parse_retries` times; not at
+  temperature 0, where they bring the same output back); if it still does not parse, the run
+  ends as failed (`unparsed_tool_call`): such content is no final answer, and a task's checker
+  must not read one in it (a comparison's checker passes any text naming the cheaper item first);
 - unknown tools and bad arguments go to the tool session, whose error result the model reads;
 - an unreachable or failing (5xx/429) inference server is retried with exponential backoff,
   then the run ends with an `error` outcome and the trace so far;
@@ -119,8 +122,10 @@ def _unparsed_call(message: ChatCompletionMessage | Message) -> bool:
 
 
 async def _next_turn(run: Conversation, llm: openai.AsyncOpenAI) -> ChatCompletionMessage:
-    """The model's next message; an unparsed tool call is recorded and asked for again."""
-    for _ in range(run.config.parse_retries):
+    """The model's next message; an unparsed tool call is recorded and asked for again (greedy
+    decoding of the same messages would write it again: not at temperature 0)."""
+    retries = 0 if run.config.temperature == 0 else run.config.parse_retries
+    for _ in range(retries):
         message = (await _complete(run, llm)).choices[0].message
         if not _unparsed_call(message):
             return message
@@ -205,6 +210,10 @@ async def _loop(
         assistant = run.add_assistant(await _next_turn(run, llm))
         if on_event is not None:
             await _maybe_await(on_event(AgentEvent(step, "assistant", assistant)))
+        if _unparsed_call(assistant):
+            tries = len(run.parse_errors)
+            detail = f"the model wrote a tool call that does not parse ({tries} {'try' if tries == 1 else 'tries'})"
+            return Outcome(verdict=Verdict.FAILED, detail=detail), "unparsed_tool_call"
         if not assistant.tool_calls:
             return Outcome(final_answer=assistant.content or ""), "final_answer"
         for call in assistant.tool_calls:
