@@ -43,6 +43,7 @@ from tracewheel.agent.loop import AgentConfig
 from tracewheel.cli.demo_profiles import DEMO_TOOLS, full_profile
 from tracewheel.dataset.render import render_row
 from tracewheel.dataset.unroll import TrainingRow, unroll_at_user_turns, without_reasoning
+from tracewheel.gateway.config import GatewaySettings
 from tracewheel.inference.model_store import resolve_model
 from tracewheel.inference.templates import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 from tracewheel.trainer.loss import IGNORE, decision_mask, labelled_spans
@@ -157,9 +158,11 @@ def main() -> None:
         help="tool results without the request after them (adapters trained before the demo reminded)",
     )
     profile = full_profile().env
+    # the profile leaves the mode at the gateway's default
+    mode = profile.get("TW_GATEWAY_SNAPSHOT_MODE", GatewaySettings.model_fields["snapshot_mode"].default)
     parser.add_argument(
         "--snapshots",
-        default=f"{profile['TW_GATEWAY_SNAPSHOT_STYLE']}:{profile.get('TW_GATEWAY_SNAPSHOT_MODE', 'full')}",
+        default=f"{profile['TW_GATEWAY_SNAPSHOT_STYLE']}:{mode}",
         help="the gateway's snapshot style and mode of the held-out paths (default: the demo's, %(default)s); "
         "`compact:incremental` for adapters trained on incremental snapshots",
     )
