@@ -65,8 +65,8 @@ async def test_replays_pass_with_the_demos_snapshots_and_the_smallest_offer(
         assert all(r.endswith(f"\n\nTask: {task.prompt}") for r in results), template
         calls = [c.function.name for m in trace.messages for c in m.tool_calls]
         assert "browser_snapshot" not in calls, (template, calls)
-        if template == "order_form":  # quantity, email and delivery: the item page by its changes
-            assert sum("- Page Snapshot changes" in r for r in results) == 3, results
+        if template == "order_form":  # the filled form: the item page by its changes
+            assert sum("- Page Snapshot changes" in r for r in results) == 1, results
         assert trace.metadata.extra["task_reminder"] == "true"
         click = next(t for t in trace.tools if t.function.name == "browser_click")
         assert click.function.parameters["properties"] == {"element": {"type": "string"}, "ref": {"type": "string"}}

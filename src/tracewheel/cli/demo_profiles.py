@@ -34,7 +34,7 @@ DEMO_TOOLS = (
     "browser_snapshot",
     "browser_click",
     "browser_type",
-    "browser_select_option",
+    "browser_fill_form",
     "browser_tabs",
 )
 

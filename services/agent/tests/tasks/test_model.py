@@ -1,6 +1,7 @@
 import pytest
 
 from tracewheel.agent.tasks import RefNotFound, Step, Target, resolve_ref
+from tracewheel.agent.tasks.steps import fill_form
 
 SNAPSHOT = """\
 - generic [active] [ref=e1]:
@@ -58,3 +59,19 @@ def test_step_call_arguments_fill_element_and_ref() -> None:
     assert Step("browser_navigate", {"url": "http://x/"}, "Go.").call_arguments() == {"url": "http://x/"}
     with pytest.raises(ValueError, match="snapshot"):
         step.call_arguments()
+
+
+def test_a_form_step_resolves_a_ref_for_every_field() -> None:
+    step = fill_form([("searchbox", "Search", "textbox", "red"), ("link", "Red Oak Kettle", "textbox", "2")], "Fill.")
+    assert step.targeted
+    assert step.call_arguments(SNAPSHOT) == {
+        "fields": [
+            {"name": "Search", "type": "textbox", "ref": "e6", "value": "red"},
+            {"name": "Red Oak Kettle", "type": "textbox", "ref": "f1e12", "value": "2"},
+        ]
+    }
+    with pytest.raises(ValueError, match="snapshot"):
+        step.call_arguments()
+    missing = fill_form([("searchbox", "Search", "textbox", "red"), ("combobox", "Delivery", "combobox", "Pickup")], "")
+    with pytest.raises(RefNotFound, match='no combobox "Delivery"'):
+        missing.call_arguments(SNAPSHOT)

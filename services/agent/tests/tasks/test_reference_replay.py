@@ -23,7 +23,7 @@ async def _replay(context: BrowserContext, task: Task) -> Page:
     """Run the reference steps the way @playwright/mcp would; return the page in focus."""
     page = await context.new_page()
     for step in task.reference:
-        snapshot = await page.aria_snapshot(mode="ai") if step.target else None
+        snapshot = await page.aria_snapshot(mode="ai") if step.targeted else None
         args = step.call_arguments(snapshot)
         if step.tool == "browser_navigate":
             await page.goto(args["url"])
@@ -32,12 +32,17 @@ async def _replay(context: BrowserContext, task: Task) -> Page:
                 await context.wait_for_event("page")
             page = context.pages[args["index"]]
             await page.bring_to_front()
+        elif step.tool == "browser_fill_form":
+            for field in args["fields"]:
+                locator = page.locator(f"aria-ref={field['ref']}")
+                if field["type"] == "combobox":
+                    await locator.select_option(label=field["value"])
+                else:
+                    await locator.fill(field["value"])
         else:
             locator = page.locator(f"aria-ref={args['ref']}")
             if step.tool == "browser_click":
                 await locator.click()
-            elif step.tool == "browser_select_option":
-                await locator.select_option(args["values"])
             else:
                 await locator.fill(args["text"])
                 if args["submit"]:

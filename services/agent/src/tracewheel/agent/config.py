@@ -15,7 +15,7 @@ TASK_TOOLS = (
     "browser_snapshot",
     "browser_click",
     "browser_type",
-    "browser_select_option",
+    "browser_fill_form",
     "browser_tabs",
 )
 """The browser tools the task suites need (the default tool subset offered to the model)."""
@@ -25,7 +25,7 @@ REFERENCE_TOOL_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "browser_snapshot": (),
     "browser_click": ("element", "ref"),
     "browser_type": ("element", "ref", "text", "submit"),
-    "browser_select_option": ("element", "ref", "values"),
+    "browser_fill_form": ("fields",),
     "browser_tabs": ("action", "index"),
 }
 """The arguments the task suites' reference solutions use, per tool: the smallest offer

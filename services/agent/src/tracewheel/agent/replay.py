@@ -96,7 +96,7 @@ class _Demo:
         return None
 
     async def step(self, step: Step) -> None:
-        arguments = step.call_arguments() if step.target is None else self._resolved(step)
+        arguments = self._resolved(step) if step.targeted else step.call_arguments()
         if arguments is None:
             await self.snapshot()
             arguments = step.call_arguments(self.last_text)

@@ -34,17 +34,34 @@ class Target:
 
 
 @dataclass(frozen=True)
+class FormField:
+    """One field of a `browser_fill_form` step: the element, @playwright/mcp's field type
+    (`textbox` for text and number inputs, `combobox` for a select) and the value to set."""
+
+    target: Target
+    type: str
+    value: str
+
+
+@dataclass(frozen=True)
 class Step:
     """One tool call of a reference solution, with the one-line reasoning that motivates it.
 
     `arguments` holds everything but `element` and `ref`, which come from `target` against a
-    live snapshot (see `call_arguments`).
+    live snapshot (see `call_arguments`); a `browser_fill_form` step has `fields` instead, each
+    with its own target.
     """
 
     tool: str
     arguments: Mapping[str, Any]
     reasoning: str
     target: Target | None = None
+    fields: tuple[FormField, ...] = ()
+
+    @property
+    def targeted(self) -> bool:
+        """Whether the step acts on elements, whose refs only a live snapshot has."""
+        return self.target is not None or bool(self.fields)
 
     def call_arguments(self, snapshot: str | None = None) -> dict[str, Any]:
         """The tool's arguments, with `element` and `ref` resolved in `snapshot` when targeted.
@@ -53,10 +70,17 @@ class Step:
             ValueError: the step has a target but no snapshot was given.
             RefNotFound: the target is not in the snapshot.
         """
-        if self.target is None:
+        if not self.targeted:
             return dict(self.arguments)
         if snapshot is None:
-            raise ValueError(f"{self.tool} targets {self.target.describe()}; pass the current snapshot")
+            raise ValueError(f"{self.tool} acts on page elements; pass the current snapshot")
+        if self.fields:
+            fields = [
+                {"name": f.target.name, "type": f.type, "ref": resolve_ref(snapshot, f.target), "value": f.value}
+                for f in self.fields
+            ]
+            return {**self.arguments, "fields": fields}
+        assert self.target is not None
         ref = resolve_ref(snapshot, self.target)
         return {"element": self.target.describe(), "ref": ref, **self.arguments}
 

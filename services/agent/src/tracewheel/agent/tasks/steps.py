@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracewheel.agent.tasks.model import Step, Target
+from tracewheel.agent.tasks.model import FormField, Step, Target
 
 
 def navigate(url: str, why: str) -> Step:
@@ -20,9 +20,9 @@ def type_text(role: str, name: str, text: str, why: str, submit: bool = False) -
     return Step("browser_type", {"text": text, "submit": submit}, why, Target(role, name))
 
 
-def select_option(role: str, name: str, values: list[str], why: str) -> Step:
-    """`browser_select_option{element, ref, values}`."""
-    return Step("browser_select_option", {"values": values}, why, Target(role, name))
+def fill_form(fields: list[tuple[str, str, str, str]], why: str) -> Step:
+    """`browser_fill_form{fields}`: each field given as (role, name, field type, value)."""
+    return Step("browser_fill_form", {}, why, fields=tuple(FormField(Target(r, n), t, v) for r, n, t, v in fields))
 
 
 def select_tab(index: int, why: str) -> Step:

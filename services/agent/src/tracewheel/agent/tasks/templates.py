@@ -14,7 +14,7 @@ from typing import Any
 
 from tracewheel.agent.tasks import answers
 from tracewheel.agent.tasks.model import Step, Verdict
-from tracewheel.agent.tasks.steps import click, navigate, search_and_open, select_option, select_tab, type_text
+from tracewheel.agent.tasks.steps import click, fill_form, navigate, search_and_open, select_tab
 from tracewheel.agent.tasksite.catalog import Catalog, Product, format_price
 from tracewheel.agent.tasksite.pages import DELIVERY_OPTIONS
 
@@ -127,9 +127,14 @@ def _build_order(catalog: Catalog, item: Product, pool: Collection[str], rng: ra
     steps = [
         navigate(f"{base}/", plan),
         *search_and_open(item.name, "to use its order form"),
-        type_text("spinbutton", "Quantity", str(quantity), f"Fill in the quantity: {quantity}."),
-        type_text("textbox", "Email", email, f"Fill in the email: {email}."),
-        select_option("combobox", "Delivery", [delivery], f"Choose {delivery} delivery."),
+        fill_form(
+            [
+                ("spinbutton", "Quantity", "textbox", str(quantity)),
+                ("textbox", "Email", "textbox", email),
+                ("combobox", "Delivery", "combobox", delivery),
+            ],
+            f"Fill in the order form: quantity {quantity}, email {email}, {delivery} delivery.",
+        ),
         click("button", "Place order", "Place the order."),
     ]
     params = {"name": item.name, "sku": item.sku, "quantity": quantity, "email": email, "delivery": delivery}
