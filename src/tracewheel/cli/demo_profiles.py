@@ -27,8 +27,9 @@ from tracewheel.trainer.recipe import ENV_PREFIX as RECIPE_PREFIX
 from tracewheel.trainer.recipe import load_recipe
 
 # The tools the demo offers the model, with only the arguments the reference solutions use and
-# without argument descriptions: ~450 prompt tokens in every request and every training row
-# instead of ~860 (docs/demo.md).
+# without argument descriptions: ~515 prompt tokens in every request and every training row
+# (~450 before browser_fill_form took browser_select_option's place, against ~860 for those six in full;
+# docs/demo.md).
 DEMO_TOOLS = (
     "browser_navigate",
     "browser_snapshot",

@@ -2,7 +2,8 @@
 
 Every tool schema is in every request's prompt and in every training row. The six browser
 tools the demo uses cost ~860 SmolLM2 tokens as @playwright/mcp words them; offering only the
-arguments the tasks need, without their descriptions, costs ~450. The gateway still accepts the
+arguments the tasks need, without their descriptions, costs ~450 (~515 since `browser_fill_form`,
+whose field object is nested, took `browser_select_option`'s place). The gateway still accepts the
 full schema: a call with an argument left out of the offer is validated as usual.
 """
 
