@@ -64,23 +64,22 @@ class Step:
         return self.target is not None or bool(self.fields)
 
     def call_arguments(self, snapshot: str | None = None) -> dict[str, Any]:
-        """The tool's arguments, with `element` and `ref` resolved in `snapshot` when targeted.
+        """The tool's arguments, with `element` and `ref` (or each field's `ref`) resolved in `snapshot`.
 
         Raises:
-            ValueError: the step has a target but no snapshot was given.
+            ValueError: the step acts on elements but no snapshot was given.
             RefNotFound: the target is not in the snapshot.
         """
         if not self.targeted:
             return dict(self.arguments)
         if snapshot is None:
             raise ValueError(f"{self.tool} acts on page elements; pass the current snapshot")
-        if self.fields:
+        if self.target is None:  # a form: a ref for each of its fields
             fields = [
                 {"name": f.target.name, "type": f.type, "ref": resolve_ref(snapshot, f.target), "value": f.value}
                 for f in self.fields
             ]
             return {**self.arguments, "fields": fields}
-        assert self.target is not None
         ref = resolve_ref(snapshot, self.target)
         return {"element": self.target.describe(), "ref": ref, **self.arguments}
 
