@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracewheel.cli.demo_report import RoundRow, rounds_markdown, template_markdown
+from tracewheel.cli.demo_report import RoundRow, paired_markdown, rounds_markdown, sign_test_p, template_markdown
 
 
 def test_per_template_success_is_tabled_by_round() -> None:
@@ -22,3 +22,32 @@ def test_per_template_success_is_tabled_by_round() -> None:
 def test_no_template_figures_no_section() -> None:
     rows = [RoundRow(0, "base", {"success_rate": 0.1}, 60, "base")]
     assert template_markdown(rows) == [] and "per task template" not in rounds_markdown(rows, {}, [])
+
+
+def test_rounds_are_compared_task_by_task_with_a_sign_test() -> None:
+    rows = [
+        RoundRow(0, "base", {"passed_task_ids": ["t1"]}, 60, "base"),
+        RoundRow(1, "job-1", {"passed_task_ids": ["t1", "t2", "t3", "t4", "t5", "t6"]}, 900, "yes"),
+        RoundRow(2, "job-2", {"passed_task_ids": ["t2", "t3", "t7"]}, 300, "no (x)"),
+    ]
+    assert paired_markdown(rows)[-2:] == [
+        "| 1 | 0 | 5 | 0 | 1 | 0.06 |",  # 2 / 2**5
+        "| 2 | 1 | 1 | 4 | 2 | 0.38 |",  # 2 * (1 + 5) / 2**5
+    ]
+    assert "won and lost" in rounds_markdown(rows, {}, [])
+
+
+def test_the_sign_test() -> None:
+    assert sign_test_p(0, 0) == 1.0
+    assert sign_test_p(3, 3) == 1.0
+    assert sign_test_p(10, 0) == 2 / 2**10
+    assert sign_test_p(0, 10) == sign_test_p(10, 0)
+
+
+def test_rounds_without_task_ids_are_left_out() -> None:
+    rows = [
+        RoundRow(0, "base", {"success_rate": 0.1}, 60, "base"),  # evaluated before passed_task_ids existed
+        RoundRow(1, "job-1", {"passed_task_ids": ["t1"]}, 900, "yes"),
+        RoundRow(2, "job-2", {}, 0, "failed (x)"),
+    ]
+    assert paired_markdown(rows) == [] and "won and lost" not in rounds_markdown(rows, {}, [])

@@ -80,7 +80,7 @@ def test_metrics_count_parse_errors_as_attempts_and_unknown_tools_as_invalid() -
     assert "| mean steps | 2.000 |" in report_markdown([report])
 
 
-def test_success_by_template_reaches_the_metrics_payload() -> None:
+def test_success_by_template_and_solved_tasks_reach_the_metrics_payload() -> None:
     from tracewheel.agent.evaluation import TaskResult
 
     def result(template: str, passed: bool) -> TaskResult:
@@ -104,3 +104,4 @@ def test_success_by_template_reaches_the_metrics_payload() -> None:
     report.results.append(result("order_form", False))
     assert report.success_by_template == {"order_form": 0.5, "price_lookup": 0.0}
     assert dict(to_eval_metrics_proto(report).success_by_template) == {"order_form": 0.5, "price_lookup": 0.0}
+    assert list(to_eval_metrics_proto(report).passed_task_ids) == ["t-order_form-True"]

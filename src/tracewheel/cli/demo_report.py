@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,7 @@ def rounds_markdown(rows: Sequence[RoundRow], where: dict[str, str], notes: Sequ
     lines = ["# tracewheel demo report", "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     lines += template_markdown(rows)
+    lines += paired_markdown(rows)
     lines += ["", "![rounds](rounds.png)", "", "## Where things are", ""]
     lines += [f"- {name}: `{path}`" for name, path in where.items()]
     if notes:
@@ -81,6 +84,36 @@ def template_markdown(rows: Sequence[RoundRow]) -> list[str]:
     for name in templates:
         cells = [f"{by_template[name]:.0%}" if name in by_template else "-" for by_template in per_round]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def sign_test_p(won: int, lost: int) -> float:
+    """Two-sided exact sign test: how likely a split at least this uneven is between two equally
+    good models, counting only the tasks on which they differ (ties carry no information)."""
+    n = won + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(won, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_markdown(rows: Sequence[RoundRow]) -> list[str]:
+    """Each round against the round before, task by task: the held-out tasks it solved that the
+    previous model did not (won), the reverse (lost), and the sign test's p on that split. On
+    twenty tasks a gain of a task or two is within what training seeds alone move (docs/demo.md,
+    session 17); the split says whether a round's gain is more than that. Rounds without
+    `passed_task_ids` (evaluations before it existed, or failed rounds) are left out."""
+    scored = [row for row in rows if row.metrics and "passed_task_ids" in row.metrics]
+    if len(scored) < 2:
+        return []
+    lines = ["", "## Held-out tasks won and lost, round against the round before", ""]
+    lines += ["| round | against | won | lost | both solved | sign test p |", "|---|---|---|---|---|---|"]
+    for before, after in itertools.pairwise(scored):
+        solved_before = set(before.metrics["passed_task_ids"])
+        solved_after = set(after.metrics["passed_task_ids"])
+        won, lost = len(solved_after - solved_before), len(solved_before - solved_after)
+        both = len(solved_after & solved_before)
+        lines.append(f"| {after.round} | {before.round} | {won} | {lost} | {both} | {sign_test_p(won, lost):.2f} |")
     return lines
 
 

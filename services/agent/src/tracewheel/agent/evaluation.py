@@ -242,5 +242,9 @@ async def evaluate(
 
 
 def to_eval_metrics_proto(report: EvalReport) -> events_pb2.EvalMetrics:
-    """The report's headline figures and per-template success as the EvalMetrics payload."""
-    return events_pb2.EvalMetrics(**report.summary(), success_by_template=report.success_by_template)
+    """The report's headline figures, per-template success and solved tasks as the EvalMetrics payload."""
+    return events_pb2.EvalMetrics(
+        **report.summary(),
+        success_by_template=report.success_by_template,
+        passed_task_ids=[r.task_id for r in report.results if r.passed],
+    )
