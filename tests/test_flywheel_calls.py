@@ -37,7 +37,16 @@ def slow_server():  # type: ignore[no-untyped-def]
     server.stop(None)
 
 
-def test_sigint_stops_a_long_call_and_cancels_it(slow_server) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def sigint_raises():  # type: ignore[no-untyped-def]
+    """Python's own SIGINT handler for the test: a shell that starts the suite in the background
+    without job control (`cmd &` in a script) makes it ignore SIGINT, and Python keeps that."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_sigint_stops_a_long_call_and_cancels_it(slow_server, sigint_raises) -> None:  # type: ignore[no-untyped-def]
     method, cancelled = slow_server
     threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
     started = time.monotonic()
