@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracewheel.cli.demo_report import RoundRow, paired_markdown, rounds_markdown, sign_test_p, template_markdown
+from tracewheel.cli.demo_report import RoundRow, paired_markdown, rounds_markdown, template_markdown
 
 
 def test_per_template_success_is_tabled_by_round() -> None:
@@ -35,13 +35,6 @@ def test_rounds_are_compared_task_by_task_with_a_sign_test() -> None:
         "| 2 | 1 | 1 | 4 | 2 | 0.38 |",  # 2 * (1 + 5) / 2**5
     ]
     assert "won and lost" in rounds_markdown(rows, {}, [])
-
-
-def test_the_sign_test() -> None:
-    assert sign_test_p(0, 0) == 1.0
-    assert sign_test_p(3, 3) == 1.0
-    assert sign_test_p(10, 0) == 2 / 2**10
-    assert sign_test_p(0, 10) == sign_test_p(10, 0)
 
 
 def test_rounds_without_task_ids_are_left_out() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+
+from tracewheel.core.paired import PairedSplit
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,6 @@ def template_markdown(rows: Sequence[RoundRow]) -> list[str]:
     return lines
 
 
-def sign_test_p(won: int, lost: int) -> float:
-    """Two-sided exact sign test: how likely a split at least this uneven is between two equally
-    good models, counting only the tasks on which they differ (ties carry no information)."""
-    n = won + lost
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(won, lost) + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
 def paired_markdown(rows: Sequence[RoundRow]) -> list[str]:
     """Each round against the round before, task by task: the held-out tasks it solved that the
     previous model did not (won), the reverse (lost), and the sign test's p on that split. On
@@ -109,11 +100,9 @@ def paired_markdown(rows: Sequence[RoundRow]) -> list[str]:
     lines = ["", "## Held-out tasks won and lost, round against the round before", ""]
     lines += ["| round | against | won | lost | both solved | sign test p |", "|---|---|---|---|---|---|"]
     for before, after in itertools.pairwise(scored):
-        solved_before = set(before.metrics["passed_task_ids"])
-        solved_after = set(after.metrics["passed_task_ids"])
-        won, lost = len(solved_after - solved_before), len(solved_before - solved_after)
-        both = len(solved_after & solved_before)
-        lines.append(f"| {after.round} | {before.round} | {won} | {lost} | {both} | {sign_test_p(won, lost):.2f} |")
+        split = PairedSplit.of(after.metrics["passed_task_ids"], before.metrics["passed_task_ids"])
+        cells = f"{split.won} | {split.lost} | {split.both} | {split.p_two_sided():.2f}"
+        lines.append(f"| {after.round} | {before.round} | {cells} |")
     return lines
 
 

@@ -46,6 +46,7 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
         alias=settings.deploy_alias,
         mode=settings.deploy_gate,
         min_gain=settings.deploy_min_gain,
+        max_p=settings.deploy_max_p,
     )
     inference_pb2_grpc.add_InferenceControlServicer_to_server(
         InferenceControlServicer(registry, deployer), server.server

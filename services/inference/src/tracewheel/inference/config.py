@@ -61,15 +61,36 @@ class InferenceSettings(ServiceSettings):
     deploy_alias: str = Field(
         default="agent", description="The alias that models.v1.trained moves when the gate passes."
     )
-    deploy_min_gain: float = Field(
-        default=0.0, description="The candidate's success rate must beat the current one by more than this."
+    deploy_gate: Literal["strict", "paired", "always"] = Field(
+        default="strict",
+        description="'strict': the candidate's success rate beats the current model's by more than deploy_min_gain; "
+        "'paired': on the same suite it wins more of the tasks the two disagree on, at sign-test p <= deploy_max_p; "
+        "'always' deploys without comparing (the --quick demo's tiny model only).",
     )
-    deploy_gate: Literal["strict", "always"] = Field(
-        default="strict", description="'always' deploys without comparing (the --quick demo's tiny model only)."
+    deploy_min_gain: float = Field(
+        default=0.0,
+        description="strict gate: the candidate's success rate must beat the current one by more than this.",
+    )
+    deploy_max_p: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="paired gate: the largest one-sided sign-test p at which the candidate's wins count as real.",
     )
     vllm_max_lora_rank: int = Field(default=64, description="vLLM --max-lora-rank.")
     vllm_max_loras: int = Field(default=4, description="vLLM --max-loras.")
     vllm_port: int = Field(default=8001, description="Port of the owned `vllm serve` process.")
+
+    @model_validator(mode="after")
+    def _gate_settings(self) -> InferenceSettings:
+        # a margin or a p-value given for a gate that does not read it would be ignored silently
+        if "deploy_min_gain" in self.model_fields_set and self.deploy_gate != "strict":
+            raise ValueError(
+                f"deploy_min_gain applies to the strict gate only, not to deploy_gate={self.deploy_gate!r}"
+            )
+        if "deploy_max_p" in self.model_fields_set and self.deploy_gate != "paired":
+            raise ValueError(f"deploy_max_p applies to the paired gate only, not to deploy_gate={self.deploy_gate!r}")
+        return self
 
     @model_validator(mode="after")
     def _lookup_range(self) -> InferenceSettings:

@@ -17,7 +17,7 @@ from tracewheel.core.events import (
     PoisonMessage,
     publish,
 )
-from tracewheel.inference.deploy import Deployer
+from tracewheel.inference.deploy import Deployer, Evaluation
 from tracewheel.v1 import events_pb2
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,10 @@ TRAINED = ConsumerSpec("MODELS", SUBJECT_MODEL_TRAINED, "inference-deploy", even
 
 def make_trained_handler(js: JetStreamContext, deployer: Deployer):  # type: ignore[no-untyped-def]
     async def on_trained(event: events_pb2.ModelTrained, msg: Msg) -> None:
-        baseline = event.baseline_metrics.success_rate if event.HasField("baseline_metrics") else None
+        baseline = Evaluation.of(event.baseline_metrics) if event.HasField("baseline_metrics") else None
         try:
             decision = await asyncio.to_thread(
-                deployer.apply, event.adapter_name, event.adapter_path, event.metrics.success_rate, baseline
+                deployer.apply, event.adapter_name, event.adapter_path, Evaluation.of(event.metrics), baseline
             )
         except InvalidArgument as exc:
             raise PoisonMessage(f"adapter {event.adapter_name!r} cannot be served: {exc}") from exc

@@ -1,0 +1,49 @@
+"""Two models compared task by task on the same suite.
+
+A success rate hides which tasks moved: on twenty tasks, a round that solves three new tasks and
+loses two scores like one that solves one new task and loses none, and training seeds alone move
+a 135M student by several tasks (docs/demo.md, session 17). Counting the tasks only one of the
+models solved, and asking how likely so uneven a split is between two equally good models (the
+exact sign test: ties carry no information), says whether a gain is more than that noise. The
+deployment gate (`TW_INFERENCE_DEPLOY_GATE=paired`) and the demo report both read it from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PairedSplit:
+    """How a candidate's solved tasks compare with a reference's on the same suite.
+
+    Attributes:
+        won: tasks the candidate solved and the reference did not.
+        lost: tasks the reference solved and the candidate did not.
+        both: tasks both solved.
+    """
+
+    won: int
+    lost: int
+    both: int
+
+    @classmethod
+    def of(cls, candidate: Iterable[str], reference: Iterable[str]) -> PairedSplit:
+        """The split of two sets of solved task ids."""
+        solved, before = set(candidate), set(reference)
+        return cls(len(solved - before), len(before - solved), len(solved & before))
+
+    def p_greater(self) -> float:
+        """One-sided exact sign test: the chance that a candidate no better than the reference
+        wins at least `won` of the `won + lost` tasks on which the two differ."""
+        n = self.won + self.lost
+        return sum(math.comb(n, k) for k in range(self.won, n + 1)) / 2**n
+
+    def p_two_sided(self) -> float:
+        """Two-sided exact sign test: the chance of a split at least this uneven either way
+        between two equally good models (1.0 when they differ on no task)."""
+        n = self.won + self.lost
+        tail = sum(math.comb(n, k) for k in range(min(self.won, self.lost) + 1)) / 2**n
+        return min(1.0, 2 * tail)
