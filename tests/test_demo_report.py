@@ -24,11 +24,16 @@ def test_no_template_figures_no_section() -> None:
     assert template_markdown(rows) == [] and "per task template" not in rounds_markdown(rows, {}, [])
 
 
+def solved(ids: str, tasks: int = 10) -> dict:
+    passed = ids.split()
+    return {"success_rate": len(passed) / tasks, "tasks": tasks, "passed_task_ids": passed}
+
+
 def test_rounds_are_compared_task_by_task_with_a_sign_test() -> None:
     rows = [
-        RoundRow(0, "base", {"passed_task_ids": ["t1"]}, 60, "base"),
-        RoundRow(1, "job-1", {"passed_task_ids": ["t1", "t2", "t3", "t4", "t5", "t6"]}, 900, "yes"),
-        RoundRow(2, "job-2", {"passed_task_ids": ["t2", "t3", "t7"]}, 300, "no (x)"),
+        RoundRow(0, "base", solved("t1"), 60, "base"),
+        RoundRow(1, "job-1", solved("t1 t2 t3 t4 t5 t6"), 900, "yes"),
+        RoundRow(2, "job-2", solved("t2 t3 t7"), 300, "no (x)"),
     ]
     assert paired_markdown(rows)[-2:] == [
         "| 1 | 0 | 5 | 0 | 1 | 0.06 |",  # 2 / 2**5
@@ -40,7 +45,9 @@ def test_rounds_are_compared_task_by_task_with_a_sign_test() -> None:
 def test_rounds_without_task_ids_are_left_out() -> None:
     rows = [
         RoundRow(0, "base", {"success_rate": 0.1}, 60, "base"),  # evaluated before passed_task_ids existed
-        RoundRow(1, "job-1", {"passed_task_ids": ["t1"]}, 900, "yes"),
+        RoundRow(1, "job-1", solved("t1"), 900, "yes"),
         RoundRow(2, "job-2", {}, 0, "failed (x)"),
+        # an evaluator that did not fill the ids: an empty list beside a rate above zero
+        RoundRow(3, "job-3", {"success_rate": 0.5, "tasks": 10, "passed_task_ids": []}, 900, "yes"),
     ]
     assert paired_markdown(rows) == [] and "won and lost" not in rounds_markdown(rows, {}, [])

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from tracewheel.core.paired import PairedSplit
+from tracewheel.core.paired import PairedSplit, listed_tasks
 
 
 @dataclass(frozen=True)
@@ -92,18 +92,22 @@ def paired_markdown(rows: Sequence[RoundRow]) -> list[str]:
     """Each round against the round before, task by task: the held-out tasks it solved that the
     previous model did not (won), the reverse (lost), and the sign test's p on that split. On
     twenty tasks a gain of a task or two is within what training seeds alone move (docs/demo.md,
-    session 17); the split says whether a round's gain is more than that. Rounds without
-    `passed_task_ids` (evaluations before it existed, or failed rounds) are left out."""
-    scored = [row for row in rows if row.metrics and "passed_task_ids" in row.metrics]
+    session 17); the split says whether a round's gain is more than that. Rounds whose evaluation
+    does not list its solved tasks (before `passed_task_ids` existed, or failed rounds) are left out."""
+    scored = [(row, passed) for row in rows if (passed := _solved(row.metrics)) is not None]
     if len(scored) < 2:
         return []
     lines = ["", "## Held-out tasks won and lost, round against the round before", ""]
     lines += ["| round | against | won | lost | both solved | sign test p |", "|---|---|---|---|---|---|"]
-    for before, after in itertools.pairwise(scored):
-        split = PairedSplit.of(after.metrics["passed_task_ids"], before.metrics["passed_task_ids"])
+    for (before, solved_before), (after, solved_after) in itertools.pairwise(scored):
+        split = PairedSplit.of(solved_after, solved_before)
         cells = f"{split.won} | {split.lost} | {split.both} | {split.p_two_sided():.2f}"
         lines.append(f"| {after.round} | {before.round} | {cells} |")
     return lines
+
+
+def _solved(metrics: dict[str, Any]) -> tuple[str, ...] | None:
+    return listed_tasks(metrics.get("passed_task_ids", []), metrics.get("success_rate", 0.0), metrics.get("tasks", 0))
 
 
 def plot_rounds(rows: Sequence[RoundRow], path: Path) -> Path:

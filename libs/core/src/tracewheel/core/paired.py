@@ -5,14 +5,26 @@ loses two scores like one that solves one new task and loses none, and training 
 a 135M student by several tasks (docs/demo.md, session 17). Counting the tasks only one of the
 models solved, and asking how likely so uneven a split is between two equally good models (the
 exact sign test: ties carry no information), says whether a gain is more than that noise. The
-deployment gate (`TW_INFERENCE_DEPLOY_GATE=paired`) and the demo report both read it from here.
+deployment gate (`TW_INFERENCE_DEPLOY_GATE=paired`) and the demo report both read it from here,
+and both take an evaluation's solved tasks through `listed_tasks`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+
+def listed_tasks(passed_task_ids: Sequence[str], success_rate: float, tasks: int) -> tuple[str, ...] | None:
+    """The tasks an evaluation (`EvalMetrics`) says it solved, or None when it did not say.
+
+    `passed_task_ids` is a repeated field: an evaluator that does not fill it looks like a model
+    that solved nothing. The ids count only when their number matches the rate.
+    """
+    if tasks > 0 and len(passed_task_ids) == round(success_rate * tasks):
+        return tuple(passed_task_ids)
+    return None
 
 
 @dataclass(frozen=True)

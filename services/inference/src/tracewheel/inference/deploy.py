@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tracewheel.core.errors import InvalidArgument
-from tracewheel.core.paired import PairedSplit
+from tracewheel.core.paired import PairedSplit, listed_tasks
 from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.v1 import events_pb2
 
@@ -57,12 +57,9 @@ class Evaluation:
 
     @classmethod
     def of(cls, metrics: events_pb2.EvalMetrics) -> Evaluation:
-        """From an event's metrics. `passed_task_ids` is a repeated field, so an evaluator that
-        does not fill it looks like a model that solved nothing: the ids count only when their
-        number matches the rate."""
-        ids = tuple(metrics.passed_task_ids)
-        listed = metrics.tasks > 0 and len(ids) == round(metrics.success_rate * metrics.tasks)
-        return cls(metrics.success_rate, metrics.suite, metrics.tasks, ids if listed else None)
+        """From an event's metrics (the solved tasks only where they are listed: `listed_tasks`)."""
+        passed = listed_tasks(metrics.passed_task_ids, metrics.success_rate, metrics.tasks)
+        return cls(metrics.success_rate, metrics.suite, metrics.tasks, passed)
 
 
 @dataclass
