@@ -30,3 +30,21 @@ async def test_grpc_ingest_list_curate_build(servers, make_trace) -> None:
     assert built.version.startswith("ds-") and list(built.trace_ids) == ["run-1"] and built.train_rows == 1
     listed_builds = await stub.ListDatasets(dataset_pb2.ListDatasetsRequest())
     assert [d.version for d in listed_builds.datasets] == [built.version]
+
+
+async def test_grpc_curate_checks_a_revision_only_when_given_and_tags(servers, make_trace, store) -> None:
+    _client, stub = servers
+    await stub.IngestTrace(dataset_pb2.IngestTraceRequest(trace=trace_to_proto(validate_trace(make_trace("run-1")))))
+    store.edit_message("run-1", 0, 4, "The Red kettle, 20 EUR.")  # now at revision 1
+    rejected = dataset_pb2.CURATION_STATUS_REJECTED
+    decided = await stub.Curate(dataset_pb2.CurateRequest(id="run-1", status=rejected, reason="wrong price"))
+    assert decided.status == rejected and decided.revision == 1
+    with pytest.raises(grpc.aio.AioRpcError) as stale:
+        await stub.Curate(dataset_pb2.CurateRequest(id="run-1", status=rejected, reason="x", base_revision=0))
+    assert stale.value.code() == grpc.StatusCode.ABORTED and "at revision 1, not 0" in stale.value.details()
+    tagged = await stub.Tag(dataset_pb2.TagRequest(id="run-1", add=["kettle", "price"]))
+    untagged = await stub.Tag(dataset_pb2.TagRequest(id="run-1", remove=["price"]))
+    assert set(tagged.tags) >= {"kettle", "price"} and "price" not in untagged.tags and "kettle" in untagged.tags
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await stub.Tag(dataset_pb2.TagRequest(id="nope", add=["x"]))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

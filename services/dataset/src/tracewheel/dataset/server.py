@@ -57,7 +57,14 @@ class DatasetServicer(dataset_pb2_grpc.DatasetServicer):
         status = status_from_proto(request.status)
         if status is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "status: pending, approved or rejected")
-        stored = self.store.set_status(request.id, status, request.reason, base_revision=request.base_revision)
+        base_revision = request.base_revision if request.HasField("base_revision") else None
+        stored = self.store.set_status(request.id, status, request.reason, base_revision=base_revision)
+        return stored_to_proto(stored)
+
+    async def Tag(self, request: dataset_pb2.TagRequest, context: grpc.aio.ServicerContext) -> dataset_pb2.StoredTrace:
+        stored = self.store.add_tags(request.id, request.add) if request.add else self.store.get(request.id)
+        if request.remove:
+            stored = self.store.remove_tags(request.id, request.remove)
         return stored_to_proto(stored)
 
     async def Build(
