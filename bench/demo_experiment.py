@@ -15,12 +15,11 @@ fresh stack with the full profile's settings.
   adapter is deployed; `TW_RECIPE_WARM_START_EPOCHS` sets its epochs, docs/trainer.md).
 - `--seeds`: the same experiment once per training seed (`TW_RECIPE_SEED`: LoRA initialisation
   and row order), each in OUT_DIR/seed-N, then a table of the runs and their spread. On twenty
-  held-out tasks one run of a recipe scored 30-45 % by seed alone (docs/demo.md, session 17), so
-  recipes a run or two apart are not ranked by one run each.
+  held-out tasks one run of the demo's recipe scored 30-45 % by seed alone, so recipes a task or
+  two apart are not ranked by one run each.
 
 Prints the training and evaluation wall times, held-out success per template and every task's
-verdict; the evaluation's traces are kept in OUT_DIR/home/agent/eval-traces/. Runs E-Q of
-docs/demo.md were measured this way (before session 8, with scratch scripts that did the same).
+verdict; the evaluation's traces are kept in OUT_DIR/home/agent/eval-traces/.
 On this 2-core machine a round takes 15-20 min; do not run anything else beside it.
 """
 

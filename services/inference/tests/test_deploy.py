@@ -65,7 +65,7 @@ def solved(ids: str, tasks: int = 20, suite: str = "heldout") -> Evaluation:
 
 def test_the_paired_gate_counts_tasks_won_and_lost() -> None:
     base = solved("t1")
-    # run AP's round 1: six tasks won, one lost: p = 8/128 = 0.0625
+    # a demo round 1 against its base model: six tasks won, one lost: p = 8/128 = 0.0625
     round_1 = solved("t2 t3 t4 t5 t6 t7")
     deploy, reason = gate(round_1, base, mode="paired", max_p=0.05)
     assert not deploy and "won 6 and lost 1 of 20 tasks" in reason and "p 0.062 (at most 0.05 required)" in reason

@@ -26,10 +26,8 @@ from tracewheel.trainer.config import TrainerSettings
 from tracewheel.trainer.recipe import ENV_PREFIX as RECIPE_PREFIX
 from tracewheel.trainer.recipe import load_recipe
 
-# The tools the demo offers the model, with only the arguments the reference solutions use and
-# without argument descriptions: ~515 prompt tokens in every request and every training row
-# (~450 before browser_fill_form took browser_select_option's place, against ~860 for those six in full;
-# docs/demo.md).
+# The tools the demo offers, with only the arguments the references use and no argument descriptions:
+# every request and training row pays for the offer (~515 tokens; bench/demo_tokens.py counts it).
 DEMO_TOOLS = (
     "browser_navigate",
     "browser_snapshot",
@@ -75,21 +73,17 @@ def _common_env(*, heldout: int, train: int, max_steps: int, max_tokens: int) ->
         "TW_AGENT_TOOLS": json.dumps(list(DEMO_TOOLS)),
         "TW_AGENT_TOOL_ARGUMENTS": json.dumps({t: REFERENCE_TOOL_ARGUMENTS[t] for t in DEMO_TOOLS}),
         "TW_AGENT_ARGUMENT_DESCRIPTIONS": "false",
-        # the request again after every tool result: which way a late act-or-answer decision goes
-        # depends on the request, 1-2k tokens back without it (docs/demo.md, session 7)
+        # the request after every tool result: late act-or-answer decisions depend on it (bench/heldout_probe.py)
         "TW_AGENT_TASK_REMINDER": "true",
         # pages as compact snapshots: half the tokens of @playwright/mcp's (gateway/browser/compact.py)
         "TW_GATEWAY_SNAPSHOT_STYLE": "compact",
-        # not TW_GATEWAY_SNAPSHOT_MODE=incremental: 8.5 % fewer row tokens, but in side-by-side runs
-        # neither the time nor the held-out success followed (docs/demo.md, session 16: AK, AL)
+        # not TW_GATEWAY_SNAPSHOT_MODE=incremental: its 8.5 % fewer row tokens bought neither time nor success
         # one build per suite run: the agent publishes a suite's traces together; any approved
         # trace is enough to build, the debounce gathers the burst
         "TW_DATASET_BUILD_THRESHOLD": "1",
         "TW_DATASET_BUILD_DEBOUNCE_S": "2",
         "TW_DATASET_EVAL_RATIO": "0",
-        # rows without the demonstrations' reasoning: a 135M model trained on ten of them learned the
-        # tool calls but not the free-text thoughts, and greedy decoding looped on `<think>` (docs/demo.md);
-        # the traces keep their reasoning, the agent runs with thinking disabled to match
+        # rows without reasoning, the agent without thinking to match: a 135M model looped on `<think>`
         "TW_DATASET_REASONING": "false",
         # a demo row (tools, compact page snapshots, 3-7 steps) is 1.8-3.6k tokens; longer ones are dropped
         "TW_DATASET_MAX_LENGTH": "4096",
@@ -99,32 +93,23 @@ def _common_env(*, heldout: int, train: int, max_steps: int, max_tokens: int) ->
 
 def full_profile() -> DemoProfile:
     """SmolLM2-135M-Instruct on CPU (the embedded default)."""
-    # twenty held-out tasks (the first ten are those of sessions 1-14): one task is five points, the
-    # size of the round-2 goal; with ten, round 2's +10 was one task that a tiny change flips
-    # (docs/demo.md, session 14: experiment E2, run AG)
+    # twenty held-out tasks: one task is five points, the size of the round-2 goal (on ten it was ten points)
     env = _common_env(heldout=20, train=20, max_steps=8, max_tokens=160)
     env |= {
         "TW_AGENT_CONCURRENCY": "4",
-        # four agents share two cores: an 8-step task takes up to ~10 min, and the default limit of
-        # 300 s cut 4 of 10 held-out runs of an adapter short (session 6), which scored as failures
+        # four agents share two cores: an 8-step task takes up to ~10 min, and a cut run scores as a failure
         "TW_AGENT_TIME_LIMIT_S": "1200",
-        # ten demonstrations (the train suite's first ten tasks; the student runs the other ten):
-        # one optimizer step per row, three epochs (docs/demo.md)
+        # one optimizer step per demonstration, three passes: two lost held-out tasks, more cost time for no gain
         "TW_RECIPE_NUM_TRAIN_EPOCHS": "3",
-        # the act-or-answer decision of each turn weighs more than an ordinary token, the rarer
-        # decision to answer most (trainer/loss.py; docs/demo.md, run E)
+        # a turn's act-or-answer token weighs more, the rarer answer most: unweighted it never answers (trainer/loss.py)
         "TW_RECIPE_DECISION_WEIGHT": "10",
         "TW_RECIPE_ANSWER_WEIGHT": "30",
         "TW_RECIPE_GRADIENT_ACCUMULATION_STEPS": "1",
         "TW_RECIPE_LEARNING_RATE": "0.001",
-        # no dropout on the LoRA branch: PEFT copies every adapted layer's input to drop from it,
-        # 1.36x the time of a 3k-token step (bench/train_step.py; docs/demo.md, session 10)
+        # no LoRA dropout: PEFT's copy of each adapted layer's input makes a 3k-token step 1.36x (bench/train_step.py)
         "TW_RECIPE_LORA_DROPOUT": "0",
-        # round 2 carries the deployed round-1 adapter on for one epoch at lr 2e-4 instead of training
-        # from the base model (trainer/warm_start.py; at lr 1e-3 it fell to 20 %, docs/demo.md run T,
-        # experiment X1), on the student's new rows and two replayed ones rather than every row
-        # again (trainer/trained_rows.py): 4 steps instead of 12, the same held-out success
-        # (docs/demo.md, session 14: experiment E1)
+        # round 2 goes on from the deployed adapter (at lr 1e-3 it fell to 20 %, at 2e-4 it gained) over the
+        # student's new rows and two replayed ones: 4 steps instead of 12, the same held-out success
         "TW_RECIPE_WARM_START_EPOCHS": "1",
         "TW_RECIPE_WARM_START_LEARNING_RATE": "0.0002",
         "TW_RECIPE_WARM_START_ROWS": "new",

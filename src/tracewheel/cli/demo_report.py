@@ -91,8 +91,8 @@ def template_markdown(rows: Sequence[RoundRow]) -> list[str]:
 def paired_markdown(rows: Sequence[RoundRow]) -> list[str]:
     """Each round against the round before, task by task: the held-out tasks it solved that the
     previous model did not (won), the reverse (lost), and the sign test's p on that split. On
-    twenty tasks a gain of a task or two is within what training seeds alone move (docs/demo.md,
-    session 17); the split says whether a round's gain is more than that. Rounds whose evaluation
+    twenty tasks a gain of a task or two is within what training seeds alone move; the split says
+    whether a round's gain is more than that. Rounds whose evaluation
     does not list its solved tasks (before `passed_task_ids` existed, or failed rounds) are left out."""
     scored = [(row, passed) for row in rows if (passed := _solved(row.metrics)) is not None]
     if len(scored) < 2:

@@ -12,7 +12,7 @@ for conversational rows; on pre-tokenized ones `DecisionWeightedSFTTrainer` chan
    `<tool_call>` or the first word of the final answer -- has weight `decision_weight` (1 = plain
    token mean). In a demonstration of seven calls and an answer the stop decision is one token of
    ~300 supervised ones, and a small model trained on ten rows learns the navigation long before
-   it learns when to stop (docs/demo.md, run D). Answer decisions (a turn that does not open
+   it learns when to stop (at weight 1 it never answered). Answer decisions (a turn that does not open
    `<tool_call>`) have their own weight, `answer_weight`: a row has one answer and several tool
    calls, so with one weight for both the model still learns "always act". The tokens of a
    turn's think block (tags included) weigh `reasoning_weight`.
