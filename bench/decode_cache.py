@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/decode_cache.py [--model SmolLM2-135M-Instruct|PATH] [--batch 4] [--steps 20]
 
-Until session 8 the engine handed the model a fresh `DynamicCache(ddp_cache_data=kv)` every
-decode step; transformers copies the tensors into it and then appends the new token with
-`torch.cat`: two copies of every layer's keys and values per generated token. The engine now
-keeps a `growing_cache` (engine/kv.py) across steps. Both are run here side by side on the same
+A fresh `DynamicCache(ddp_cache_data=kv)` every decode step costs two copies of every layer's
+keys and values per generated token: transformers copies the tensors into it and then appends
+the new token with `torch.cat`. The engine keeps a `growing_cache` (engine/kv.py) across steps
+instead. Both are run here side by side on the same
 left-padded batch, at context lengths an agent reaches (its prompt grows by a page snapshot
 per step), and their logits are compared (they must be equal).
 """

@@ -18,7 +18,7 @@ wrong, that token's probability, and what the model would write there instead (e
 With `--dataset`, the rows probed are a built dataset's training rows instead, exactly as the
 trainer saw them (token ids and labels): whether an adapter fits the rows it was trained on.
 A held-out miss on a turn the adapter also gets wrong on its own rows is underfitting, not a
-wording that fails to carry over (docs/demo.md, session 15).
+wording that fails to carry over.
 
 What it separates: a task lost because the model left the path (a low decision or a wrong
 argument on the way) from one lost at the answer (the right pages seen, the wrong value said).

@@ -17,8 +17,8 @@ def test_the_sign_test_two_sided() -> None:
 
 def test_the_sign_test_one_sided() -> None:
     assert PairedSplit(0, 0, 5).p_greater() == 1.0  # no task differs: no evidence
-    assert PairedSplit(6, 1, 0).p_greater() == (7 + 1) / 2**7  # run AP's round 1 against the base
-    assert PairedSplit(1, 0, 6).p_greater() == 0.5  # run AP's round 2 against round 1
+    assert PairedSplit(6, 1, 0).p_greater() == (7 + 1) / 2**7  # a demo round 1 against its base model
+    assert PairedSplit(1, 0, 6).p_greater() == 0.5  # a demo round 2 against its round 1
     assert PairedSplit(0, 4, 0).p_greater() == 1.0  # only losses
     assert PairedSplit(5, 0, 0).p_greater() == 1 / 2**5
 

@@ -252,7 +252,7 @@ def row_order(trace: Trace) -> tuple[str, str, str]:
     Trace ids are random, and concurrent agents publish in any order; ordered by task, the same
     suite run builds the same rows in the same order, and the trainer's seeded shuffle then
     trains the same adapter. (Ordered by id, two demo runs on the same ten demonstrations
-    trained different adapters: 30 % and 0 % held-out success, docs/demo.md.)
+    trained different adapters: 30 % and 0 % held-out success.)
     """
     task = trace.task
     return (task.suite, task.task_id, trace.id) if task is not None else ("", "", trace.id)
