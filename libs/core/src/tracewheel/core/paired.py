@@ -2,7 +2,7 @@
 
 A success rate hides which tasks moved: on twenty tasks, a round that solves three new tasks and
 loses two scores like one that solves one new task and loses none, and training seeds alone move
-a 135M student by several tasks (docs/demo.md, session 17). Counting the tasks only one of the
+a 135M student by several tasks (docs/lab/). Counting the tasks only one of the
 models solved, and asking how likely so uneven a split is between two equally good models (the
 exact sign test: ties carry no information), says whether a gain is more than that noise. The
 deployment gate (`TW_INFERENCE_DEPLOY_GATE=paired`) and the demo report both read it from here,
