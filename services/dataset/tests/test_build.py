@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from datasets import load_from_disk
 
+from tracewheel.core.dataset_layout import read_manifest
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.dataset.build import check_threshold, dataset_version
 from tracewheel.dataset.curation import CurationStatus
@@ -92,6 +93,7 @@ def test_directory_manifest_and_formats(store, make_trace, fixtures_dir, make_bu
     assert manifest["tokens"]["supervised"] == result.record.supervised_tokens > 0
     assert manifest["tokens"]["total"] > manifest["tokens"]["supervised"]
     assert manifest["tool_calls"]["browser_navigate"] >= 2 and manifest["dropped"] == []
+    assert read_manifest(path).model_dump(mode="json") == manifest  # the trainer reads what was written
     loaded = load_from_disk(str(path / "hf"))
     assert len(loaded["train"]) + len(loaded["eval"]) == result.record.train_rows + result.record.eval_rows
     row = loaded["train"][0]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tracewheel.core.dataset_layout import Manifest, SplitCounts, write_manifest
 from tracewheel.inference.templates import TRAINING_TEMPLATE, load_template
 from tracewheel.inference.testing import build_tiny_model
 from tracewheel.trainer.recipe import Recipe
@@ -46,8 +47,8 @@ def agent_row(i: int) -> dict:
 
 def write_dataset(target: Path, train_rows: list[dict], eval_rows: list[dict], version: str = "ds-1") -> Path:
     target.mkdir(parents=True, exist_ok=True)
-    manifest = {"version": version, "base_model": "tiny", "template_sha256": "", "train_rows": len(train_rows)}
-    (target / "manifest.json").write_text(json.dumps(manifest))
+    counts = SplitCounts(train=len(train_rows), eval=len(eval_rows))
+    write_manifest(target, Manifest(version=version, base_model="tiny", rows=counts))
     for name, rows in (("train.jsonl", train_rows), ("eval.jsonl", eval_rows)):
         (target / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
     return target

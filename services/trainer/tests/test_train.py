@@ -67,6 +67,7 @@ def test_loss_is_only_on_assistant_tokens(
     ("mutate", "reason"),
     [
         (lambda d: (d / "manifest.json").unlink(), "manifest.json is missing"),
+        (lambda d: (d / "manifest.json").write_text('{"version": "x", "train_rows": 3}'), "train_rows: Extra inputs"),
         (lambda d: (d / "train.jsonl").write_text("{not json\n"), "train.jsonl:1: not valid JSON"),
         (
             lambda d: (d / "train.jsonl").write_text(

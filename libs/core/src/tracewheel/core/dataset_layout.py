@@ -100,15 +100,17 @@ class DroppedRow(_Strict):
 class Manifest(_Strict):
     """`manifest.json`: what a dataset folder was built from, with which settings, and its counts.
 
-    The dataset service writes every field; a hand-made folder needs only `version` and
-    `base_model`, the rest keeps its "not recorded" default. Unknown fields are refused.
+    The dataset service writes every field; a folder made by hand may leave any out (each has a
+    "not recorded" default: the trainer then takes the version and base model from its request
+    and settings). Unknown fields are refused.
     """
 
-    version: str
+    version: str = ""
     built_at: datetime | None = None
     selection_sha256: str = ""
     """Hash of the (trace id, revision) set built (`store_schema.selection_sha256`)."""
-    base_model: str
+    base_model: str = ""
+    """The base model's name (a folder under the trainer's models_dir) or path."""
     template_sha256: str = ""
     """sha256 of the training chat template's source; "" when not recorded."""
     max_length: int | None = None

@@ -21,9 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tracewheel.core.dataset_layout import SPLITS, DroppedRow, Manifest, ManifestTrace, SplitCounts, TokenCounts
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.trace import Trace
-from tracewheel.dataset.artifacts import SPLITS, EncodedRow, write_dataset_dir
+from tracewheel.dataset.artifacts import EncodedRow, write_dataset_dir
 from tracewheel.dataset.pack import pack_prefix_tree
 from tracewheel.dataset.records import BuildRecord
 from tracewheel.dataset.render import render_row
@@ -52,13 +53,6 @@ class BuildConfig(BaseModel):
     @property
     def template_sha256(self) -> str:
         return hashlib.sha256(self.chat_template.encode()).hexdigest()
-
-
-class DroppedRow(BaseModel):
-    trace_id: str
-    targets: list[int]
-    tokens: int
-    reason: str
 
 
 @dataclass
@@ -139,36 +133,38 @@ def build_manifest(
     splits: dict[str, list[EncodedRow]],
     dropped: list[DroppedRow],
     duplicates_removed: int,
-) -> dict[str, Any]:
+) -> Manifest:
     """The manifest.json of a build: inputs, settings, counts, and what was left out and why."""
     every = [encoded for name in SPLITS for encoded in splits[name]]
     tool_calls: Counter[str] = Counter()
     for encoded in every:
         for index in encoded.row.targets:
             tool_calls.update(call.function.name for call in encoded.row.messages[index].tool_calls)
-    return {
-        "version": version,
-        "built_at": built_at.isoformat(),
-        "selection_sha256": selection_sha256(revisions),
-        "base_model": config.base_model,
-        "template_sha256": config.template_sha256,
-        "max_length": config.max_length,
-        "eval_ratio": config.eval_ratio,
-        "split_seed": config.split_seed,
-        "reasoning": config.reasoning,
-        "traces": [
-            {"id": trace_id, "revision": revision, "split": split_of(trace_id, config.eval_ratio, config.split_seed)}
+    return Manifest(
+        version=version,
+        built_at=built_at,
+        selection_sha256=selection_sha256(revisions),
+        base_model=config.base_model,
+        template_sha256=config.template_sha256,
+        max_length=config.max_length,
+        eval_ratio=config.eval_ratio,
+        split_seed=config.split_seed,
+        reasoning=config.reasoning,
+        traces=[
+            ManifestTrace(
+                id=trace_id, revision=revision, split=split_of(trace_id, config.eval_ratio, config.split_seed)
+            )
             for trace_id, revision in sorted(revisions.items())
         ],
-        "rows": {name: len(splits[name]) for name in SPLITS},
-        "tokens": {
-            "total": sum(len(e.rendered.input_ids) for e in every),
-            "supervised": sum(e.rendered.supervised_tokens for e in every),
-        },
-        "tool_calls": dict(sorted(tool_calls.items())),
-        "duplicates_removed": duplicates_removed,
-        "dropped": [row.model_dump() for row in dropped],
-    }
+        rows=SplitCounts(train=len(splits["train"]), eval=len(splits["eval"])),
+        tokens=TokenCounts(
+            total=sum(len(e.rendered.input_ids) for e in every),
+            supervised=sum(e.rendered.supervised_tokens for e in every),
+        ),
+        tool_calls=dict(sorted(tool_calls.items())),
+        duplicates_removed=duplicates_removed,
+        dropped=dropped,
+    )
 
 
 class DatasetBuilder:
@@ -236,13 +232,19 @@ class DatasetBuilder:
                 template_sha256=self.config.template_sha256,
                 train_rows=len(splits["train"]),
                 eval_rows=len(splits["eval"]),
-                supervised_tokens=manifest["tokens"]["supervised"],
+                supervised_tokens=manifest.tokens.supervised,
                 built_at=built_at,
             )
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)  # an unrecorded directory would be an orphan
             raise
-        logger.info("built %s: %s rows, %d dropped", version, manifest["rows"], len(dropped))
+        logger.info(
+            "built %s: %d train and %d eval rows, %d dropped",
+            version,
+            manifest.rows.train,
+            manifest.rows.eval,
+            len(dropped),
+        )
         return BuildResult(record=record, created=True, dropped=dropped)
 
 

@@ -1,6 +1,7 @@
-"""Reading a dataset directory built by the dataset service: the one place to change if it moves.
+"""Reading a dataset directory built by the dataset service (names and manifest:
+`tracewheel.core.dataset_layout`).
 
-Contract (docs/trainer.md): `manifest.json` (version, base_model, template_sha256, ...), then
+Contract (docs/trainer.md): `manifest.json` (`Manifest`: version, base_model, template_sha256, ...), then
 - `hf/` (preferred when present): a `save_to_disk` DatasetDict (`train`, `eval`) already
   tokenized by the dataset service, with `input_ids` and `labels` (-100 off the target turns).
   Used as is: a row unrolled at user turns holds earlier queries' assistant turns as context,
@@ -20,18 +21,29 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 
+from tracewheel.core.dataset_layout import (
+    HF_DIR,
+    IGNORE_INDEX,
+    INPUT_IDS,
+    LABELS,
+    MESSAGES,
+    PARENTS,
+    TOOLS,
+    TREE_COLUMNS,
+    Manifest,
+    ManifestError,
+    jsonl_file,
+    read_manifest,
+)
 from tracewheel.core.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
-
-TREE_COLUMNS = ("position_ids", "parents")
-"""The columns of packed prefix-tree rows (trainer/prefix_tree.py), kept beside input_ids and labels."""
 
 
 class DatasetError(InvalidArgument):
@@ -42,24 +54,24 @@ class DatasetError(InvalidArgument):
 class TrainingData:
     train: Dataset
     eval: Dataset | None
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Manifest
     pretokenized: bool = False  # input_ids + labels (from hf/), else conversational rows
 
     @property
     def prefix_tree(self) -> bool:
         """Rows packed as prefix trees (position_ids and parents columns)."""
-        return self.pretokenized and "parents" in self.train.column_names
+        return self.pretokenized and PARENTS in self.train.column_names
 
 
 def _check_row(row: Any, where: str) -> dict[str, Any]:
-    if not isinstance(row, dict) or not isinstance(row.get("messages"), list) or not row["messages"]:
+    if not isinstance(row, dict) or not isinstance(row.get(MESSAGES), list) or not row[MESSAGES]:
         raise DatasetError(f"{where}: expected an object with a non-empty 'messages' list")
-    roles = [m.get("role") if isinstance(m, dict) else None for m in row["messages"]]
+    roles = [m.get("role") if isinstance(m, dict) else None for m in row[MESSAGES]]
     if None in roles:
         raise DatasetError(f"{where}: every message needs a 'role'")
     if "assistant" not in roles:
         raise DatasetError(f"{where}: no assistant turn, so nothing to learn (assistant-only loss)")
-    tools = row.get("tools")
+    tools = row.get(TOOLS)
     if tools is None or tools == "":
         tools = "[]"
     if not isinstance(tools, str):
@@ -70,7 +82,7 @@ def _check_row(row: Any, where: str) -> dict[str, Any]:
         raise DatasetError(f"{where}: 'tools' is not valid JSON ({exc})") from None
     if not isinstance(parsed, list):
         raise DatasetError(f"{where}: 'tools' must be a JSON list of function tools")
-    return {"messages": row["messages"], "tools": tools}
+    return {MESSAGES: row[MESSAGES], TOOLS: tools}
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -94,13 +106,13 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _pretokenized(split: Dataset, where: str) -> Dataset:
-    missing = {"input_ids", "labels"} - set(split.column_names)
+    missing = {INPUT_IDS, LABELS} - set(split.column_names)
     if missing:
         raise DatasetError(f"{where} lacks column(s) {', '.join(sorted(missing))}")
     tree = [name for name in TREE_COLUMNS if name in split.column_names]
-    split = split.select_columns(["input_ids", "labels", *tree])
-    for index, labels in enumerate(split["labels"]):
-        if all(label == -100 for label in labels):
+    split = split.select_columns([INPUT_IDS, LABELS, *tree])
+    for index, labels in enumerate(split[LABELS]):
+        if all(label == IGNORE_INDEX for label in labels):
             raise DatasetError(f"{where} row {index}: every label is -100, so nothing to learn")
     return split
 
@@ -110,7 +122,7 @@ def _drop_long(split: Dataset, max_length: int | None, where: str) -> Dataset:
     are at its end, so cutting it would train on a task without its answer."""
     if max_length is None:
         return split
-    lengths = [len(ids) for ids in split["input_ids"]]
+    lengths = [len(ids) for ids in split[INPUT_IDS]]
     keep = [index for index, length in enumerate(lengths) if length <= max_length]
     if len(keep) < len(lengths):
         log.warning(
@@ -142,7 +154,7 @@ def _load_hf(hf_dir: Path, max_length: int | None = None) -> tuple[Dataset, Data
     if "eval" not in splits or len(splits["eval"]) == 0:
         return train, None
     eval_split = _pretokenized(splits["eval"], f"{hf_dir}/eval")
-    kept = [i for i, ids in enumerate(eval_split["input_ids"]) if max_length is None or len(ids) <= max_length]
+    kept = [i for i, ids in enumerate(eval_split[INPUT_IDS]) if max_length is None or len(ids) <= max_length]
     return train, eval_split.select(kept) if kept else None
 
 
@@ -157,25 +169,20 @@ def load_training_data(dataset_dir: Path, max_length: int | None = None) -> Trai
     """
     if not dataset_dir.is_dir():
         raise DatasetError(f"dataset directory {dataset_dir} does not exist")
-    manifest_path = dataset_dir / "manifest.json"
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DatasetError(f"{manifest_path} is missing; is {dataset_dir} a built dataset?") from None
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{manifest_path} is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise DatasetError(f"{manifest_path} must hold a JSON object")
-    if (dataset_dir / "hf").is_dir():
-        train, eval_split = _load_hf(dataset_dir / "hf", max_length)
+        manifest = read_manifest(dataset_dir)
+    except ManifestError as exc:
+        raise DatasetError(str(exc)) from None
+    if (dataset_dir / HF_DIR).is_dir():
+        train, eval_split = _load_hf(dataset_dir / HF_DIR, max_length)
         return TrainingData(train=train, eval=eval_split, manifest=manifest, pretokenized=True)
-    train_path = dataset_dir / "train.jsonl"
+    train_path = dataset_dir / jsonl_file("train")
     if not train_path.exists():
         raise DatasetError(f"{train_path} is missing")
     train_rows = read_rows(train_path)
     if not train_rows:
         raise DatasetError(f"{train_path} has no rows")
-    eval_path = dataset_dir / "eval.jsonl"
+    eval_path = dataset_dir / jsonl_file("eval")
     eval_rows = read_rows(eval_path) if eval_path.exists() else []
     return TrainingData(
         train=Dataset.from_list(train_rows),

@@ -63,10 +63,10 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServicer):
             raise InvalidArgument("dataset_path is required")
         # validate now so a bad dataset is an INVALID_ARGUMENT for the caller, not a FAILED job later
         data = await asyncio.to_thread(load_training_data, Path(request.dataset_path))
-        version = request.dataset_version or str(data.manifest.get("version", ""))
+        version = request.dataset_version or data.manifest.version
         if not version:
             raise InvalidArgument("dataset_version is required (the manifest has none)")
-        base_model = str(data.manifest.get("base_model") or self._default_base_model)
+        base_model = data.manifest.base_model or self._default_base_model
         job = await asyncio.to_thread(self._queue.submit, version, request.dataset_path, base_model)
         return job_to_proto(job)
 
