@@ -17,11 +17,11 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
+from tracewheel.core.chat import TRAINING_TEMPLATE, load_template
 from tracewheel.dataset.build import BuildConfig, DatasetBuilder
 from tracewheel.dataset.render import chat_messages, chat_tools, masked_runs
 from tracewheel.dataset.store import TraceStore
 from tracewheel.dataset.unroll import unroll_per_assistant_turn
-from tracewheel.inference.templates import TRAINING_TEMPLATE, load_template
 from tracewheel.inference.testing import smollm2_tokenizer_dir
 
 CACHE = Path.home() / ".cache" / "tracewheel-tests"

@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
+from tracewheel.core.chat import SERVING_TEMPLATE, load_template
 from tracewheel.inference.engine.attention import use_gqa_attention
 from tracewheel.inference.engine.kv import cache_kv, growing_cache
 from tracewheel.inference.model_store import resolve_model
-from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
 
 
 def step_seconds(model: torch.nn.Module, prefix: list, batch: int, context: int, steps: int, width: int = 1) -> float:

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
+from tracewheel.core.chat import SERVING_TEMPLATE, load_template
 from tracewheel.inference.engine.kv import cache_kv, growing_cache
 from tracewheel.inference.model_store import resolve_model
-from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
 
 
 def decode(model, prefix, first: torch.Tensor, context: int, steps: int, grow: bool) -> tuple[float, torch.Tensor]:

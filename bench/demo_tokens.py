@@ -33,6 +33,7 @@ from tracewheel.agent.tasks import load_suite
 from tracewheel.agent.tasksite import create_app
 from tracewheel.agent.tools import LocalGateway
 from tracewheel.cli.demo_profiles import DEMO_TOOLS
+from tracewheel.core.chat import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 from tracewheel.core.natsserver import free_port
 from tracewheel.core.observations import OBSERVATION_WINDOW_KEY
 from tracewheel.dataset.pack import pack_prefix_tree
@@ -41,7 +42,6 @@ from tracewheel.dataset.unroll import unroll, without_reasoning
 from tracewheel.gateway.policy import UrlPolicy
 from tracewheel.gateway.session import BrowserConfig, SessionManager
 from tracewheel.inference.model_store import resolve_model
-from tracewheel.inference.templates import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 
 
 def serve_site() -> str:

@@ -41,11 +41,11 @@ from demo_tokens import replay_all, serve_site
 from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
 from tracewheel.agent.loop import AgentConfig
 from tracewheel.cli.demo_profiles import DEMO_TOOLS, full_profile
+from tracewheel.core.chat import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 from tracewheel.dataset.render import render_row
 from tracewheel.dataset.unroll import TrainingRow, unroll_at_user_turns, without_reasoning
 from tracewheel.gateway.config import GatewaySettings
 from tracewheel.inference.model_store import resolve_model
-from tracewheel.inference.templates import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 from tracewheel.trainer.loss import IGNORE, decision_mask, labelled_spans
 
 

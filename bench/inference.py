@@ -26,10 +26,10 @@ from pathlib import Path
 import openai
 import torch
 
+from tracewheel.core.chat import SERVING_TEMPLATE, load_template
 from tracewheel.core.health import wait_healthy
 from tracewheel.core.natsserver import free_port
 from tracewheel.inference.model_store import resolve_model
-from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
 
 NO_THINKING = {"chat_template_kwargs": {"enable_thinking": False}}
 

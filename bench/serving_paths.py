@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 from speculative import serve, task_requests
 
+from tracewheel.core.chat import SERVING_TEMPLATE, load_template
 from tracewheel.inference.engine import Engine
 from tracewheel.inference.engine.prefix_cache import PrefixCache
 from tracewheel.inference.model_store import resolve_model
-from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
 
 ADAPTER = "bench"
 SETTINGS = (

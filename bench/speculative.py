@@ -28,12 +28,12 @@ from typing import Any
 import torch
 from heldout_probe import held_out_references
 
+from tracewheel.core.chat import SERVING_TEMPLATE, load_template
 from tracewheel.dataset.render import chat_messages, chat_tools
 from tracewheel.inference.chat import ChatCompletionRequest, build_prompt
 from tracewheel.inference.engine import Engine, SamplingParams
 from tracewheel.inference.engine.prefix_cache import PrefixCache
 from tracewheel.inference.model_store import resolve_model
-from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
 
 ADAPTER = "bench"
 

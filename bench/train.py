@@ -105,7 +105,7 @@ def write_pretokenized(folder: Path, rows: list[list[dict[str, Any]]], model: Pa
     from datasets import Dataset, DatasetDict
     from transformers import AutoTokenizer
 
-    from tracewheel.inference.templates import TRAINING_TEMPLATE, load_template
+    from tracewheel.core.chat import TRAINING_TEMPLATE, load_template
 
     tokenizer = AutoTokenizer.from_pretrained(model)
     columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
@@ -156,7 +156,7 @@ def worker(dataset: Path, model: Path, recipe_name: str) -> dict[str, float]:
 
 
 def resolve(model: str | None, cache: Path) -> Path:
-    from tracewheel.inference.templates import TRAINING_TEMPLATE, load_template
+    from tracewheel.core.chat import TRAINING_TEMPLATE, load_template
 
     if model is None:
         from tracewheel.inference.testing import build_tiny_model

@@ -155,8 +155,8 @@ def main() -> None:
         print(json.dumps(result))
         return
     from tracewheel.cli.demo_profiles import cpu_computes_bf16
+    from tracewheel.core.chat import SERVING_TEMPLATE, load_template
     from tracewheel.inference.model_store import resolve_model
-    from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
 
     home = Path(os.environ.get("TRACEWHEEL_HOME", ".tracewheel")).resolve()
     model_dir = resolve_model(args.model, home / "models", load_template(SERVING_TEMPLATE))

@@ -13,11 +13,11 @@ from transformers import AutoTokenizer
 from tracewheel.agent.loop import AgentConfig, run_agent
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
 from tracewheel.agent.tools import ToolOutput
+from tracewheel.core.chat import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 from tracewheel.core.observations import OBSERVATION_WINDOW_KEY, OMITTED_MARKER
 from tracewheel.dataset.pack import pack_prefix_tree
 from tracewheel.dataset.render import chat_messages, render_row
 from tracewheel.dataset.unroll import unroll, without_reasoning
-from tracewheel.inference.templates import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 from tracewheel.inference.testing import TEST_CACHE, smollm2_tokenizer_dir
 
 

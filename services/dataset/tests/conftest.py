@@ -108,7 +108,7 @@ def tokenizer() -> Any:
 
 @pytest.fixture(scope="session")
 def train_template() -> str:
-    from tracewheel.inference.templates import TRAINING_TEMPLATE, load_template
+    from tracewheel.core.chat import TRAINING_TEMPLATE, load_template
 
     return load_template(TRAINING_TEMPLATE)
 

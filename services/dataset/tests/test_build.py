@@ -167,3 +167,18 @@ def test_rows_follow_the_tasks_not_the_random_trace_ids(store, make_trace, make_
     path = Path(make_builder().build().record.path)
     rows = [json.loads(line) for line in (path / "train.jsonl").read_text().splitlines()]
     assert [row["messages"][-1]["content"] for row in rows] == ["One.", "Two.", "Three."]
+
+
+def test_the_training_template_is_the_setting_or_the_base_model_familys(train_template: str) -> None:
+    from tracewheel.core.chat import ChatTemplateError, UnknownTemplateError
+    from tracewheel.core.errors import ConfigError
+    from tracewheel.dataset.build import load_chat_template
+
+    assert load_chat_template("smollm2_tools_train") == train_template
+    assert load_chat_template("", "HuggingFaceTB/SmolLM2-135M-Instruct") == train_template
+    with pytest.raises(ConfigError, match="no training template is known for base model ''; set TW_DATASET_CHAT"):
+        load_chat_template("")
+    with pytest.raises(UnknownTemplateError, match="TW_DATASET_CHAT_TEMPLATE: 'chatml' is neither"):
+        load_chat_template("chatml")
+    with pytest.raises(ChatTemplateError, match="TW_DATASET_CHAT_TEMPLATE: smollm2_tools_train"):
+        load_chat_template("smollm2_tools")

@@ -33,7 +33,7 @@ def test_only_targets_are_masked(make_trace, tokenizer, train_template) -> None:
 
 
 def test_a_template_without_generation_markers_is_refused(make_trace, tokenizer) -> None:
-    from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
+    from tracewheel.core.chat import SERVING_TEMPLATE, load_template
 
     with pytest.raises(RenderError, match=r"run-1.*generation"):
         render_row(tokenizer, load_template(SERVING_TEMPLATE), _row(make_trace))

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tracewheel.core.chat import SERVING_TEMPLATE
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.engine import SamplingParams
 from tracewheel.inference.engine.core import GenerationResult
 from tracewheel.inference.runtime import build_state
-from tracewheel.inference.templates import SERVING_TEMPLATE
 
 from .conftest import make_adapter
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tracewheel.core.chat import TRAINING_TEMPLATE, load_template
 from tracewheel.core.dataset_layout import Manifest, SplitCounts, write_manifest
-from tracewheel.inference.templates import TRAINING_TEMPLATE, load_template
 from tracewheel.inference.testing import build_tiny_model
 from tracewheel.trainer.recipe import Recipe
 

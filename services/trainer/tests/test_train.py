@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tracewheel.core.chat import ChatTemplateError
 from tracewheel.trainer.data import DatasetError, load_training_data
 from tracewheel.trainer.recipe import Recipe
 from tracewheel.trainer.train import (
     ADAPTER,
     CHECKPOINTS,
     Progress,
-    TemplateError,
     build_trainer,
     last_checkpoint,
     train,
@@ -99,7 +99,7 @@ def test_template_without_generation_markers_is_refused(
     template.write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
     dataset = write_dataset(tmp_path / "ds", [agent_row(0)], [])
     recipe = tiny_recipe.model_copy(update={"chat_template": str(template)})
-    with pytest.raises(TemplateError, match="generation"):
+    with pytest.raises(ChatTemplateError, match="generation"):
         train(dataset, tiny_model_dir, tmp_path / "out", recipe)
 
 
@@ -139,3 +139,17 @@ def test_pretokenized_rows_over_max_length_are_dropped_not_truncated(dataset_dir
     assert data.train["input_ids"] == [short]  # the long row is gone whole, not cut before its answer
     with pytest.raises(DatasetError, match="every row is longer than max_length 2"):
         load_training_data(dataset_dir, max_length=2)
+
+
+def test_the_training_template_is_the_recipes_else_the_tokenizers_own(tiny_recipe: Recipe, tmp_path: Path) -> None:
+    from tracewheel.core.chat import TRAINING_TEMPLATE, load_template
+    from tracewheel.trainer.train import resolve_chat_template
+
+    (tmp_path / "config.json").write_text('{"model_type": "qwen3"}')
+    own = "{% generation %}{{ messages }}{% endgeneration %}"
+    keep_own = tiny_recipe.model_copy(update={"chat_template": None})
+
+    assert resolve_chat_template(tiny_recipe, tmp_path, own) == load_template(TRAINING_TEMPLATE)
+    assert resolve_chat_template(keep_own, tmp_path, own) == own
+    with pytest.raises(ChatTemplateError, match="no chat template; set recipe chat_template"):
+        resolve_chat_template(keep_own, tmp_path, None)

@@ -16,14 +16,14 @@ import pytest
 from transformers import PreTrainedTokenizerBase
 from transformers.utils.chat_template_utils import render_jinja_template
 
-from tracewheel.inference.parsers import OutputParser, get_reasoning_parser, get_tool_parser
-from tracewheel.inference.templates import (
+from tracewheel.core.chat import (
     SERVING_TEMPLATE,
     TEMPLATE_NAMES,
     TRAINING_TEMPLATE,
     UnknownTemplateError,
     load_template,
 )
+from tracewheel.inference.parsers import OutputParser, get_reasoning_parser, get_tool_parser
 
 TOOLS = [
     {

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tracewheel.core.chat.messages import openai_messages
 from tracewheel.core.errors import TraceValidationError
+from tracewheel.core.files import write_text_atomically
 from tracewheel.core.trace import Trace, validate_trace
 
 _OUR_KEYS = ("id", "task", "outcome", "metadata")
@@ -74,23 +76,12 @@ def trace_to_trelis(trace: Trace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "timestamp": trace.created_at.isoformat(),
         "model": trace.model,
-        "messages": [_openai_message(m) for m in dumped["messages"]],
+        "messages": openai_messages(trace.messages),
         "tools": dumped["tools"],
     }
     for key in _OUR_KEYS:
         if dumped.get(key) is not None:
             out[key] = dumped[key]
-    return out
-
-
-def _openai_message(message: dict[str, Any]) -> dict[str, Any]:
-    # OpenAI omits tool_calls when empty and tool_call_id/name outside tool messages.
-    out = {"role": message["role"], "content": message["content"]}
-    for key in ("reasoning_content", "tool_call_id", "name"):
-        if message.get(key) is not None:
-            out[key] = message[key]
-    if message["tool_calls"]:
-        out["tool_calls"] = message["tool_calls"]
     return out
 
 
@@ -110,10 +101,7 @@ def read_trelis_file(path: Path) -> Trace:
 
 
 def write_trelis_file(trace: Trace, directory: Path) -> Path:
-    """Writes `<directory>/<trace id>.json` atomically (a temp file renamed into place)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Writes `<directory>/<trace id>.json` atomically (`files.write_text_atomically`)."""
     target = directory / f"{trace.id}.json"
-    temporary = target.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(trace_to_trelis(trace), ensure_ascii=False, indent=2), encoding="utf-8")
-    temporary.replace(target)
+    write_text_atomically(target, json.dumps(trace_to_trelis(trace), ensure_ascii=False, indent=2))
     return target

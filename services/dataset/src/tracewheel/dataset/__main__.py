@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def build_config(settings: DatasetSettings) -> BuildConfig:
     return BuildConfig(
         base_model=settings.base_model,
-        chat_template=load_chat_template(settings.chat_template),
+        chat_template=load_chat_template(settings.chat_template, settings.base_model),
         max_length=settings.max_length,
         eval_ratio=settings.eval_ratio,
         split_seed=settings.split_seed,

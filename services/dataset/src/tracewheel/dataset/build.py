@@ -21,8 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tracewheel.core.chat import TEMPLATE_NAMES, resolve_chat_format
 from tracewheel.core.dataset_layout import SPLITS, DroppedRow, Manifest, ManifestTrace, SplitCounts, TokenCounts
-from tracewheel.core.errors import FailedPrecondition
+from tracewheel.core.errors import ConfigError, FailedPrecondition
 from tracewheel.core.trace import Trace
 from tracewheel.dataset.artifacts import EncodedRow, write_dataset_dir
 from tracewheel.dataset.pack import pack_prefix_tree
@@ -64,13 +65,21 @@ class BuildResult:
     dropped: list[DroppedRow] = field(default_factory=list)
 
 
-def load_chat_template(spec: str) -> str:
-    """A template name shipped with tracewheel-inference, or the path of a .jinja file."""
-    if spec.endswith(".jinja") or "/" in spec:
-        return Path(spec).read_text(encoding="utf-8")
-    from tracewheel.inference.templates import load_template
+def load_chat_template(spec: str, base_model: str = "") -> str:
+    """The training template: `spec` (a shipped name or a .jinja path), else the base model family's.
 
-    return load_template(spec)
+    Raises:
+        ConfigError: `spec` names no template, or it is empty and the base model is in no known family.
+        ChatTemplateError: the template has no `{% generation %}` markers.
+    """
+    setting = "TW_DATASET_CHAT_TEMPLATE"
+    template = resolve_chat_format(base_model, training=spec, setting=setting).training_template
+    if template is None:
+        raise ConfigError(
+            f"no training template is known for base model {base_model!r}; set {setting} to one of"
+            f" {', '.join(TEMPLATE_NAMES)} or a .jinja file with {{% generation %}} markers"
+        )
+    return template
 
 
 def dataset_version(built_at: datetime, selection: str) -> str:

@@ -34,8 +34,8 @@ class DatasetSettings(ServiceSettings):
     )
     chat_template: str = Field(
         default="smollm2_tools_train",
-        description="The training chat template: a template name shipped with tracewheel-inference, or a path"
-        " to a .jinja file; it must mark assistant turns with {% generation %}.",
+        description="The training chat template: a template name shipped in tracewheel.core.chat, a path to a"
+        " .jinja file, or '' for the base model family's; it must mark assistant turns with {% generation %}.",
     )
     build_threshold: int = Field(
         default=20, ge=1, description="Approved traces not in the last build that trigger an automatic build."

@@ -27,8 +27,8 @@ class InferenceSettings(ServiceSettings):
     served_model_name: str = Field(default="", description="Name clients use for the base model; default: the model's.")
     chat_template: str = Field(
         default="",
-        description="'smollm2_tools' (the project's template), a .jinja file path, or '' for the model's own "
-        "(the default model gets smollm2_tools).",
+        description="A template name shipped in tracewheel.core.chat ('smollm2_tools'), a .jinja file path, or '' "
+        "for the model family's (SmolLM2 ids get smollm2_tools) and else the model's own.",
     )
     tool_call_parser: str = Field(
         default="hermes", description="Tool-call parser by vLLM name; '' disables tool parsing."

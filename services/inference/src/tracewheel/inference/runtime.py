@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
+from tracewheel.core.chat import resolve_chat_format
 from tracewheel.core.errors import ConfigError
 from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
 from tracewheel.inference.config import InferenceSettings
@@ -14,25 +14,17 @@ from tracewheel.inference.engine.prefix_cache import PrefixCache
 from tracewheel.inference.model_store import DEFAULT_MODEL, resolve_model
 from tracewheel.inference.openai_api import ServingState
 from tracewheel.inference.parsers.registry import get_reasoning_parser, get_tool_parser
-from tracewheel.inference.templates import SERVING_TEMPLATE, TEMPLATE_NAMES, load_template
 
 log = logging.getLogger(__name__)
 
 
 def chat_template_for(setting: str, model_spec: str) -> str | None:
-    """The template text to serve with, or None for the tokenizer's own.
+    """The template text to serve with (`setting`, else the model family's), or None for the tokenizer's own.
 
     Raises:
         ConfigError: the setting is neither a shipped template name nor a readable file.
     """
-    if not setting:
-        return load_template(SERVING_TEMPLATE) if model_spec == DEFAULT_MODEL else None
-    if setting in TEMPLATE_NAMES:
-        return load_template(setting)
-    path = Path(setting)
-    if not path.is_file():
-        raise ConfigError(f"TW_INFERENCE_CHAT_TEMPLATE: {setting!r} is neither {TEMPLATE_NAMES} nor a file")
-    return path.read_text()
+    return resolve_chat_format(model_spec, serving=setting, setting="TW_INFERENCE_CHAT_TEMPLATE").serving_template
 
 
 def build_state(settings: InferenceSettings) -> ServingState:

@@ -25,7 +25,7 @@ TEST_CACHE = Path(os.environ.get("TRACEWHEEL_TEST_CACHE", Path.home() / ".cache"
 
 def tiny_test_model() -> Path:
     """The tiny model with the project's serving template, built once into TEST_CACHE."""
-    from tracewheel.inference.templates import SERVING_TEMPLATE, load_template
+    from tracewheel.core.chat import SERVING_TEMPLATE, load_template
 
     return build_tiny_model(TEST_CACHE / "tiny-qwen3", TEST_CACHE, chat_template=load_template(SERVING_TEMPLATE))
 
@@ -104,9 +104,9 @@ def running_inference_service(
     Raises:
         RuntimeError: the service did not become healthy (its log tail is in the message).
     """
+    from tracewheel.core.chat import SERVING_TEMPLATE
     from tracewheel.core.health import wait_healthy
     from tracewheel.core.natsserver import free_port
-    from tracewheel.inference.templates import SERVING_TEMPLATE
 
     http_port, grpc_port = free_port(), free_port()
     env = (

@@ -116,7 +116,8 @@ class Recipe(BaseModel):
     chat_template: str | None = Field(
         default="smollm2_tools_train",
         description="Training template with {% generation %} markers: a name shipped in "
-        "tracewheel.inference.templates, a path to a .jinja file, or null to keep the tokenizer's own.",
+        "tracewheel.core.chat, a path to a .jinja file, or null for the base model family's, else the "
+        "tokenizer's own.",
     )
     # --- device-dependent (None = chosen by for_device) ---
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto picks cuda when available.")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tracewheel.core.chat import ChatTemplateError, require_generation_markers, resolve_chat_format
 from tracewheel.core.errors import FailedPrecondition, TracewheelError
 from tracewheel.trainer.data import DatasetError, TrainingData, load_training_data
 from tracewheel.trainer.recipe import Recipe
@@ -29,12 +30,7 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 ADAPTER = "adapter"
 TENSORBOARD = "tensorboard"
-_GENERATION_MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-class TemplateError(FailedPrecondition):
-    """The tokenizer's chat template cannot produce assistant-only loss masks."""
 
 
 class TrainingCancelled(TracewheelError):
@@ -118,28 +114,20 @@ def _make_progress_callback(on_progress: ProgressCallback | None, should_stop: C
     return ProgressReporter()
 
 
-def resolve_chat_template(recipe: Recipe, current: str | None) -> str:
-    """The training template text for `recipe.chat_template` (see Recipe).
+def resolve_chat_template(recipe: Recipe, base_model_dir: Path, current: str | None) -> str:
+    """The training template text: `recipe.chat_template` (see Recipe), else the base model
+    family's, else the tokenizer's own (`current`).
 
     Raises:
-        TemplateError: there is no template, or it has no {% generation %} markers.
+        UnknownTemplateError: `recipe.chat_template` is neither a shipped name nor a file.
+        ChatTemplateError: there is no template, or it has no {% generation %} markers.
     """
-    name = recipe.chat_template
-    if name is None:
-        template = current
-    elif name.endswith(".jinja"):
-        template = Path(name).read_text(encoding="utf-8")
-    else:
-        from tracewheel.inference.templates import load_template
-
-        template = load_template(name)
+    setting = "recipe chat_template"
+    chat = resolve_chat_format(str(base_model_dir), training=recipe.chat_template, setting=setting)
+    template = chat.training_template or current
     if not template:
-        raise TemplateError("the base model's tokenizer has no chat template; set recipe chat_template")
-    if not _GENERATION_MARKER.search(template):
-        raise TemplateError(
-            "the chat template has no {% generation %} markers, so assistant-only loss cannot be computed; "
-            "use a training template (recipe chat_template: smollm2_tools_train)"
-        )
+        raise ChatTemplateError(f"the base model's tokenizer has no chat template; set {setting}")
+    require_generation_markers(template, setting)
     return template
 
 
@@ -150,7 +138,7 @@ def _load_model_and_tokenizer(base_model_dir: Path, recipe: Recipe) -> tuple[Any
     if not (base_model_dir / "config.json").exists():
         raise FailedPrecondition(f"base model {base_model_dir} is not an HF model folder (no config.json)")
     tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
-    tokenizer.chat_template = resolve_chat_template(recipe, tokenizer.chat_template)
+    tokenizer.chat_template = resolve_chat_template(recipe, base_model_dir, tokenizer.chat_template)
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if recipe.bf16 else torch.float32}
     if recipe.load_in_4bit:
         from transformers import BitsAndBytesConfig
@@ -262,7 +250,7 @@ def build_trainer(
     `init_adapter`'s weights carried on (a warm start, warm_start.py).
 
     Raises:
-        TemplateError: the chat template cannot mask assistant tokens.
+        ChatTemplateError: the chat template cannot mask assistant tokens.
         DatasetError: a row renders with no assistant tokens.
     """
     from peft import LoraConfig
@@ -337,7 +325,7 @@ def train(
     Raises:
         DatasetError: the dataset is missing, corrupt or has untrainable rows, or a warm start on
             new rows finds none.
-        TemplateError: the chat template cannot mask assistant tokens.
+        ChatTemplateError: the chat template cannot mask assistant tokens.
         TrainingCancelled: `should_stop` returned True (checkpoints are kept).
     """
     import torch

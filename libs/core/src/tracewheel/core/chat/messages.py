@@ -1,0 +1,43 @@
+"""Trace messages and tools as OpenAI chat dicts: what `apply_chat_template` and the OpenAI API take.
+
+The OpenAI shape: `content` always present (None on an assistant turn with only tool calls),
+`tool_calls` only when there are some, `tool_call_id` and `name` only where set, tool-call
+arguments as the JSON string the model wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from tracewheel.core.trace import Message, Tool
+
+ReasoningKey = Literal["reasoning_content", "reasoning"]
+"""Where an assistant turn's reasoning goes: `reasoning_content` (traces, templates, older vLLM)
+or `reasoning` (what newer vLLM returns and clients send back)."""
+
+
+def openai_message(message: Message, *, reasoning_key: ReasoningKey = "reasoning_content") -> dict[str, Any]:
+    """One message as an OpenAI chat dict; reasoning, when there is some, under `reasoning_key`."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.reasoning_content is not None:
+        out[reasoning_key] = message.reasoning_content
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
+    if message.tool_calls:
+        out["tool_calls"] = [call.model_dump(mode="json") for call in message.tool_calls]
+    return out
+
+
+def openai_messages(
+    messages: Iterable[Message], *, reasoning_key: ReasoningKey = "reasoning_content"
+) -> list[dict[str, Any]]:
+    """Every message as an OpenAI chat dict (see `openai_message`)."""
+    return [openai_message(message, reasoning_key=reasoning_key) for message in messages]
+
+
+def openai_tools(tools: Iterable[Tool]) -> list[dict[str, Any]]:
+    """Function tools as OpenAI dicts (`{"type": "function", "function": {name, description, parameters}}`)."""
+    return [tool.model_dump(mode="json") for tool in tools]
