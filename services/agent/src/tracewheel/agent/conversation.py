@@ -17,6 +17,7 @@ import jsonschema
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
 from tracewheel.agent.tool_schemas import offered_tools
+from tracewheel.core.chat import openai_message
 from tracewheel.core.observations import OBSERVATION_WINDOW_KEY, observation_stub, outside_window
 from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Tool, ToolCall, Trace, TraceMetadata
 
@@ -178,15 +179,16 @@ class Conversation:
         self.raw_arguments: dict[str, str] = {}
         """Arguments exactly as the model wrote them, by call id (the trace keeps valid JSON only)."""
         if config.guidance_prompt:
-            self.api_messages.append({"role": "system", "content": config.guidance_prompt})
+            guidance = Message(role="system", content=config.guidance_prompt)
+            self.api_messages.append(openai_message(guidance))
             if not config.strip_guidance:
-                self.messages.append(Message(role="system", content=config.guidance_prompt))
+                self.messages.append(guidance)
         self.add_user(prompt)
 
     def add_user(self, text: str) -> Message:
         message = Message(role="user", content=text)
         self.messages.append(message)
-        self.api_messages.append({"role": "user", "content": text})
+        self.api_messages.append(openai_message(message))
         return message
 
     def set_tools(self, tools: list[dict[str, Any]]) -> None:
@@ -221,13 +223,9 @@ class Conversation:
         trace_message = Message(
             role="assistant", content=message.content, reasoning_content=reasoning, tool_calls=calls
         )
-        api: dict[str, Any] = {"role": "assistant", "content": message.content}
-        if calls:
-            api["tool_calls"] = [c.model_dump() for c in calls]
-        if reasoning:
-            api["reasoning"] = reasoning
         self.messages.append(trace_message)
-        self.api_messages.append(api)
+        # clients send reasoning back under the name newer vLLM reads (traces keep reasoning_content)
+        self.api_messages.append(openai_message(trace_message, reasoning_key="reasoning"))
         return trace_message
 
     def add_tool_result(self, call: ToolCall, text: str) -> Message:
@@ -235,7 +233,7 @@ class Conversation:
         text = with_reminder(text, self.prompt, self.config)
         message = Message(role="tool", tool_call_id=call.id, name=call.function.name, content=text)
         self.messages.append(message)
-        self.api_messages.append({"role": "tool", "tool_call_id": call.id, "name": call.function.name, "content": text})
+        self.api_messages.append(openai_message(message))
         self._apply_window()
         return message
 

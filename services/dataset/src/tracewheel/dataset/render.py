@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from tracewheel.core.chat import openai_messages, openai_tools
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.dataset.unroll import TrainingRow
 
@@ -49,11 +50,11 @@ class RenderError(FailedPrecondition):
 
 def chat_messages(row: TrainingRow) -> list[dict[str, Any]]:
     """The row's messages as the chat template takes them (tool-call arguments stay JSON strings)."""
-    return [message.model_dump(mode="json", exclude_none=True) for message in row.messages]
+    return openai_messages(row.messages)
 
 
 def chat_tools(row: TrainingRow) -> list[dict[str, Any]]:
-    return [tool.model_dump(mode="json") for tool in row.tools]
+    return openai_tools(row.tools)
 
 
 def row_messages_json(row: TrainingRow) -> str:
