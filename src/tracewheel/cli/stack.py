@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tracewheel.core.errors import Unavailable
+from tracewheel.core.files import write_json_atomically
 from tracewheel.core.health import wait_healthy
 from tracewheel.core.natsserver import NatsServer
 from tracewheel.core.settings import DEFAULT_HOME, HOME_VARIABLE
@@ -74,9 +75,7 @@ class StackInfo:
         return home / "stack.json"
 
     def write(self, home: Path) -> None:
-        temporary = self.path(home).with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=2))
-        temporary.replace(self.path(home))
+        write_json_atomically(self.path(home), asdict(self), indent=2)
 
     @classmethod
     def read(cls, home: Path) -> StackInfo | None:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.files import write_json_atomically
 from tracewheel.core.paired import PairedSplit, listed_tasks
 from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.v1 import events_pb2
@@ -151,10 +152,7 @@ class Deployer:
         self.record.adapters = dict(self.registry.adapters)
         self.record.aliases = dict(self.registry.aliases)
         self.record.history = {k: list(v) for k, v in self.registry.history.items()}
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.state_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self.record), indent=2))
-        temporary.replace(self.state_file)
+        write_json_atomically(self.state_file, asdict(self.record), indent=2)
 
     def restore(self) -> None:
         """Reloads the recorded adapters and aliases (skipping adapters whose files are gone)."""

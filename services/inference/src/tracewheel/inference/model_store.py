@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 from tracewheel.core.errors import ConfigError
+from tracewheel.core.files import staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +49,9 @@ def _convert_gguf(gguf: Path, target: Path, chat_template: str | None) -> None:
     )
     if chat_template is not None:
         tokenizer.chat_template = chat_template
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with staging_dir(target) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def resolve_model(spec: str, cache_dir: Path, chat_template: str | None = None) -> Path:

