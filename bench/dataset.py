@@ -18,6 +18,7 @@ from typing import Any
 from transformers import AutoTokenizer
 
 from tracewheel.core.chat import TRAINING_TEMPLATE, load_template
+from tracewheel.core.dataset_layout import read_manifest
 from tracewheel.dataset.build import BuildConfig, DatasetBuilder
 from tracewheel.dataset.render import chat_messages, chat_tools, masked_runs
 from tracewheel.dataset.store import TraceStore
@@ -101,11 +102,11 @@ def main() -> None:
         start = time.perf_counter()
         result = DatasetBuilder(store, tokenizer, config, Path(tmp) / "datasets").build()
         build_s = time.perf_counter() - start
-        manifest = json.loads((Path(result.record.path) / "manifest.json").read_text())
+        manifest = read_manifest(Path(result.record.path))
         start = time.perf_counter()
         naive_total, naive_supervised, naive_distinct = naive_build(store, tokenizer, template)
         naive_s = time.perf_counter() - start
-    total, supervised = manifest["tokens"]["total"], manifest["tokens"]["supervised"]
+    total, supervised = manifest.tokens.total, manifest.tokens.supervised
     print(f"{count} generated traces (2 queries, 6 assistant turns each)")
     header = f"{'step':<38}{'seconds':>8}{'traces/s':>10}{'tokens':>9}{'superv.':>9}{'distinct':>9}"
     print(header + f"{'tok/sup':>8}{'tok/dist':>9}")

@@ -41,6 +41,7 @@ from tracewheel.agent.tasks.templates import TEMPLATES
 from tracewheel.cli.demo_profiles import full_profile
 from tracewheel.cli.flywheel import Flywheel
 from tracewheel.cli.stack import Supervisor
+from tracewheel.core.dataset_layout import HF_DIR, MANIFEST_FILE, jsonl_file, read_manifest
 from tracewheel.v1 import inference_pb2
 
 _FIELD = re.compile(r"\\\{\w+\\\}")
@@ -62,8 +63,8 @@ def subset(dataset: Path, out: Path, counts: dict[str, int]) -> Path:
     unknown = set(counts) - set(TEMPLATES)
     if unknown:
         raise SystemExit(f"unknown templates {sorted(unknown)}; known: {', '.join(TEMPLATES)}")
-    splits = load_from_disk(str(dataset / "hf"))
-    lines = (dataset / "train.jsonl").read_text().splitlines()
+    splits = load_from_disk(str(dataset / HF_DIR))
+    lines = (dataset / jsonl_file("train")).read_text().splitlines()
     kept: list[int] = []
     taken = dict.fromkeys(counts, 0)
     for index, line in enumerate(lines):
@@ -78,9 +79,9 @@ def subset(dataset: Path, out: Path, counts: dict[str, int]) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     parts = {"train": splits["train"].select(kept), "eval": splits["eval"]}
-    DatasetDict(parts).save_to_disk(str(target / "hf"), num_shards={"train": 1, "eval": 1})
-    (target / "train.jsonl").write_text("".join(lines[i] + "\n" for i in kept))
-    shutil.copy(dataset / "manifest.json", target / "manifest.json")
+    DatasetDict(parts).save_to_disk(str(target / HF_DIR), num_shards={"train": 1, "eval": 1})
+    (target / jsonl_file("train")).write_text("".join(lines[i] + "\n" for i in kept))
+    shutil.copy(dataset / MANIFEST_FILE, target / MANIFEST_FILE)
     print(f"subset: rows {kept} of {len(lines)} ({', '.join(f'{k} {v}' for k, v in taken.items())})")
     return target
 
@@ -154,7 +155,7 @@ def main() -> None:
     if seeds and args.adapter is not None:
         raise SystemExit("--seeds trains once per seed; it cannot be used with --adapter")
     env = full_profile().env | dict(item.split("=", 1) for item in args.set)
-    base = args.base_model or Path(json.loads((args.dataset / "manifest.json").read_text())["base_model"])
+    base = args.base_model or Path(read_manifest(args.dataset).base_model)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.adapter is not None:
         evaluate(args.adapter, base, args.out, env)

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tracewheel.core.dataset_layout import Manifest, write_manifest
+
 TOOLS = [
     {
         "type": "function",
@@ -82,7 +84,7 @@ def unroll_per_assistant_turn(messages: list[dict[str, Any]]) -> list[list[dict[
 
 def write_dataset(folder: Path, rows: list[list[dict[str, Any]]]) -> Path:
     folder.mkdir(parents=True)
-    (folder / "manifest.json").write_text(json.dumps({"version": folder.name, "base_model": "bench"}))
+    write_manifest(folder, Manifest(version=folder.name, base_model="bench"))
     tools = json.dumps(TOOLS)
     (folder / "train.jsonl").write_text("".join(json.dumps({"messages": r, "tools": tools}) + "\n" for r in rows))
     return folder
