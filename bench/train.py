@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tracewheel.core.dataset_layout import Manifest, write_manifest
+from tracewheel.core.dataset_layout import HF_DIR, Manifest, jsonl_file, write_manifest
 
 TOOLS = [
     {
@@ -86,7 +86,7 @@ def write_dataset(folder: Path, rows: list[list[dict[str, Any]]]) -> Path:
     folder.mkdir(parents=True)
     write_manifest(folder, Manifest(version=folder.name, base_model="bench"))
     tools = json.dumps(TOOLS)
-    (folder / "train.jsonl").write_text("".join(json.dumps({"messages": r, "tools": tools}) + "\n" for r in rows))
+    (folder / jsonl_file("train")).write_text("".join(json.dumps({"messages": r, "tools": tools}) + "\n" for r in rows))
     return folder
 
 
@@ -124,7 +124,7 @@ def write_pretokenized(folder: Path, rows: list[list[dict[str, Any]]], model: Pa
         )
         columns["input_ids"].append(list(encoded["input_ids"]))
         columns["labels"].append(target_only_labels(list(encoded["input_ids"]), encoded["assistant_masks"], targets))
-    DatasetDict({"train": Dataset.from_dict(columns)}).save_to_disk(str(folder / "hf"))
+    DatasetDict({"train": Dataset.from_dict(columns)}).save_to_disk(str(folder / HF_DIR))
     return folder
 
 
