@@ -18,7 +18,8 @@ import itertools
 import statistics
 import time
 
-from tracewheel.agent.loop import AgentConfig, AgentEvent, run_agent
+from tracewheel.agent.conversation import LoopOptions
+from tracewheel.agent.loop import AgentEvent, run_agent
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
 from tracewheel.agent.tools import ToolOutput
 
@@ -65,7 +66,7 @@ async def _one_run(steps: int) -> list[tuple[float, float]]:
         if event.kind == "assistant":
             marks.append((time.perf_counter(), spent_model[0] + tools.spent))
 
-    config = AgentConfig(max_steps=steps, result_char_limit=6000)
+    config = LoopOptions(max_steps=steps, result_char_limit=6000)
     await run_agent("Find the related item.", llm=llm, model="bench", tools=tools, config=config, on_event=on_event)
     return [((t1 - t0) - (s1 - s0), t1 - t0) for (t0, s0), (t1, s1) in itertools.pairwise(marks)]
 

@@ -26,11 +26,11 @@ from typing import Any
 
 import uvicorn
 
-from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
-from tracewheel.agent.loop import AgentConfig
+from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.replay import replay_task
 from tracewheel.agent.tasks import load_suite
 from tracewheel.agent.tasksite import create_app
+from tracewheel.agent.tool_schemas import REFERENCE_TOOL_ARGUMENTS
 from tracewheel.agent.tools import LocalGateway
 from tracewheel.cli.demo_profiles import DEMO_TOOLS
 from tracewheel.core.chat import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
@@ -57,7 +57,7 @@ def serve_site() -> str:
 
 
 async def replay_all(
-    site: str, style: str, config: AgentConfig, tasks: int, scratch: Path, suite: str = "train"
+    site: str, style: str, config: LoopOptions, tasks: int, scratch: Path, suite: str = "train"
 ) -> list[Any]:
     """The reference solutions of `suite`'s first `tasks` tasks (seed 0), replayed in chromium.
 
@@ -109,12 +109,12 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     template = load_template(TRAINING_TEMPLATE)
     site = serve_site()
-    full_offer = AgentConfig(tool_names=DEMO_TOOLS)
-    demo_offer = AgentConfig(
-        tool_names=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False
+    full_offer = LoopOptions(tools=DEMO_TOOLS)
+    demo_offer = LoopOptions(
+        tools=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False
     )
-    reminder = AgentConfig(
-        tool_names=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False, task_reminder=True
+    reminder = LoopOptions(
+        tools=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False, task_reminder=True
     )
     # (name, snapshot style, agent config, reasoning, observation window, packed)
     variants = [

@@ -38,8 +38,8 @@ from typing import Any
 import torch
 from demo_tokens import replay_all, serve_site
 
-from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS
-from tracewheel.agent.loop import AgentConfig
+from tracewheel.agent.conversation import LoopOptions
+from tracewheel.agent.tool_schemas import REFERENCE_TOOL_ARGUMENTS
 from tracewheel.cli.demo_profiles import DEMO_TOOLS, full_profile
 from tracewheel.core.chat import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
 from tracewheel.dataset.render import render_row
@@ -53,8 +53,8 @@ def held_out_references(tasks: int, task_reminder: bool, snapshots: str) -> list
     """(task id, row) of the held-out suite's first `tasks` reference solutions (the demo's
     settings; `snapshots` as `style:mode`), replayed in chromium: one row each as a build
     unrolls it, without reasoning."""
-    config = AgentConfig(
-        tool_names=DEMO_TOOLS,
+    config = LoopOptions(
+        tools=DEMO_TOOLS,
         tool_arguments=REFERENCE_TOOL_ARGUMENTS,
         argument_descriptions=False,
         task_reminder=task_reminder,

@@ -10,7 +10,6 @@ import pytest
 from rich.console import Console
 
 from tracewheel.agent.config import AgentSettings
-from tracewheel.agent.runner import agent_config
 from tracewheel.agent.tool_schemas import offered_tools
 from tracewheel.cli.__main__ import main
 from tracewheel.cli.demo import Demo
@@ -35,7 +34,7 @@ def test_every_setting_of_a_profile_is_accepted(make, monkeypatch: pytest.Monkey
     assert gateway.snapshot_style == "compact"
     assert agent.tools == DEMO_TOOLS and not agent.argument_descriptions
     assert set(agent.tool_arguments) == set(DEMO_TOOLS)
-    assert agent_config(agent).task_reminder  # runs and demonstrations both end results with the request
+    assert agent.task_reminder  # runs and demonstrations both end results with the request
     assert recipe.max_length == DatasetSettings().max_length == 4096
 
 

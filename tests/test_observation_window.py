@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from tracewheel.agent.loop import AgentConfig, run_agent
+from tracewheel.agent.conversation import LoopOptions
+from tracewheel.agent.loop import run_agent
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
 from tracewheel.agent.tools import ToolOutput
 from tracewheel.core.chat import SERVING_TEMPLATE, TRAINING_TEMPLATE, load_template
@@ -45,7 +46,7 @@ async def _windowed_run():
     ]
     llm = ScriptedLLM([*(assistant(None, tool_calls=[call]) for call in calls), assistant("It costs $7.49.")])
     tools = PagedToolSession([_page("Home"), _page("Lighting"), _page("Blue Lamp")])
-    config = AgentConfig(observation_window=1, task_reminder=True, enable_thinking=False, retry_backoff_s=0.001)
+    config = LoopOptions(observation_window=1, task_reminder=True, enable_thinking=False, retry_backoff_s=0.001)
     trace = await run_agent("How much is the Blue Lamp?", llm=llm, model="m", tools=tools, config=config)
     return trace, llm.requests
 

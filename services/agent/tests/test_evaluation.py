@@ -7,11 +7,11 @@ from pathlib import Path
 import openai
 import pytest
 
-from tracewheel.agent.config import TASK_TOOLS
+from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.evaluation import EvalReport, evaluate, task_result, to_eval_metrics_proto
-from tracewheel.agent.loop import AgentConfig
 from tracewheel.agent.report import report_markdown, write_reports
 from tracewheel.agent.tasks import load_suite
+from tracewheel.agent.tool_schemas import TASK_TOOLS
 from tracewheel.agent.tools import LocalGateway
 from tracewheel.core.trace import Trace, validate_trace
 
@@ -22,7 +22,7 @@ async def test_replay_vs_tiny_model_report(
     gateway: LocalGateway, site_url: str, inference_service, tmp_path: Path
 ) -> None:
     tasks = load_suite("heldout", 0, size=2, base_url=site_url)
-    config = AgentConfig(tool_names=TASK_TOOLS, max_steps=2, time_limit_s=60)
+    config = LoopOptions(tools=TASK_TOOLS, max_steps=2, time_limit_s=60)
     traces: list[Trace] = []
 
     async def keep(trace: Trace) -> None:

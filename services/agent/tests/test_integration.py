@@ -5,10 +5,11 @@ import openai
 import pytest
 
 from tracewheel.agent.checking import core_task
-from tracewheel.agent.config import TASK_TOOLS
+from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.events import TraceOutput
-from tracewheel.agent.loop import AgentConfig, run_agent
+from tracewheel.agent.loop import run_agent
 from tracewheel.agent.tasks import load_suite
+from tracewheel.agent.tool_schemas import TASK_TOOLS
 from tracewheel.agent.tools import LocalGateway
 from tracewheel.core.events import SUBJECT_TRACE_COMPLETED, connect, ensure_streams
 from tracewheel.core.trace_proto import trace_from_proto
@@ -22,7 +23,7 @@ async def test_run_publish_and_read_back(
     gateway: LocalGateway, site_url: str, inference_service, nats_server, tmp_path
 ):
     task = load_suite("train", 0, size=1, base_url=site_url)[0]
-    config = AgentConfig(tool_names=TASK_TOOLS, max_steps=2, time_limit_s=60, enable_thinking=False)
+    config = LoopOptions(tools=TASK_TOOLS, max_steps=2, time_limit_s=60, enable_thinking=False)
     tools = await gateway.open(TASK_TOOLS, config.result_char_limit)
     try:
         async with openai.AsyncOpenAI(base_url=inference_service.http_url, api_key="x", max_retries=0) as llm:

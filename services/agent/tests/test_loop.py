@@ -6,13 +6,12 @@ import json
 import openai
 import pytest
 
-from tracewheel.agent.conversation import clip_result
-from tracewheel.agent.loop import ANSWER_AT_LIMIT_PROMPT, REJECTED_MESSAGE, AgentConfig, run_agent
+from tracewheel.agent.conversation import LoopOptions, clip_result
+from tracewheel.agent.loop import REJECTED_MESSAGE, run_agent
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
-from tracewheel.agent.tools import ToolOutput
 from tracewheel.core.trace import Task, Verdict, validate_trace
 
-FAST = AgentConfig(retry_backoff_s=0.001)
+FAST = LoopOptions(retry_backoff_s=0.001)
 
 
 def _roundtrip(trace):
@@ -35,7 +34,7 @@ async def test_tool_calls_run_and_results_come_back_truncated() -> None:
     call = tool_call("browser_navigate", {"url": "http://x/"}, "call-1")
     llm = ScriptedLLM([assistant(None, tool_calls=[call], reasoning="Open it."), assistant("done")])
     tools = StaticToolSession(answers={"browser_navigate": "x" * 100})
-    config = AgentConfig(result_char_limit=10, tool_names=("browser_navigate",))
+    config = LoopOptions(result_char_limit=10, tools=("browser_navigate",))
     task = Task(suite="s", task_id="t", prompt="go")
     trace = await run_agent("go", llm=llm, model="m", tools=tools, config=config, task=task)
     assert tools.calls == [("browser_navigate", '{"url": "http://x/"}')]
@@ -55,7 +54,7 @@ async def test_task_reminder_ends_every_result_with_the_request_after_the_cut() 
     calls = [tool_call("browser_navigate", {"url": "http://x/"}, "a"), tool_call("browser_click", {"ref": "e1"}, "b")]
     llm = ScriptedLLM([assistant(None, tool_calls=calls[:1]), assistant(None, tool_calls=calls[1:]), assistant("42")])
     tools = StaticToolSession(answers={"browser_navigate": "x" * 100})
-    config = AgentConfig(result_char_limit=10, task_reminder=True, retry_backoff_s=0.001)
+    config = LoopOptions(result_char_limit=10, task_reminder=True, retry_backoff_s=0.001)
     trace = await run_agent("How much?", llm=llm, model="m", tools=tools, config=config, approver=lambda c: c.id == "a")
     results = [m.content for m in trace.messages if m.role == "tool"]
     assert results == [
@@ -99,7 +98,7 @@ async def test_a_tool_call_that_never_parses_fails_the_run_instead_of_answering(
 async def test_greedy_decoding_is_not_asked_again_for_a_call_that_did_not_parse() -> None:
     raw = '<tool_call>{"name": "browser_navigate", "arguments": {"url": </tool_call>'
     llm = ScriptedLLM([assistant(raw), assistant("never asked")])
-    config = AgentConfig(retry_backoff_s=0.001, temperature=0.0)
+    config = LoopOptions(retry_backoff_s=0.001, temperature=0.0)
     trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
     assert len(llm.requests) == 1 and trace.metadata.parse_errors == [raw]
     assert trace.outcome.detail == "the model wrote a tool call that does not parse (1 try)"
@@ -135,7 +134,7 @@ async def test_a_call_whose_arguments_its_schema_rejects_counts_as_invalid() -> 
 
 async def test_max_steps_stops_a_model_that_never_answers() -> None:
     llm = ScriptedLLM([assistant(None, tool_calls=[tool_call("browser_click", {})])], repeat_last=True)
-    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=AgentConfig(max_steps=3))
+    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=LoopOptions(max_steps=3))
     assert len(llm.requests) == 3
     assert trace.outcome.verdict == Verdict.FAILED and "max_steps (3)" in trace.outcome.detail
     assert trace.metadata.extra["steps"] == "3"
@@ -145,7 +144,7 @@ async def test_max_steps_stops_a_model_that_never_answers() -> None:
 async def test_repeat_limit_ends_a_run_that_makes_the_same_call_for_the_same_result() -> None:
     same = assistant(None, tool_calls=[tool_call("browser_click", {"ref": "e5"})])
     llm = ScriptedLLM([same], repeat_last=True)
-    config = AgentConfig(max_steps=8, repeat_limit=3)
+    config = LoopOptions(max_steps=8, repeat_limit=3)
     trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
     assert len(llm.requests) == 3 and trace.metadata.extra["stop_reason"] == "repeated_call"
     assert trace.outcome.verdict == Verdict.FAILED
@@ -159,76 +158,9 @@ async def test_repeat_limit_counts_only_unbroken_runs_of_one_call() -> None:
 
     # e5 twice, e6, e5 twice, then an answer: never three of one in a row
     llm = ScriptedLLM([click("e5"), click("e5"), click("e6"), click("e5"), click("e5"), assistant("Done.")])
-    config = AgentConfig(max_steps=8, repeat_limit=3)
+    config = LoopOptions(max_steps=8, repeat_limit=3)
     trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
     assert trace.metadata.extra["stop_reason"] == "final_answer" and trace.outcome.final_answer == "Done."
-
-
-class _Pages(StaticToolSession):
-    """Every result prints its page with fresh refs, as a page visited again does."""
-
-    async def call_tool(self, name: str, arguments_json: str) -> ToolOutput:
-        await super().call_tool(name, arguments_json)
-        page = "search" if name == "browser_type" else "item"
-        return ToolOutput(f"- Page URL: /{page}\n- link [ref=f{len(self.calls)}e5]")
-
-
-def _visit(name: str, ref: str, **arguments: str):  # type: ignore[no-untyped-def]
-    return assistant(None, tool_calls=[tool_call(name, {"ref": ref, **arguments})])
-
-
-async def test_revisit_limit_ends_a_run_going_round_a_cycle_whatever_the_refs() -> None:
-    # search, open the item, search again...: never twice in a row, every page with new refs
-    cycle = [
-        _visit("browser_type", f"f{i}e5", text="Kettle") if i % 2 else _visit("browser_click", f"f{i}e9")
-        for i in range(1, 9)
-    ]
-    llm = ScriptedLLM(cycle)
-    tools = _Pages(("browser_type", "browser_click"))
-    config = AgentConfig(max_steps=8, repeat_limit=3, revisit_limit=3)
-
-    trace = await run_agent("q", llm=llm, model="m", tools=tools, config=config)
-
-    assert len(llm.requests) == 5 and trace.metadata.extra["stop_reason"] == "repeated_call"
-    assert trace.outcome.detail == (
-        "browser_type returned the same result 3 times in this run for the same arguments (refs aside)"
-    )
-    _roundtrip(trace)
-
-
-async def test_revisit_limit_tells_calls_apart_by_their_other_arguments() -> None:
-    searches = [_visit("browser_type", f"f{i}e5", text=f"Kettle {i % 3}") for i in range(6)]
-    llm = ScriptedLLM([*searches, assistant("Done.")])
-    config = AgentConfig(max_steps=8, revisit_limit=3)
-
-    trace = await run_agent("q", llm=llm, model="m", tools=_Pages(("browser_type",)), config=config)
-
-    assert trace.metadata.extra["stop_reason"] == "final_answer"  # each text searched twice only
-
-
-async def test_answer_at_limit_asks_once_more_without_tools() -> None:
-    click = assistant(None, tool_calls=[tool_call("browser_click", {})])
-    llm = ScriptedLLM([click, click, assistant("It costs $3.")])
-    config = AgentConfig(max_steps=2, answer_at_limit=True)
-    trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
-    assert [r.get("tool_choice") for r in llm.requests] == [None, None, "none"]
-    # the request as sent (ScriptedLLM keeps a copy) ends with the loop's question
-    assert llm.requests[2]["messages"][-1] == {"role": "user", "content": ANSWER_AT_LIMIT_PROMPT}
-    assert trace.outcome.final_answer == "It costs $3." and trace.outcome.verdict == Verdict.UNSPECIFIED
-    assert trace.metadata.extra["stop_reason"] == "answer_at_limit" and trace.metadata.extra["steps"] == "3"
-    assert [m.role for m in trace.messages][-2:] == ["user", "assistant"]
-    _roundtrip(trace)
-
-
-async def test_answer_at_limit_that_is_a_tool_call_fails_the_run() -> None:
-    click = assistant(None, tool_calls=[tool_call("browser_click", {})])
-    llm = ScriptedLLM([click, assistant('<tool_call>\n{"name": "browser_click", "arguments": {}}\n</tool_call>')])
-    trace = await run_agent(
-        "q", llm=llm, model="m", tools=StaticToolSession(), config=AgentConfig(max_steps=1, answer_at_limit=True)
-    )
-    assert trace.outcome.verdict == Verdict.FAILED and trace.metadata.extra["stop_reason"] == "max_steps"
-    assert trace.outcome.detail.endswith("without a final answer; asked for one, the model called a tool")
-    _roundtrip(trace)
 
 
 async def test_time_limit_ends_a_hanging_model() -> None:
@@ -237,7 +169,7 @@ async def test_time_limit_ends_a_hanging_model() -> None:
 
     llm = ScriptedLLM([hang])
     trace = await asyncio.wait_for(
-        run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=AgentConfig(time_limit_s=0.2)),
+        run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=LoopOptions(time_limit_s=0.2)),
         timeout=5,
     )
     assert trace.outcome.verdict == Verdict.FAILED and "time limit" in trace.outcome.detail
@@ -245,7 +177,7 @@ async def test_time_limit_ends_a_hanging_model() -> None:
 
 
 async def test_inference_down_retries_then_ends_with_error_keeping_the_trace() -> None:
-    config = AgentConfig(inference_attempts=3, retry_backoff_s=0.01)
+    config = LoopOptions(inference_attempts=3, retry_backoff_s=0.01)
     async with openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0) as down:
         trace = await run_agent("q", llm=down, model="m", tools=StaticToolSession(), config=config)
     assert trace.outcome.verdict == Verdict.ERROR
@@ -295,7 +227,7 @@ async def test_lost_session_is_reopened_once_then_fails_cleanly() -> None:
 @pytest.mark.parametrize("strip", [False, True])
 async def test_guidance_recorded_or_stripped(strip: bool) -> None:
     llm = ScriptedLLM([assistant("a")])
-    config = AgentConfig(guidance_prompt="Be brief.", strip_guidance=strip)
+    config = LoopOptions(guidance_prompt="Be brief.", strip_guidance=strip)
     trace = await run_agent("q", llm=llm, model="m", tools=StaticToolSession(), config=config)
     assert llm.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
     assert [m.role for m in trace.messages] == (["user", "assistant"] if strip else ["system", "user", "assistant"])

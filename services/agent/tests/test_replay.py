@@ -4,10 +4,10 @@ tools (LocalGateway, chromium) against the served task site."""
 import pytest
 
 from tracewheel.agent.checking import reset_site
-from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS, TASK_TOOLS
-from tracewheel.agent.loop import AgentConfig
+from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.replay import replay_task
 from tracewheel.agent.tasks import TEMPLATES, load_suite
+from tracewheel.agent.tool_schemas import REFERENCE_TOOL_ARGUMENTS, TASK_TOOLS
 from tracewheel.agent.tools import LocalGateway
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.trace import Verdict, validate_trace
@@ -21,7 +21,7 @@ async def test_replay_of_each_template_passes_and_validates(
 ) -> None:
     task = next(t for t in load_suite("train", 0, base_url=site_url) if t.template == template)
     await reset_site(site_url)
-    config = AgentConfig(tool_names=TASK_TOOLS, guidance_prompt="Use the tools.", strip_guidance=True)
+    config = LoopOptions(tools=TASK_TOOLS, guidance_prompt="Use the tools.", strip_guidance=True)
     tools = await gateway.open(TASK_TOOLS, config.result_char_limit)
     try:
         trace = await replay_task(task, tools, config=config, site_url=site_url)
@@ -45,8 +45,8 @@ async def test_replays_pass_with_the_demos_snapshots_and_the_smallest_offer(
     # the demo's offer, with the request after every result (refs still resolve against the page),
     # and compact, incremental snapshots: refs not in a result of changes resolve in the page's
     # last whole snapshot, with no browser_snapshot turn
-    config = AgentConfig(
-        tool_names=TASK_TOOLS,
+    config = LoopOptions(
+        tools=TASK_TOOLS,
         tool_arguments=REFERENCE_TOOL_ARGUMENTS,
         argument_descriptions=False,
         task_reminder=True,
@@ -74,7 +74,7 @@ async def test_replays_pass_with_the_demos_snapshots_and_the_smallest_offer(
 
 async def test_a_reference_using_an_argument_not_offered_is_refused(gateway: LocalGateway, site_url: str) -> None:
     task = next(t for t in load_suite("train", 0, base_url=site_url) if t.template == "attribute_search")
-    config = AgentConfig(tool_names=TASK_TOOLS, tool_arguments={"browser_type": ("element", "ref", "text")})
+    config = LoopOptions(tools=TASK_TOOLS, tool_arguments={"browser_type": ("element", "ref", "text")})
     tools = await gateway.open(TASK_TOOLS, config.result_char_limit)
     try:
         with pytest.raises(FailedPrecondition, match="uses browser_type arguments submit, which the model is not"):

@@ -6,8 +6,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.events import EvalTraceFiles
-from tracewheel.agent.loop import REJECTED_MESSAGE, AgentConfig
+from tracewheel.agent.loop import REJECTED_MESSAGE
 from tracewheel.agent.runner import AgentRunner
 from tracewheel.agent.server import AgentServicer
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
@@ -43,7 +44,7 @@ def _runner(
     return AgentRunner(
         llm=llm,
         factory=_Factory(),
-        config=AgentConfig(),
+        config=LoopOptions(),
         default_model="agent",
         site_url=site_url,
         on_trace=keep,

@@ -7,7 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from tracewheel.agent.config import AgentSettings
-from tracewheel.agent.loop import AgentConfig, run_agent
+from tracewheel.agent.conversation import LoopOptions
+from tracewheel.agent.loop import run_agent
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant
 from tracewheel.agent.tool_schemas import offered_tools
 from tracewheel.core.errors import InvalidArgument
@@ -92,7 +93,7 @@ async def test_the_loop_sends_the_offered_schemas_and_records_them() -> None:
     llm = ScriptedLLM([assistant("done")])
     tools = StaticToolSession()
     tools.tools = [CLICK]
-    config = AgentConfig(tool_arguments={"browser_click": ("ref",)}, argument_descriptions=False)
+    config = LoopOptions(tool_arguments={"browser_click": ("ref",)}, argument_descriptions=False)
 
     trace = await run_agent("click", llm=llm, model="m", tools=tools, config=config)
 
@@ -103,7 +104,7 @@ async def test_the_loop_sends_the_offered_schemas_and_records_them() -> None:
 
 async def test_a_config_that_does_not_fit_the_session_ends_the_run_with_an_error() -> None:
     llm = ScriptedLLM([assistant("done")])
-    config = AgentConfig(tool_arguments={"browser_click": ("nope",)})
+    config = LoopOptions(tool_arguments={"browser_click": ("nope",)})
 
     trace = await run_agent("click", llm=llm, model="m", tools=StaticToolSession(), config=config)
 

@@ -105,14 +105,6 @@ def test_over_length_is_flagged_by_chars_or_messages(make_trace: TraceFactory) -
     assert curate(trace, CurationSettings(max_chars=0, max_messages=0)).status == CurationStatus.APPROVED
 
 
-def test_a_verified_answer_asked_for_at_the_step_limit_waits_for_a_person(make_trace: TraceFactory) -> None:
-    trace = validate_trace(make_trace(metadata={"extra": {"stop_reason": "answer_at_limit"}}))
-    decision = curate(trace)
-    assert decision.status == CurationStatus.PENDING and decision.tags == ("verified", "answer-at-limit")
-    assert decision.reason == "the answer was asked for at the step limit; its tool turns ran to the limit"
-    assert curate(trace, CurationSettings(flag_answers_at_limit=False)).status == CurationStatus.APPROVED
-
-
 def test_rejections_and_flags_combine(make_trace: TraceFactory) -> None:
     trace = validate_trace(make_trace(verdict="error", metadata={"parse_errors": ["x"]}))
     decision = curate(trace, CurationSettings(max_messages=1))

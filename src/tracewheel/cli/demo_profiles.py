@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tracewheel.agent.config import REFERENCE_TOOL_ARGUMENTS, AgentSettings
+from tracewheel.agent.config import AgentSettings
+from tracewheel.agent.tool_schemas import REFERENCE_TOOL_ARGUMENTS
 from tracewheel.core.errors import InvalidArgument, TracewheelError
 from tracewheel.core.settings import load_settings
 from tracewheel.dataset.config import DatasetSettings

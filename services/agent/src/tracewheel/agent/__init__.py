@@ -1,18 +1,19 @@
 """tracewheel agent service: the agent loop, demonstrations, evaluation, task site and suites."""
 
+from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.evaluation import EvalReport, TaskResult, evaluate, to_eval_metrics_proto
-from tracewheel.agent.loop import AgentConfig, AgentEvent, InferenceFailed, run_agent
+from tracewheel.agent.loop import AgentEvent, InferenceFailed, run_agent
 from tracewheel.agent.replay import replay_task
 from tracewheel.agent.runner import AgentRunner
 from tracewheel.agent.tools import LocalGateway, SessionLost, ToolOutput, ToolSession, ToolSessionFactory
 
 __all__ = [
-    "AgentConfig",
     "AgentEvent",
     "AgentRunner",
     "EvalReport",
     "InferenceFailed",
     "LocalGateway",
+    "LoopOptions",
     "SessionLost",
     "TaskResult",
     "ToolOutput",

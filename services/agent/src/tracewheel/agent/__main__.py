@@ -16,7 +16,7 @@ import openai
 from tracewheel.agent.config import AgentSettings
 from tracewheel.agent.eval_cache import EvalCache
 from tracewheel.agent.events import EvalTraceFiles, TraceOutput
-from tracewheel.agent.runner import AgentRunner, agent_config
+from tracewheel.agent.runner import AgentRunner
 from tracewheel.agent.server import AgentServicer
 from tracewheel.agent.tasksite import create_app
 from tracewheel.agent.tools import LocalGateway, ToolSessionFactory
@@ -75,7 +75,7 @@ async def _runner(settings: AgentSettings, stack: contextlib.AsyncExitStack) -> 
     return AgentRunner(
         llm=llm,
         factory=factory,
-        config=agent_config(settings),
+        config=settings,  # the settings are the loop's options (AgentSettings inherits LoopOptions)
         default_model=settings.model,
         site_url=settings.task_site_url,
         seed=settings.task_site_seed,

@@ -1,38 +1,22 @@
-"""Settings of the agent service (environment variables TW_AGENT_*)."""
+"""Settings of the agent service (environment variables TW_AGENT_*).
+
+The agent loop's options are declared once, in `conversation.LoopOptions`; the settings inherit
+them, so `TW_AGENT_MAX_STEPS` sets `LoopOptions.max_steps` and the runner takes the settings as
+the loop's options.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from tracewheel.agent.conversation import LoopOptions
 from tracewheel.core.settings import ServiceSettings
 
-TASK_TOOLS = (
-    "browser_navigate",
-    "browser_navigate_back",
-    "browser_snapshot",
-    "browser_click",
-    "browser_type",
-    "browser_fill_form",
-    "browser_tabs",
-)
-"""The browser tools the task suites need (the default tool subset offered to the model)."""
 
-REFERENCE_TOOL_ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "browser_navigate": ("url",),
-    "browser_snapshot": (),
-    "browser_click": ("element", "ref"),
-    "browser_type": ("element", "ref", "text", "submit"),
-    "browser_fill_form": ("fields",),
-    "browser_tabs": ("action", "index"),
-}
-"""The arguments the task suites' reference solutions use, per tool: the smallest offer
-(`tool_arguments`) that still lets a model do every task as the references do."""
-
-
-class AgentSettings(ServiceSettings):
+class AgentSettings(ServiceSettings, LoopOptions):
     model_config = SettingsConfigDict(env_prefix="TW_AGENT_", extra="forbid", frozen=True)
 
     grpc_port: int = Field(default=50053, ge=0, le=65535, description="gRPC port.")
@@ -58,49 +42,6 @@ class AgentSettings(ServiceSettings):
     task_site_port: int = Field(default=8400, ge=0, le=65535, description="Port of the served task site.")
     task_site_seed: int = Field(default=0, description="Seed of the served site and of the suites.")
     task_site_items: int = Field(default=300, ge=10, description="Catalogue size of the served site and suites.")
-    tools: tuple[str, ...] = Field(default=TASK_TOOLS, description="Tools offered to the model (JSON list).")
-    tool_arguments: dict[str, tuple[str, ...]] = Field(
-        default_factory=dict,
-        description='Per tool, the arguments offered to the model (JSON object, e.g. {"browser_click": ["element", '
-        '"ref"]}); a tool not named offers all; required arguments must be listed (tool_schemas.py).',
-    )
-    argument_descriptions: bool = Field(
-        default=True, description="Offer the descriptions of tool arguments (false: names and types only)."
-    )
-    max_steps: int = Field(default=15, ge=1, description="Most model turns per task.")
-    answer_at_limit: bool = Field(
-        default=False,
-        description="At max_steps without an answer, ask for one in one more turn (tool_choice none), not fail.",
-    )
-    task_reminder: bool = Field(
-        default=False,
-        description="End every tool result with the user's request (the request next to each decision).",
-    )
-    observation_window: int = Field(
-        default=0,
-        ge=0,
-        description="Send only the last N tool results in full, earlier ones cut to their head (0: all in full).",
-    )
-    repeat_limit: int = Field(
-        default=0,
-        ge=0,
-        description="End a run when the same call returns the same result this many times in a row (0: never).",
-    )
-    revisit_limit: int = Field(
-        default=0,
-        ge=0,
-        description="End a run when the same call returns the same result this many times in the run, in a row "
-        "or not, refs aside: a model going round a cycle of pages (0: never).",
-    )
-    time_limit_s: float = Field(default=300.0, gt=0, description="Wall-clock limit of one task.")
-    result_char_limit: int = Field(default=6000, ge=0, description="Tool results are cut to this length (0: never).")
-    guidance_prompt: str | None = Field(default=None, description="System prompt sent first (none by default).")
-    strip_guidance: bool = Field(default=False, description="Leave the guidance prompt out of traces.")
-    temperature: float | None = Field(default=None, ge=0.0, description="Sampling temperature (unset: server's).")
-    max_tokens: int | None = Field(default=None, ge=1, description="Most tokens per model turn (unset: server's).")
-    enable_thinking: bool | None = Field(
-        default=None, description="chat_template_kwargs.enable_thinking sent to inference (unset: not sent)."
-    )
     concurrency: int = Field(default=2, ge=1, description="Tasks run at once in suites and evaluations.")
     train_suite_size: int = Field(default=0, ge=0, description="Tasks in the train suite (0: the default, 40).")
     heldout_suite_size: int = Field(default=0, ge=0, description="Tasks in the held-out suite (0: the default, 20).")
@@ -120,13 +61,6 @@ class AgentSettings(ServiceSettings):
         "default TRACEWHEEL_HOME/agent/eval-traces.",
     )
     publish_traces: bool = Field(default=True, description="Publish traces to traces.v1.completed (NATS).")
-
-    @model_validator(mode="after")
-    def _arguments_of_offered_tools(self) -> AgentSettings:
-        unknown = sorted(set(self.tool_arguments) - set(self.tools))
-        if unknown and self.tools:
-            raise ValueError(f"tool_arguments names tools that are not in tools: {', '.join(unknown)}")
-        return self
 
     @property
     def suite_sizes(self) -> dict[str, int]:

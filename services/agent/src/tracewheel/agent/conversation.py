@@ -1,4 +1,4 @@
-"""One agent run's configuration and its growing conversation (trace messages and API messages).
+"""One agent run's options and its growing conversation (trace messages and API messages).
 
 `loop.py` drives a run; this module holds what a run accumulates: the messages in both forms,
 token usage, timings and counters, and the trace built from them at the end.
@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tracewheel.agent.tool_schemas import offered_tools
+from tracewheel.agent.tool_schemas import TASK_TOOLS, offered_tools
 from tracewheel.core.chat import openai_message
 from tracewheel.core.observations import OBSERVATION_WINDOW_KEY, observation_stub, outside_window
 from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Tool, ToolCall, Trace, TraceMetadata
@@ -24,75 +23,90 @@ from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Tool, Tool
 _TRUNCATION_MARKER = re.compile(r"\n\[\.\.\. truncated \d+ characters \.\.\.\]$")
 
 
-@dataclass(frozen=True)
-class AgentConfig:
-    """How the agent runs one task.
+class LoopOptions(BaseModel):
+    """How the agent runs one task: every option of the loop, declared here once.
 
-    Attributes:
-        max_steps: most model turns per run.
-        time_limit_s: wall-clock limit of a run, tools and model included.
-        result_char_limit: tool results longer than this are cut (keeping the head) and say so.
-        tool_names: the tools offered to the model (None: all the session has).
-        tool_arguments: per tool, the arguments offered (others left out of its schema; see tool_schemas.py).
-        argument_descriptions: offer the descriptions of tool arguments (False: names and types only).
-        guidance_prompt: a system prompt sent first (None: none).
-        strip_guidance: leave the guidance prompt out of the trace (it is still named in metadata).
-        temperature: sampling temperature (None: the server's default).
-        max_tokens: most tokens per model turn (None: the server's default).
-        enable_thinking: sent as `chat_template_kwargs.enable_thinking` (None: not sent).
-        inference_attempts: tries per model turn when inference is unreachable or answers 5xx/429.
-        retry_backoff_s: wait before the second try; doubled before each further one.
-        parse_retries: how often an output with an unparsed `<tool_call>` is asked for again
-            (not at temperature 0: the same messages would bring the same output back); an
-            output that still does not parse ends the run as failed (`unparsed_tool_call`).
-        answer_at_limit: at `max_steps` without an answer, ask for one in one more turn (a user
-            message, `tool_choice` none) instead of failing at once.
-        task_reminder: end every tool result with the user's request (`TASK_REMINDER`), so the
-            request sits next to each decision instead of thousands of tokens back; the trace
-            keeps the results as the model read them, so rows train on what runs see.
-        observation_window: send only the last N tool results in full, earlier ones cut to
-            their head (`tracewheel.core.observations`); 0 sends every result in full. The
-            trace keeps every result whole and records the window.
-        repeat_limit: end the run (failed, `repeated_call`) when the model makes the same call
-            with the same arguments this many times in a row and it returns the same result
-            each time: greedy decoding of a grown copy of the same context goes round again,
-            and the remaining steps would be spent the same way; 0 never ends a run for it.
-        revisit_limit: the same, when the same call returns the same result this many times in
-            the run, in a row or not, with the refs of both left out: a model that goes round a
-            cycle (search the item, open it, search it again...) is as stuck; 0 never.
+    The agent service's settings inherit these fields (`config.AgentSettings`), so each one is
+    also the environment variable `TW_AGENT_<NAME>` (lists and objects as JSON).
     """
 
-    max_steps: int = 15
-    time_limit_s: float = 300.0
-    result_char_limit: int = 6000
-    tool_names: tuple[str, ...] | None = None
-    tool_arguments: Mapping[str, tuple[str, ...]] | None = None
-    argument_descriptions: bool = True
-    guidance_prompt: str | None = None
-    strip_guidance: bool = False
-    temperature: float | None = None
-    max_tokens: int | None = None
-    enable_thinking: bool | None = None
-    inference_attempts: int = 3
-    retry_backoff_s: float = 0.5
-    parse_retries: int = 2
-    answer_at_limit: bool = False
-    task_reminder: bool = False
-    observation_window: int = 0
-    repeat_limit: int = 0
-    revisit_limit: int = 0
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_steps: int = Field(default=15, ge=1, description="Most model turns per run.")
+    time_limit_s: float = Field(default=300.0, gt=0, description="Wall-clock limit of a run, tools and model included.")
+    result_char_limit: int = Field(
+        default=6000,
+        ge=0,
+        description="Tool results longer than this are cut (keeping the head) and say so (0: never).",
+    )
+    tools: tuple[str, ...] = Field(
+        default=TASK_TOOLS, description="The tools offered to the model (empty: every tool the session has)."
+    )
+    tool_arguments: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description='Per tool, the arguments offered (e.g. {"browser_click": ["element", "ref"]}); a tool not '
+        "named offers all; required arguments must be listed (tool_schemas.py).",
+    )
+    argument_descriptions: bool = Field(
+        default=True, description="Offer the descriptions of tool arguments (false: names and types only)."
+    )
+    guidance_prompt: str | None = Field(default=None, description="A system prompt sent first (none by default).")
+    strip_guidance: bool = Field(
+        default=False, description="Leave the guidance prompt out of the trace (it is still named in metadata)."
+    )
+    temperature: float | None = Field(default=None, ge=0.0, description="Sampling temperature (unset: the server's).")
+    max_tokens: int | None = Field(default=None, ge=1, description="Most tokens per model turn (unset: the server's).")
+    enable_thinking: bool | None = Field(
+        default=None, description="Sent as chat_template_kwargs.enable_thinking (unset: not sent)."
+    )
+    inference_attempts: int = Field(
+        default=3, ge=1, description="Tries per model turn when inference is unreachable or answers 5xx/429."
+    )
+    retry_backoff_s: float = Field(
+        default=0.5, ge=0, description="Wait before the second try of a model turn; doubled before each further one."
+    )
+    parse_retries: int = Field(
+        default=2,
+        ge=0,
+        description="How often an output with an unparsed <tool_call> is asked for again (not at temperature 0: "
+        "the same messages would bring the same output back); one that still does not parse fails the run.",
+    )
+    task_reminder: bool = Field(
+        default=False,
+        description="End every tool result with the user's request (TASK_REMINDER), so the request sits next to "
+        "each decision; the trace keeps the results as the model read them, so rows train on what runs see.",
+    )
+    observation_window: int = Field(
+        default=0,
+        ge=0,
+        description="Send only the last N tool results in full, earlier ones cut to their head "
+        "(tracewheel.core.observations; 0: all in full); the trace keeps every result whole and records N.",
+    )
+    repeat_limit: int = Field(
+        default=0,
+        ge=0,
+        description="End a run (failed, repeated_call) when the same call returns the same result this many times "
+        "in a row: greedy decoding of a grown copy of the same context goes round again (0: never).",
+    )
+
+    @model_validator(mode="after")
+    def _arguments_of_offered_tools(self) -> LoopOptions:
+        unknown = sorted(set(self.tool_arguments) - set(self.tools))
+        if unknown and self.tools:
+            raise ValueError(f"tool_arguments names tools that are not in tools: {', '.join(unknown)}")
+        return self
 
 
 TASK_REMINDER = "\n\nTask: "
 """What `task_reminder` puts between a tool's result and the user's request."""
 
 
-def with_reminder(text: str, prompt: str, config: AgentConfig) -> str:
+def with_reminder(text: str, prompt: str, config: LoopOptions) -> str:
     """A tool's result (already cut) as the model reads it: with `task_reminder`, the request after it."""
     return f"{text}{TASK_REMINDER}{prompt}" if config.task_reminder else text
 
 
-def trace_metadata(config: AgentConfig, *, extra: dict[str, str], **fields: Any) -> TraceMetadata:
+def trace_metadata(config: LoopOptions, *, extra: dict[str, str], **fields: Any) -> TraceMetadata:
     """A trace's metadata: what `config` implies for every trace (agent runs and replays alike:
     guidance, cut, reminder), then the run's own `fields` and `extra`."""
     if config.task_reminder:
@@ -118,9 +132,9 @@ def clip_result(text: str, limit: int) -> str:
     return f"{text[:limit]}\n[... truncated {len(text) - limit} characters ...]"
 
 
-def offered_tools_of(tools: list[dict[str, Any]], config: AgentConfig) -> list[dict[str, Any]]:
+def offered_tools_of(tools: list[dict[str, Any]], config: LoopOptions) -> list[dict[str, Any]]:
     """The session's tools as `config` offers them to the model (see tool_schemas.offered_tools)."""
-    return offered_tools(tools, config.tool_names, config.tool_arguments, config.argument_descriptions)
+    return offered_tools(tools, config.tools or None, config.tool_arguments, config.argument_descriptions)
 
 
 def new_trace_id() -> str:
@@ -157,7 +171,7 @@ def _validator(parameters: Any) -> Any:
 class Conversation:
     """The growing conversation of one run, as trace messages and as API messages."""
 
-    def __init__(self, prompt: str, model: str, config: AgentConfig, task: Task | None) -> None:
+    def __init__(self, prompt: str, model: str, config: LoopOptions, task: Task | None) -> None:
         self.config = config
         self.model = model
         self.task = task

@@ -12,24 +12,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.evaluation import EvalReport, TaskResult
-from tracewheel.agent.loop import AgentConfig
 from tracewheel.agent.tasks import Task
 from tracewheel.core.files import write_json_atomically
 
 log = logging.getLogger(__name__)
 
 
-def cache_key(model: str, tasks: list[Task], config: AgentConfig) -> str:
-    """A digest of what decides an evaluation's outcome."""
+def cache_key(model: str, tasks: list[Task], config: LoopOptions) -> str:
+    """A digest of what decides an evaluation's outcome (of `config`, the loop's options only: the
+    service passes its settings, whose other fields do not change a score)."""
     material: dict[str, Any] = {
         "model": model,
         "tasks": [(t.task_id, t.prompt, t.answer) for t in tasks],
-        "config": asdict(config),
+        "config": config.model_dump(mode="json", include=set(LoopOptions.model_fields)),
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:32]
 

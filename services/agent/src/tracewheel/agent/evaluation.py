@@ -26,8 +26,8 @@ from typing import Literal
 import openai
 
 from tracewheel.agent.checking import core_task, judge, reset_site
-from tracewheel.agent.conversation import new_trace_id
-from tracewheel.agent.loop import AgentConfig, run_agent
+from tracewheel.agent.conversation import LoopOptions, new_trace_id
+from tracewheel.agent.loop import run_agent
 from tracewheel.agent.replay import replay_task
 from tracewheel.agent.tasks import Task
 from tracewheel.agent.tools import ToolSessionFactory
@@ -173,10 +173,10 @@ async def _run_one(
     factory: ToolSessionFactory,
     llm: openai.AsyncOpenAI | None,
     model: str,
-    config: AgentConfig,
+    config: LoopOptions,
     mode: Mode,
 ) -> Trace:
-    tools = await factory.open(config.tool_names, config.result_char_limit)
+    tools = await factory.open(config.tools, config.result_char_limit)
     try:
         if mode == "replay":
             return await replay_task(task, tools, config=config, model=model)
@@ -194,7 +194,7 @@ async def evaluate(
     site_url: str,
     model: str,
     llm: openai.AsyncOpenAI | None = None,
-    config: AgentConfig | None = None,
+    config: LoopOptions | None = None,
     concurrency: int = 2,
     mode: Mode = "agent",
     on_trace: TraceSink | None = None,
@@ -215,7 +215,7 @@ async def evaluate(
     Raises:
         httpx.HTTPError: the task site did not answer the reset.
     """
-    config = config or AgentConfig()
+    config = config or LoopOptions()
     await reset_site(site_url)
     limit = asyncio.Semaphore(concurrency)
 

@@ -3,8 +3,6 @@
 The Trelis workshop loop, made robust:
 - a final answer is an assistant message without tool calls; the run also stops at
   `max_steps` model turns or `time_limit_s` (`asyncio.timeout`: a run never hangs past it);
-- with `answer_at_limit`, a run at `max_steps` gets one more turn: a user message asks for the
-  answer and `tool_choice` is `none` (as smolagents' final answer at its step limit);
 - output that should have been a tool call but did not parse (`<tool_call>` in the content,
   no `tool_calls` back, as vLLM's hermes parser degrades) is kept verbatim in
   `metadata.parse_errors` and the same messages are sent again (`parse_retries` times; not at
@@ -17,10 +15,7 @@ The Trelis workshop loop, made robust:
 - a lost tool session is reopened once; a second loss ends the run with an `error` outcome;
 - with an approver, a rejected call answers "User rejected tool call." to the model.
 - with `repeat_limit`, the same call (name and arguments) answered by the same result that many
-  times in a row ends the run as failed (`repeated_call`) instead of at the step limit; with
-  `revisit_limit`, the same call answered by the same result that many times in the run, in a
-  row or not, refs aside (a search for the item, its page, the search again...: every visit
-  prints the page with new refs).
+  times in a row ends the run as failed (`repeated_call`) instead of at the step limit.
 
 A run never raises for those: it always returns a Trace (which validates).
 """
@@ -29,11 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
-import re
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,7 +33,7 @@ from typing import Any, Literal
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
-from tracewheel.agent.conversation import AgentConfig, Conversation, clip_result
+from tracewheel.agent.conversation import Conversation, LoopOptions, clip_result
 from tracewheel.agent.tools import SessionLost, ToolSession
 from tracewheel.core.errors import InvalidArgument, Unavailable
 from tracewheel.core.trace import Message, Outcome, Task, ToolCall, Trace, Verdict
@@ -57,7 +49,6 @@ DEFAULT_GUIDANCE = (
     "snapshot, click links by their ref. Call one tool at a time. When you know the answer, reply with it "
     "briefly and without calling a tool."
 )
-ANSWER_AT_LIMIT_PROMPT = "You have used all your steps. Reply now with your final answer, without calling a tool."
 _RETRIED_ERRORS = (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
 
 Approver = Callable[[ToolCall], bool | Awaitable[bool]]
@@ -83,13 +74,11 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-async def _complete(run: Conversation, llm: openai.AsyncOpenAI, *, tool_choice: str | None = None) -> ChatCompletion:
+async def _complete(run: Conversation, llm: openai.AsyncOpenAI) -> ChatCompletion:
     config = run.config
     kwargs: dict[str, Any] = {"model": run.model, "messages": run.api_messages}
     if run.api_tools:
         kwargs["tools"] = run.api_tools
-        if tool_choice is not None:
-            kwargs["tool_choice"] = tool_choice
     if config.temperature is not None:
         kwargs["temperature"] = config.temperature
     if config.max_tokens is not None:
@@ -157,43 +146,22 @@ async def _call_tool(run: Conversation, call: ToolCall, tools: ToolSession, appr
 
 
 class _Repeats:
-    """Counts one call (name, arguments) answered by one result: in a row, and in the whole run
-    with the refs of calls and results left out (a page visited again gets new refs)."""
+    """Counts one call (name, arguments) answered by one result, in a row."""
 
-    def __init__(self, limit: int, revisit_limit: int = 0) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.revisit_limit = revisit_limit
         self.count = 0
         self._last: tuple[str, str, str] | None = None
-        self._visits: Counter[tuple[str, str, str]] = Counter()
 
     def seen(self, name: str, arguments: str, output: str) -> str | None:
-        """Records a call and its result; says why the run is stuck when a limit is reached (a
+        """Records a call and its result; says why the run is stuck when the limit is reached (a
         limit of 0 never is)."""
         key = (name, arguments, output)
         self.count = self.count + 1 if key == self._last else 1
         self._last = key
         if 0 < self.limit <= self.count:
             return f"{name} returned the same result {self.count} times in a row for the same arguments"
-        visit = (name, _without_refs_arguments(arguments), _REF.sub("[ref]", output))
-        self._visits[visit] += 1
-        if 0 < self.revisit_limit <= self._visits[visit]:
-            count = self._visits[visit]
-            return f"{name} returned the same result {count} times in this run for the same arguments (refs aside)"
         return None
-
-
-_REF = re.compile(r"\[ref=[^\]]*\]")
-
-
-def _without_refs_arguments(arguments: str) -> str:
-    try:
-        parsed = json.loads(arguments)
-    except ValueError:
-        return arguments
-    if not isinstance(parsed, dict):
-        return arguments
-    return json.dumps({k: v for k, v in parsed.items() if k != "ref"}, sort_keys=True)
 
 
 async def _loop(
@@ -204,7 +172,7 @@ async def _loop(
     on_event: EventSink | None,
 ) -> tuple[Outcome, str]:
     run.set_tools(await tools.list_tools())
-    repeats = _Repeats(run.config.repeat_limit, run.config.revisit_limit)
+    repeats = _Repeats(run.config.repeat_limit)
     for step in range(1, run.config.max_steps + 1):
         run.steps = step
         assistant = run.add_assistant(await _next_turn(run, llm))
@@ -225,27 +193,7 @@ async def _loop(
             if stuck is not None:
                 return Outcome(verdict=Verdict.FAILED, detail=stuck), "repeated_call"
     detail = f"max_steps ({run.config.max_steps}) reached without a final answer"
-    if not run.config.answer_at_limit:
-        return Outcome(verdict=Verdict.FAILED, detail=detail), "max_steps"
-    return await _answer_at_limit(run, llm, on_event, detail)
-
-
-async def _answer_at_limit(
-    run: Conversation, llm: openai.AsyncOpenAI, on_event: EventSink | None, detail: str
-) -> tuple[Outcome, str]:
-    """One more turn at the step limit: the user asks for the answer, `tool_choice` is `none`.
-
-    The turn is in the trace like any other (the request as a user message, then the model's
-    reply). A reply that still holds a tool call is no answer: the run fails as at the limit.
-    """
-    run.add_user(ANSWER_AT_LIMIT_PROMPT)
-    run.steps += 1
-    assistant = run.add_assistant((await _complete(run, llm, tool_choice="none")).choices[0].message)
-    if on_event is not None:
-        await _maybe_await(on_event(AgentEvent(run.steps, "assistant", assistant)))
-    if assistant.tool_calls or _unparsed_call(assistant):
-        return Outcome(verdict=Verdict.FAILED, detail=f"{detail}; asked for one, the model called a tool"), "max_steps"
-    return Outcome(final_answer=assistant.content or ""), "answer_at_limit"
+    return Outcome(verdict=Verdict.FAILED, detail=detail), "max_steps"
 
 
 async def run_agent(
@@ -254,7 +202,7 @@ async def run_agent(
     llm: openai.AsyncOpenAI,
     model: str,
     tools: ToolSession,
-    config: AgentConfig | None = None,
+    config: LoopOptions | None = None,
     task: Task | None = None,
     approver: Approver | None = None,
     on_event: EventSink | None = None,
@@ -270,12 +218,12 @@ async def run_agent(
         llm: an OpenAI client on the inference server (give it `max_retries=0`: the loop retries).
         model: the served model name (alias or adapter).
         tools: the tool session to work in (not closed here).
-        config: limits, guidance and sampling; defaults to `AgentConfig()`.
+        config: limits, guidance and sampling; defaults to `LoopOptions()`.
         task: recorded in the trace.
         approver: asked before each tool call; False rejects it.
         on_event: told of each message added.
     """
-    config = config or AgentConfig()
+    config = config or LoopOptions()
     run = Conversation(prompt, model, config, task)
     started = time.perf_counter()
     try:

@@ -18,7 +18,7 @@ import uuid
 
 from tracewheel.agent.checking import core_task, judge
 from tracewheel.agent.conversation import (
-    AgentConfig,
+    LoopOptions,
     clip_result,
     new_trace_id,
     offered_tools_of,
@@ -42,7 +42,7 @@ def _page_url(text: str | None) -> str | None:
 
 
 class _Demo:
-    def __init__(self, tools: ToolSession, config: AgentConfig, prompt: str) -> None:
+    def __init__(self, tools: ToolSession, config: LoopOptions, prompt: str) -> None:
         self.tools = tools
         self.config = config
         self.prompt = prompt
@@ -107,7 +107,7 @@ async def replay_task(
     task: Task,
     tools: ToolSession,
     *,
-    config: AgentConfig | None = None,
+    config: LoopOptions | None = None,
     site_url: str | None = None,
     model: str = "reference",
 ) -> Trace:
@@ -124,7 +124,7 @@ async def replay_task(
         RefNotFound: a step's target is not on the page (the site and suite disagree).
         FailedPrecondition: a snapshot is needed but the session has no browser_snapshot.
     """
-    config = config or AgentConfig()
+    config = config or LoopOptions()
     started = time.perf_counter()
     demo = _Demo(tools, config, task.prompt)
     session_tools = offered_tools_of(await tools.list_tools(), config)

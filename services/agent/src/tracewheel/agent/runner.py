@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 import openai
 
 from tracewheel.agent.checking import core_task, judge
-from tracewheel.agent.config import AgentSettings
+from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.eval_cache import EvalCache, cache_key
 from tracewheel.agent.evaluation import EvalReport, Mode, evaluate
-from tracewheel.agent.loop import AgentConfig, Approver, EventSink, run_agent
+from tracewheel.agent.loop import Approver, EventSink, run_agent
 from tracewheel.agent.tasks import Task, load_suite, slice_tasks
 from tracewheel.agent.tools import ToolSessionFactory
 from tracewheel.core import trace as core
@@ -25,28 +24,6 @@ from tracewheel.core.errors import InvalidArgument, NotFound
 logger = logging.getLogger(__name__)
 
 TraceSink = Callable[[core.Trace], Awaitable[None]]
-
-
-def agent_config(settings: AgentSettings) -> AgentConfig:
-    """The loop's config from the service settings."""
-    return AgentConfig(
-        max_steps=settings.max_steps,
-        answer_at_limit=settings.answer_at_limit,
-        task_reminder=settings.task_reminder,
-        observation_window=settings.observation_window,
-        repeat_limit=settings.repeat_limit,
-        revisit_limit=settings.revisit_limit,
-        time_limit_s=settings.time_limit_s,
-        result_char_limit=settings.result_char_limit,
-        tool_names=settings.tools or None,
-        tool_arguments=settings.tool_arguments or None,
-        argument_descriptions=settings.argument_descriptions,
-        guidance_prompt=settings.guidance_prompt,
-        strip_guidance=settings.strip_guidance,
-        temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
-        enable_thinking=settings.enable_thinking,
-    )
 
 
 class AgentRunner:
@@ -71,7 +48,7 @@ class AgentRunner:
         *,
         llm: openai.AsyncOpenAI,
         factory: ToolSessionFactory,
-        config: AgentConfig,
+        config: LoopOptions,
         default_model: str,
         site_url: str,
         seed: int = 0,
@@ -137,10 +114,10 @@ class AgentRunner:
         task = self.find_task(suite, task_id) if suite else None
         config = self.config
         if max_steps > 0:
-            config = replace(config, max_steps=max_steps)
+            config = config.model_copy(update={"max_steps": max_steps})
         if time_limit_s > 0:
-            config = replace(config, time_limit_s=time_limit_s)
-        tools = await self.factory.open(config.tool_names, config.result_char_limit)
+            config = config.model_copy(update={"time_limit_s": time_limit_s})
+        tools = await self.factory.open(config.tools, config.result_char_limit)
         try:
             trace = await run_agent(
                 task.prompt if task else prompt,

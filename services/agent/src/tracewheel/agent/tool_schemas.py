@@ -15,6 +15,28 @@ from typing import Any
 
 from tracewheel.core.errors import InvalidArgument
 
+TASK_TOOLS = (
+    "browser_navigate",
+    "browser_navigate_back",
+    "browser_snapshot",
+    "browser_click",
+    "browser_type",
+    "browser_fill_form",
+    "browser_tabs",
+)
+"""The browser tools the task suites need (the default tool subset offered to the model)."""
+
+REFERENCE_TOOL_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "browser_navigate": ("url",),
+    "browser_snapshot": (),
+    "browser_click": ("element", "ref"),
+    "browser_type": ("element", "ref", "text", "submit"),
+    "browser_fill_form": ("fields",),
+    "browser_tabs": ("action", "index"),
+}
+"""The arguments the task suites' reference solutions use, per tool: the smallest offer
+(`tool_arguments`) that still lets a model do every task as the references do."""
+
 
 def offered_tools(
     tools: Sequence[dict[str, Any]],

@@ -51,10 +51,6 @@ class CurationSettings(BaseModel):
     """The tool message content the agent writes when the user refuses a call."""
     flag_duplicates: bool = True
     """Flag a trace with the same task, tool-call sequence and final answer as a stored one."""
-    flag_answers_at_limit: bool = True
-    """Flag a trace whose answer the agent asked for at its step limit (`stop_reason`
-    `answer_at_limit`): even when verified, its tool turns ran to the limit, and training on
-    them teaches acting past the answer."""
     max_chars: int = Field(default=200_000, ge=0)
     """Flag a trace whose text (contents, reasoning, arguments) is longer; 0: no limit."""
     max_messages: int = Field(default=200, ge=0)
@@ -175,14 +171,6 @@ def duplicate(trace: Trace, context: RuleContext) -> Finding | None:
     return Finding(effect="flag", reason=f"duplicate of {original}", tag="duplicate")
 
 
-def answer_at_limit(trace: Trace, context: RuleContext) -> Finding | None:
-    """Flag a run whose answer was asked for at the agent's step limit."""
-    if context.settings.flag_answers_at_limit and trace.metadata.extra.get("stop_reason") == "answer_at_limit":
-        reason = "the answer was asked for at the step limit; its tool turns ran to the limit"
-        return Finding(effect="flag", reason=reason, tag="answer-at-limit")
-    return None
-
-
 def text_length(trace: Trace) -> int:
     """Characters of content, reasoning and tool-call arguments over all messages."""
     total = 0
@@ -212,7 +200,6 @@ RULES: tuple[Rule, ...] = (
     errored_run,
     rejected_tool_calls,
     duplicate,
-    answer_at_limit,
     over_length,
 )
 
