@@ -11,6 +11,7 @@ from tracewheel.core.events import connect, ensure_streams, run_consumer
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.dataset.build import BuildConfig, DatasetBuilder, load_chat_template
+from tracewheel.dataset.build_options import BuildOptions
 from tracewheel.dataset.config import DatasetSettings
 from tracewheel.dataset.events import INGEST_CONSUMER, DatasetEvents
 from tracewheel.dataset.http_api import create_app
@@ -26,10 +27,7 @@ def build_config(settings: DatasetSettings) -> BuildConfig:
     return BuildConfig(
         base_model=settings.base_model,
         chat_template=load_chat_template(settings.chat_template, settings.base_model),
-        max_length=settings.max_length,
-        eval_ratio=settings.eval_ratio,
-        split_seed=settings.split_seed,
-        reasoning=settings.reasoning,
+        **{name: getattr(settings, name) for name in BuildOptions.model_fields},
     )
 
 

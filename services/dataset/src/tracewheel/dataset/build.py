@@ -19,13 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from tracewheel.core.chat import TEMPLATE_NAMES, resolve_chat_format
 from tracewheel.core.dataset_layout import SPLITS, DroppedRow, Manifest, ManifestTrace, SplitCounts, TokenCounts
 from tracewheel.core.errors import ConfigError, FailedPrecondition
 from tracewheel.core.trace import Trace
 from tracewheel.dataset.artifacts import EncodedRow, write_dataset_dir
+from tracewheel.dataset.build_options import BuildOptions
 from tracewheel.dataset.pack import pack_prefix_tree
 from tracewheel.dataset.records import BuildRecord
 from tracewheel.dataset.render import render_row
@@ -37,19 +36,12 @@ from tracewheel.dataset.unroll import TrainingRow, unroll, without_reasoning
 logger = logging.getLogger(__name__)
 
 
-class BuildConfig(BaseModel):
-    """What a build depends on besides the traces (documented in `config.DatasetSettings`)."""
-
-    model_config = ConfigDict(frozen=True)
+class BuildConfig(BuildOptions):
+    """What a build depends on besides the traces: the options, the base model and its template."""
 
     base_model: str
     chat_template: str
     """The training template's Jinja source (with `{% generation %}` markers)."""
-    max_length: int = 8192
-    eval_ratio: float = 0.1
-    split_seed: str = ""
-    reasoning: bool = True
-    """Keep assistant reasoning in the rows (False: `unroll.without_reasoning`)."""
 
     @property
     def template_sha256(self) -> str:

@@ -1,4 +1,8 @@
-"""Settings of the dataset service (environment variables TW_DATASET_*)."""
+"""Settings of the dataset service (environment variables TW_DATASET_*).
+
+The build's options (`max_length`, `eval_ratio`, `split_seed`, `reasoning`) are declared once, in
+`build_options.BuildOptions`; the settings inherit them.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.settings import ServiceSettings
+from tracewheel.dataset.build_options import BuildOptions
 
 
-class DatasetSettings(ServiceSettings):
+class DatasetSettings(ServiceSettings, BuildOptions):
     model_config = SettingsConfigDict(env_prefix="TW_DATASET_", extra="forbid", frozen=True)
 
     grpc_port: int = Field(default=50054, ge=0, le=65535, description="gRPC port.")
@@ -44,16 +49,6 @@ class DatasetSettings(ServiceSettings):
         default=5.0,
         ge=0.0,
         description="Quiet time after the last ingest before the trigger checks (one build per burst).",
-    )
-    eval_ratio: float = Field(default=0.1, ge=0.0, le=1.0, description="Share of trace ids sent to the eval split.")
-    split_seed: str = Field(default="", description="Seed of the train/eval split by trace id.")
-    max_length: int = Field(
-        default=8192, ge=16, description="Rows longer than this many tokens are dropped (and reported)."
-    )
-    reasoning: bool = Field(
-        default=True,
-        description="Train on the assistant turns' reasoning; false leaves it out of the rows (traces keep it): "
-        "a small model then learns to act without thinking first (docs/dataset.md).",
     )
 
     @property
