@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from tracewheel.cli.demo_report import RoundRow, paired_markdown, rounds_markdown, template_markdown
+from tracewheel.cli.demo_report import RoundRow, evaluation_of, paired_markdown, rounds_markdown, template_markdown
+from tracewheel.core.evaluation import EvalResult, TaskResult
 
 
 def test_per_template_success_is_tabled_by_round() -> None:
     rows = [
-        RoundRow(0, "base", {"success_rate": 0.1, "success_by_template": {"price_lookup": 0.5}}, 60, "base"),
-        RoundRow(1, "job-1", {"success_by_template": {"price_lookup": 1.0, "order_form": 0.25}}, 900, "yes"),
-        RoundRow(2, "job-2", {}, 0, "failed (x)"),
+        RoundRow(0, "base", EvalResult(success_rate=0.1, success_by_template={"price_lookup": 0.5}), 60, "base"),
+        RoundRow(1, "job-1", EvalResult(success_by_template={"price_lookup": 1.0, "order_form": 0.25}), 900, "yes"),
+        RoundRow(2, "job-2", None, 0, "failed (x)"),
     ]
     assert template_markdown(rows)[-3:] == [
         "|---|---|---|---|",
@@ -20,13 +21,13 @@ def test_per_template_success_is_tabled_by_round() -> None:
 
 
 def test_no_template_figures_no_section() -> None:
-    rows = [RoundRow(0, "base", {"success_rate": 0.1}, 60, "base")]
+    rows = [RoundRow(0, "base", EvalResult(success_rate=0.1), 60, "base")]
     assert template_markdown(rows) == [] and "per task template" not in rounds_markdown(rows, {}, [])
 
 
-def solved(ids: str, tasks: int = 10) -> dict:
-    passed = ids.split()
-    return {"success_rate": len(passed) / tasks, "tasks": tasks, "passed_task_ids": passed}
+def solved(ids: str, tasks: int = 10) -> EvalResult:
+    passed = set(ids.split())
+    return EvalResult(task_results=[TaskResult(task_id=f"t{i}", passed=f"t{i}" in passed) for i in range(1, tasks + 1)])
 
 
 def test_rounds_are_compared_task_by_task_with_a_sign_test() -> None:
@@ -44,10 +45,20 @@ def test_rounds_are_compared_task_by_task_with_a_sign_test() -> None:
 
 def test_rounds_without_task_ids_are_left_out() -> None:
     rows = [
-        RoundRow(0, "base", {"success_rate": 0.1}, 60, "base"),  # evaluated before passed_task_ids existed
+        RoundRow(0, "base", EvalResult(success_rate=0.1), 60, "base"),  # evaluated before task results were kept
         RoundRow(1, "job-1", solved("t1"), 900, "yes"),
-        RoundRow(2, "job-2", {}, 0, "failed (x)"),
-        # an evaluator that did not fill the ids: an empty list beside a rate above zero
-        RoundRow(3, "job-3", {"success_rate": 0.5, "tasks": 10, "passed_task_ids": []}, 900, "yes"),
+        RoundRow(2, "job-2", None, 0, "failed (x)"),
+        # an evaluator that gave figures only
+        RoundRow(3, "job-3", EvalResult(success_rate=0.5, tasks=10), 900, "yes"),
     ]
     assert paired_markdown(rows) == [] and "won and lost" not in rounds_markdown(rows, {}, [])
+
+
+def test_a_step_recorded_in_the_demo_state_reads_back_as_its_evaluation() -> None:
+    baseline = solved("t1 t2")
+    step = {**baseline.model_dump(mode="json"), "wall_s": 60.0, "trace_ids": ["x"]}
+    assert evaluation_of(step) == baseline
+    assert evaluation_of({}) is None  # a failed round
+    # a state written before task results were kept: figures only, so no task-by-task comparison
+    older = evaluation_of({"success_rate": 0.5, "tasks": 4, "passed_task_ids": ["t1", "t2"], "wall_s": 1.0})
+    assert older == EvalResult(success_rate=0.5, tasks=4) and older.passed_tasks is None

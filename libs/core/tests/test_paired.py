@@ -1,4 +1,4 @@
-from tracewheel.core.paired import PairedSplit, listed_tasks
+from tracewheel.core.paired import PairedSplit
 
 
 def test_the_split_counts_tasks_only_one_model_solved() -> None:
@@ -21,10 +21,3 @@ def test_the_sign_test_one_sided() -> None:
     assert PairedSplit(1, 0, 6).p_greater() == 0.5  # a demo round 2 against its round 1
     assert PairedSplit(0, 4, 0).p_greater() == 1.0  # only losses
     assert PairedSplit(5, 0, 0).p_greater() == 1 / 2**5
-
-
-def test_solved_tasks_count_only_when_their_number_matches_the_rate() -> None:
-    assert listed_tasks(["a", "b"], 0.5, 4) == ("a", "b")
-    assert listed_tasks([], 0.0, 4) == ()  # solved nothing, and says so
-    assert listed_tasks([], 0.5, 4) is None  # an evaluator that did not fill the ids
-    assert listed_tasks([], 0.0, 0) is None  # no task count either

@@ -8,11 +8,13 @@ import openai
 import pytest
 
 from tracewheel.agent.conversation import LoopOptions
-from tracewheel.agent.evaluation import EvalReport, evaluate, task_result, to_eval_metrics_proto
+from tracewheel.agent.evaluation import evaluate, task_result
 from tracewheel.agent.report import report_markdown, write_reports
 from tracewheel.agent.tasks import load_suite
 from tracewheel.agent.tool_schemas import TASK_TOOLS
 from tracewheel.agent.tools import LocalGateway
+from tracewheel.core.evaluation import EvalResult, TaskResult
+from tracewheel.core.evaluation_proto import eval_result_from_proto, eval_result_to_proto
 from tracewheel.core.trace import Trace, validate_trace
 
 
@@ -46,7 +48,7 @@ async def test_replay_vs_tiny_model_report(
     table = paths["markdown"].read_text()
     assert "| task success | 1.000 |" in table and "agent" in table
     assert json.loads(paths["json"].read_text())[0]["success_rate"] == 1.0
-    metrics = to_eval_metrics_proto(model)
+    metrics = eval_result_to_proto(model)
     assert metrics.model == "agent" and metrics.suite == "heldout" and metrics.tasks == 2
 
 
@@ -73,7 +75,7 @@ def test_metrics_count_parse_errors_as_attempts_and_unknown_tools_as_invalid() -
         }
     )
     result = task_result(task, trace, 1.5)
-    report = EvalReport(model="m", suite="train", mode="agent", results=[result])
+    report = EvalResult(model="m", suite="train", task_results=[result])
     assert (result.attempted_calls, result.valid_tool_calls, result.right_tool_calls) == (3, 1, 1)
     assert report.valid_tool_call_rate == pytest.approx(1 / 3) and report.right_tool_rate == 0.5
     assert report.mean_tokens == 10 and report.mean_steps == 2 and report.success_rate == 1.0
@@ -81,8 +83,6 @@ def test_metrics_count_parse_errors_as_attempts_and_unknown_tools_as_invalid() -
 
 
 def test_success_by_template_and_solved_tasks_reach_the_metrics_payload() -> None:
-    from tracewheel.agent.evaluation import TaskResult
-
     def result(template: str, passed: bool) -> TaskResult:
         return TaskResult(
             task_id=f"t-{template}-{passed}",
@@ -100,8 +100,8 @@ def test_success_by_template_and_solved_tasks_reach_the_metrics_payload() -> Non
             trace_id="trace-x",
         )
 
-    report = EvalReport("m", "heldout", "agent", [result("order_form", True), result("price_lookup", False)])
-    report.results.append(result("order_form", False))
+    results = [result("order_form", True), result("price_lookup", False), result("order_form", False)]
+    report = EvalResult(model="m", suite="heldout", task_results=results)
     assert report.success_by_template == {"order_form": 0.5, "price_lookup": 0.0}
-    assert dict(to_eval_metrics_proto(report).success_by_template) == {"order_form": 0.5, "price_lookup": 0.0}
-    assert list(to_eval_metrics_proto(report).passed_task_ids) == ["t-order_form-True"]
+    assert dict(eval_result_to_proto(report).success_by_template) == {"order_form": 0.5, "price_lookup": 0.0}
+    assert eval_result_from_proto(eval_result_to_proto(report)).passed_tasks == ("t-order_form-True",)

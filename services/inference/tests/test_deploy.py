@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from tracewheel.core.errors import NotFound
+from tracewheel.core.evaluation import EvalResult
+from tracewheel.core.evaluation_proto import eval_result_from_proto, eval_result_to_proto
 from tracewheel.core.events import (
     SUBJECT_MODEL_DEPLOYED,
     SUBJECT_MODEL_TRAINED,
@@ -18,14 +21,17 @@ from tracewheel.core.events import (
     run_consumer,
 )
 from tracewheel.core.natsserver import NatsServer
+from tracewheel.core.paired import PairedSplit
 from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
 from tracewheel.inference.config import InferenceSettings
-from tracewheel.inference.deploy import Deployer, Evaluation, gate
+from tracewheel.inference.deploy import Deployer
 from tracewheel.inference.engine import Engine
 from tracewheel.inference.events import TRAINED, make_trained_handler
-from tracewheel.v1 import events_pb2
+from tracewheel.inference.gate import DeployGate
+from tracewheel.v1 import evaluation_pb2, events_pb2
 
 from .conftest import make_adapter
+from .test_gate import solved
 
 
 def new_engine(model_dir: Path) -> Engine:
@@ -45,58 +51,22 @@ def trained(name: str, path: Path, success: float, baseline: float = 0.1) -> eve
         adapter_name=name,
         adapter_path=str(path),
         base_model="tiny",
-        metrics=events_pb2.EvalMetrics(success_rate=success),
-        baseline_metrics=events_pb2.EvalMetrics(success_rate=baseline),
+        metrics=evaluation_pb2.EvalResult(success_rate=success),
+        baseline_metrics=evaluation_pb2.EvalResult(success_rate=baseline),
     )
 
 
-def test_gate_compares_with_a_margin() -> None:
-    assert gate(Evaluation(0.5), Evaluation(0.1), mode="strict")[0]
-    assert not gate(Evaluation(0.5), Evaluation(0.5), mode="strict")[0]
-    assert not gate(Evaluation(0.55), Evaluation(0.5), mode="strict", min_gain=0.1)[0]
-    assert not gate(Evaluation(0.9), None, mode="strict")[0]
-    assert gate(Evaluation(0.0), Evaluation(0.9), mode="always")[0]
-
-
-def solved(ids: str, tasks: int = 20, suite: str = "heldout") -> Evaluation:
-    passed = tuple(ids.split())
-    return Evaluation(len(passed) / tasks, suite, tasks, passed)
-
-
-def test_the_paired_gate_counts_tasks_won_and_lost() -> None:
-    base = solved("t1")
-    # a demo round 1 against its base model: six tasks won, one lost: p = 8/128 = 0.0625
-    round_1 = solved("t2 t3 t4 t5 t6 t7")
-    deploy, reason = gate(round_1, base, mode="paired", max_p=0.05)
-    assert not deploy and "won 6 and lost 1 of 20 tasks" in reason and "p 0.062 (at most 0.05 required)" in reason
-    assert gate(round_1, base, mode="paired", max_p=0.1)[0]
-    # a higher rate from a split that is mostly churn does not pass; strict would deploy it
-    churn = solved("t1 t2 t3 t4 t5 t6 t7")
-    shuffled = solved("t1 t8 t9 t10 t11 t12 t13 t14")
-    assert gate(shuffled, churn, mode="strict")[0]
-    assert not gate(shuffled, churn, mode="paired", max_p=0.25)[0]  # won 7, lost 6: p 0.5
-    # no task differs: no evidence
-    assert not gate(solved("t1 t2"), solved("t2 t1"), mode="paired", max_p=1.0)[0]
-
-
-def test_the_paired_gate_refuses_what_it_cannot_compare() -> None:
-    deploy, reason = gate(solved("t1 t2"), Evaluation(0.0), mode="paired")
-    assert not deploy and "the current model's evaluation does not list them" in reason
-    deploy, reason = gate(Evaluation(0.5), solved(""), mode="paired")
-    assert not deploy and "the candidate's evaluation does not list them" in reason
-    deploy, reason = gate(solved("t1 t2 t3", tasks=10), solved("t1"), mode="paired")
-    assert not deploy and "different suites ('heldout', 10 tasks against 'heldout', 20 tasks)" in reason
-
-
-def test_evaluations_from_events_list_tasks_only_when_the_ids_match_the_rate() -> None:
-    metrics = events_pb2.EvalMetrics(suite="heldout", tasks=4, success_rate=0.5, passed_task_ids=["a", "b"])
-    assert Evaluation.of(metrics) == Evaluation(0.5, "heldout", 4, ("a", "b"))
-    nothing_solved = events_pb2.EvalMetrics(suite="heldout", tasks=4, success_rate=0.0)
-    assert Evaluation.of(nothing_solved).passed == ()
-    # an evaluator that does not fill the ids: an empty list beside a rate above zero
-    unlisted = events_pb2.EvalMetrics(suite="heldout", tasks=4, success_rate=0.5)
-    assert Evaluation.of(unlisted).passed is None
-    assert Evaluation.of(events_pb2.EvalMetrics(success_rate=0.0)).passed is None  # no task count either
+def test_evaluations_from_events_list_tasks_only_when_the_event_lists_them() -> None:
+    metrics = eval_result_to_proto(solved("a b", tasks=4))
+    assert eval_result_from_proto(metrics).passed_tasks == ("a", "b")
+    nothing_solved = eval_result_to_proto(solved("", tasks=4))
+    assert eval_result_from_proto(nothing_solved).passed_tasks == ()
+    # an evaluator that does not list its tasks: figures alone, whatever the rate
+    unlisted = evaluation_pb2.EvalResult(suite="heldout", tasks=4, success_rate=0.5)
+    assert eval_result_from_proto(unlisted).passed_tasks is None
+    assert (
+        eval_result_from_proto(evaluation_pb2.EvalResult(success_rate=0.0)).passed_tasks is None
+    )  # no task count either
 
 
 def test_gate_settings_a_gate_does_not_read_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,13 +100,37 @@ def test_the_paired_gate_reads_the_tasks_back_after_a_restart(
     assert restarted.aliases["agent"] == "a1"
 
 
+def test_each_decision_is_recorded_with_its_gate_and_both_evaluations(
+    engine: Engine, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    state_file = tmp_path / "deployments.json"
+    adapter = make_adapter(tiny_model_dir, tmp_path / "a1", seed=1)
+    deployer = Deployer(
+        ModelRegistry(PeftAdapters(engine), "tiny"), state_file, alias="agent", mode="paired", max_p=0.1
+    )
+    base, candidate = solved("t1"), solved("t1 t2 t3")
+    deployer.apply("a1", str(adapter), candidate, base)
+
+    # read back by a restarted service under another gate: the decision keeps the one it was taken under
+    restarted = Deployer(ModelRegistry(PeftAdapters(new_engine(tiny_model_dir)), "tiny"), state_file, alias="agent")
+    decision = restarted.explain("a1")
+    assert not decision.deployed and decision.alias == "agent" and decision.previous == "tiny"
+    assert decision.gate == DeployGate("paired", max_p=0.1) and restarted.gate == DeployGate("strict")
+    assert decision.candidate == candidate and decision.compared_with == base
+    assert decision.split == PairedSplit(won=2, lost=0, both=1)
+    assert "won 2 and lost 0 of 20 tasks" in decision.reason and "p 0.250 (at most 0.1 required)" in decision.reason
+    assert restarted.decisions() == [decision]
+    with pytest.raises(NotFound, match="no deployment decision recorded for adapter 'a9'"):
+        restarted.explain("a9")
+
+
 def test_records_written_before_the_paired_gate_are_read(engine: Engine, tiny_model_dir: Path, tmp_path: Path) -> None:
     adapter = make_adapter(tiny_model_dir, tmp_path / "a1", seed=1)
     state_file = tmp_path / "deployments.json"
     old = {"adapters": {"a1": str(adapter)}, "success": {"a1": 0.5, "tiny": 0.1}, "aliases": {"agent": "a1"}}
     state_file.write_text(json.dumps(old))
     deployer = Deployer(ModelRegistry(PeftAdapters(engine), "tiny"), state_file, alias="agent")
-    assert deployer.record.evaluation("a1") == Evaluation(0.5)
+    assert deployer.record.evaluation("a1") == EvalResult(model="a1", success_rate=0.5)
     assert deployer.registry.aliases["agent"] == "a1"
 
 

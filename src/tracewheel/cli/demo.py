@@ -30,7 +30,7 @@ import grpc
 from rich.console import Console
 
 from tracewheel.cli.demo_profiles import DemoProfile, full_profile, quick_profile, with_settings
-from tracewheel.cli.demo_report import RoundRow, plot_rounds, rounds_markdown, rounds_table
+from tracewheel.cli.demo_report import RoundRow, evaluation_of, plot_rounds, rounds_markdown, rounds_table
 from tracewheel.cli.flywheel import Flywheel, RoundResult
 from tracewheel.cli.stack import StackInfo, Supervisor, home_dir, pid_alive
 from tracewheel.core.errors import FailedPrecondition, TracewheelError
@@ -113,7 +113,7 @@ class Demo:
             f"measuring the base model {base} on the held-out suite",
             lambda show: fw.evaluate(base, "heldout", p.eval_timeout_s, use_cache=True),
         )
-        rows = [RoundRow(0, base, baseline, baseline["wall_s"], "base")]
+        rows = [RoundRow(0, base, evaluation_of(baseline), baseline["wall_s"], "base")]
         known = self.step("jobs_before_round1", "noting the trainer's jobs", lambda show: {"jobs": fw.job_ids()})
         demos = self.step(
             "demonstrations",
@@ -154,7 +154,8 @@ class Demo:
             deployed = f"failed: {outcome.error}"
         else:
             deployed = "yes" if outcome.deployed else f"no: {outcome.deploy_reason}"
-        return RoundRow(number, outcome.job_id, outcome.metrics, result["wall_s"], deployed, new_traces)
+        metrics = evaluation_of(outcome.metrics)
+        return RoundRow(number, outcome.job_id, metrics, result["wall_s"], deployed, new_traces)
 
     def report(self, rows: list[RoundRow], total_s: float) -> Path:
         self.console.print(rounds_table(rows))

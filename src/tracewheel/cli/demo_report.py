@@ -10,7 +10,15 @@ from typing import Any
 
 from rich.table import Table
 
-from tracewheel.core.paired import PairedSplit, listed_tasks
+from tracewheel.core.evaluation import EvalResult
+from tracewheel.core.paired import PairedSplit
+
+
+def evaluation_of(step: dict[str, Any]) -> EvalResult | None:
+    """The evaluation a demo step recorded (its JSON form, beside the step's own keys such as
+    `wall_s`), or None when the step has none (a failed round)."""
+    figures = {key: value for key, value in step.items() if key in EvalResult.model_fields}
+    return EvalResult.model_validate(figures) if figures else None
 
 
 @dataclass(frozen=True)
@@ -19,9 +27,9 @@ class RoundRow:
 
     round: int
     model: str
-    metrics: dict[str, Any]
+    metrics: EvalResult | None  # None: not evaluated (a failed round)
     wall_s: float
-    deployed: str  # "base", "yes", "no (reason)", "failed (reason)"
+    deployed: str  # "base", "yes", "no: <the gate's reason>", "failed: <error>"
     train_traces: int = 0
 
     def cells(self) -> list[str]:
@@ -29,10 +37,10 @@ class RoundRow:
         return [
             str(self.round),
             self.model,
-            f"{m.get('success_rate', 0.0):.0%}" if m else "-",
-            f"{m.get('valid_tool_call_rate', 0.0):.0%}" if m else "-",
-            f"{m.get('mean_steps', 0.0):.1f}" if m else "-",
-            f"{m.get('mean_tokens', 0.0):.0f}" if m else "-",
+            f"{m.success_rate:.0%}" if m else "-",
+            f"{m.valid_tool_call_rate:.0%}" if m else "-",
+            f"{m.mean_steps:.1f}" if m else "-",
+            f"{m.mean_tokens:.0f}" if m else "-",
             str(self.train_traces) if self.round else "-",
             f"{self.wall_s:.0f}",
             self.deployed,
@@ -75,7 +83,7 @@ def rounds_markdown(rows: Sequence[RoundRow], where: dict[str, str], notes: Sequ
 
 def template_markdown(rows: Sequence[RoundRow]) -> list[str]:
     """Held-out success per task template and round (empty when no round reports templates)."""
-    per_round = [row.metrics.get("success_by_template") or {} for row in rows]
+    per_round = [row.metrics.success_by_template if row.metrics else {} for row in rows]
     templates = list(dict.fromkeys(name for by_template in per_round for name in by_template))
     if not templates:
         return []
@@ -91,10 +99,10 @@ def template_markdown(rows: Sequence[RoundRow]) -> list[str]:
 def paired_markdown(rows: Sequence[RoundRow]) -> list[str]:
     """Each round against the round before, task by task: the held-out tasks it solved that the
     previous model did not (won), the reverse (lost), and the sign test's p on that split. On
-    twenty tasks a gain of a task or two is within what training seeds alone move; the split says
-    whether a round's gain is more than that. Rounds whose evaluation
-    does not list its solved tasks (before `passed_task_ids` existed, or failed rounds) are left out."""
-    scored = [(row, passed) for row in rows if (passed := _solved(row.metrics)) is not None]
+    twenty tasks a gain of a task or two is within what training seeds alone move (docs/lab/);
+    the split says whether a round's gain is more than that. Rounds whose evaluation does not
+    list its tasks (failed rounds, evaluations recorded before task results were kept) are left out."""
+    scored = [(row, passed) for row in rows if row.metrics and (passed := row.metrics.passed_tasks) is not None]
     if len(scored) < 2:
         return []
     lines = ["", "## Held-out tasks won and lost, round against the round before", ""]
@@ -104,10 +112,6 @@ def paired_markdown(rows: Sequence[RoundRow]) -> list[str]:
         cells = f"{split.won} | {split.lost} | {split.both} | {split.p_two_sided():.2f}"
         lines.append(f"| {after.round} | {before.round} | {cells} |")
     return lines
-
-
-def _solved(metrics: dict[str, Any]) -> tuple[str, ...] | None:
-    return listed_tasks(metrics.get("passed_task_ids", []), metrics.get("success_rate", 0.0), metrics.get("tasks", 0))
 
 
 def plot_rounds(rows: Sequence[RoundRow], path: Path) -> Path:
@@ -121,8 +125,8 @@ def plot_rounds(rows: Sequence[RoundRow], path: Path) -> Path:
     labels = [f"round {row.round}" for row in rows]
     width = 0.38
     positions = range(len(rows))
-    success = [row.metrics.get("success_rate", 0.0) for row in rows]
-    valid = [row.metrics.get("valid_tool_call_rate", 0.0) for row in rows]
+    success = [row.metrics.success_rate if row.metrics else 0.0 for row in rows]
+    valid = [row.metrics.valid_tool_call_rate if row.metrics else 0.0 for row in rows]
     axes.bar([p - width / 2 for p in positions], success, width, label="held-out success")
     axes.bar([p + width / 2 for p in positions], valid, width, label="valid tool calls")
     axes.set_xticks(list(positions), labels)

@@ -18,11 +18,12 @@ import grpc
 
 from tracewheel.cli.stack import StackInfo
 from tracewheel.core.errors import DeadlineExceeded, FailedPrecondition
-from tracewheel.trainer.evaluation import metrics_dict
+from tracewheel.core.evaluation_proto import eval_result_from_proto
 from tracewheel.v1 import (
     agent_pb2,
     agent_pb2_grpc,
     dataset_pb2_grpc,
+    evaluation_pb2,
     inference_pb2,
     inference_pb2_grpc,
     trainer_pb2,
@@ -51,6 +52,11 @@ def interruptible_call(method: Any, request: Any, timeout_s: float) -> Any:
     except BaseException:
         future.cancel()
         raise
+
+
+def result_json(message: evaluation_pb2.EvalResult) -> dict[str, Any]:
+    """An evaluation in its JSON form (`EvalResult.model_dump`), as the demo's state file keeps it."""
+    return eval_result_from_proto(message).model_dump(mode="json")
 
 
 def _state(state: int) -> str:
@@ -100,21 +106,21 @@ class Flywheel:
 
     def evaluate(self, model: str, suite: str, timeout_s: float, *, use_cache: bool = False) -> dict[str, Any]:
         request = agent_pb2.EvaluateRequest(model=model, suite=suite, use_cache=use_cache)
-        return metrics_dict(interruptible_call(self.agent.Evaluate, request, timeout_s))
+        return result_json(interruptible_call(self.agent.Evaluate, request, timeout_s))
 
     def collect_demonstrations(self, timeout_s: float, *, count: int = 0) -> dict[str, Any]:
         """The train suite's first `count` tasks (0: all) replayed from their references."""
         tasks = agent_pb2.TaskSlice(first_task=0, task_count=count)
         request = agent_pb2.CollectDemonstrationsRequest(suite="train", tasks=tasks)
         response = interruptible_call(self.agent.CollectDemonstrations, request, timeout_s)
-        return {**metrics_dict(response.metrics), "trace_ids": list(response.trace_ids)}
+        return {**result_json(response.metrics), "trace_ids": list(response.trace_ids)}
 
     def run_student(self, model: str, timeout_s: float, *, first: int = 0) -> dict[str, Any]:
         """`model` runs the train suite from task `first` on, its traces published."""
         tasks = agent_pb2.TaskSlice(first_task=first)
         request = agent_pb2.RunSuiteRequest(suite="train", model=model, publish_traces=True, tasks=tasks)
         response = interruptible_call(self.agent.RunSuite, request, timeout_s)
-        return {**metrics_dict(response.metrics), "trace_ids": list(response.trace_ids)}
+        return {**result_json(response.metrics), "trace_ids": list(response.trace_ids)}
 
     def job_ids(self) -> list[str]:
         return [job.id for job in self.trainer.ListJobs(trainer_pb2.ListJobsRequest(), timeout=30).jobs]
@@ -167,8 +173,8 @@ def _round(job: trainer_pb2.Job, decision: inference_pb2.Deployment | None) -> R
         adapter_path=job.adapter_path,
         state=_state(job.state),
         error=job.error,
-        metrics=metrics_dict(job.metrics) if job.HasField("metrics") else {},
-        baseline_metrics=metrics_dict(job.baseline_metrics) if job.HasField("baseline_metrics") else {},
+        metrics=result_json(job.metrics) if job.HasField("metrics") else {},
+        baseline_metrics=result_json(job.baseline_metrics) if job.HasField("baseline_metrics") else {},
         deployed=bool(decision and decision.deployed),
         deploy_reason=decision.reason if decision else "",
     )

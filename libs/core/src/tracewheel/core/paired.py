@@ -6,25 +6,14 @@ a 135M student by several tasks (docs/lab/). Counting the tasks only one of the
 models solved, and asking how likely so uneven a split is between two equally good models (the
 exact sign test: ties carry no information), says whether a gain is more than that noise. The
 deployment gate (`TW_INFERENCE_DEPLOY_GATE=paired`) and the demo report both read it from here,
-and both take an evaluation's solved tasks through `listed_tasks`.
+with the solved tasks of an `EvalResult` (`passed_tasks`, None when it does not list its tasks).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-
-
-def listed_tasks(passed_task_ids: Sequence[str], success_rate: float, tasks: int) -> tuple[str, ...] | None:
-    """The tasks an evaluation (`EvalMetrics`) says it solved, or None when it did not say.
-
-    `passed_task_ids` is a repeated field: an evaluator that does not fill it looks like a model
-    that solved nothing. The ids count only when their number matches the rate.
-    """
-    if tasks > 0 and len(passed_task_ids) == round(success_rate * tasks):
-        return tuple(passed_task_ids)
-    return None
 
 
 @dataclass(frozen=True)

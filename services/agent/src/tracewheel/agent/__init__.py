@@ -1,7 +1,7 @@
 """tracewheel agent service: the agent loop, demonstrations, evaluation, task site and suites."""
 
 from tracewheel.agent.conversation import LoopOptions
-from tracewheel.agent.evaluation import EvalReport, TaskResult, evaluate, to_eval_metrics_proto
+from tracewheel.agent.evaluation import evaluate
 from tracewheel.agent.loop import AgentEvent, InferenceFailed, run_agent
 from tracewheel.agent.replay import replay_task
 from tracewheel.agent.runner import AgentRunner
@@ -10,17 +10,14 @@ from tracewheel.agent.tools import LocalGateway, SessionLost, ToolOutput, ToolSe
 __all__ = [
     "AgentEvent",
     "AgentRunner",
-    "EvalReport",
     "InferenceFailed",
     "LocalGateway",
     "LoopOptions",
     "SessionLost",
-    "TaskResult",
     "ToolOutput",
     "ToolSession",
     "ToolSessionFactory",
     "evaluate",
     "replay_task",
     "run_agent",
-    "to_eval_metrics_proto",
 ]

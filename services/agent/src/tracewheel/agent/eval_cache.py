@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tracewheel.agent.conversation import LoopOptions
-from tracewheel.agent.evaluation import EvalReport, TaskResult
 from tracewheel.agent.tasks import Task
+from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.files import write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -43,21 +43,18 @@ class EvalCache:
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.json"
 
-    def get(self, key: str) -> EvalReport | None:
+    def get(self, key: str) -> EvalResult | None:
         path = self._path(key)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return EvalReport(
-                model=data["model"],
-                suite=data["suite"],
-                mode=data["mode"],
-                results=[TaskResult(**row) for row in data["results"]],
-            )
+            if "results" in data:  # written before EvalResult: the same task rows under another key
+                data = {"model": data["model"], "suite": data["suite"], "task_results": data["results"]}
+            return EvalResult.model_validate(data)
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as exc:  # a damaged entry is measured again
             log.warning("ignoring unreadable cached evaluation %s: %s", path, exc)
             return None
 
-    def put(self, key: str, report: EvalReport) -> None:
-        write_json_atomically(self._path(key), report.to_dict())
+    def put(self, key: str, result: EvalResult) -> None:
+        write_json_atomically(self._path(key), result.model_dump(mode="json"))

@@ -1,14 +1,10 @@
 """Evaluation: run a suite (agent or reference replay), check every task, sum up the figures.
 
-Metrics (over all tasks of a run):
-- success rate: tasks whose checker passed / tasks;
-- valid tool-call rate: parsed calls naming a tool of the session with a JSON-object argument
-  that the tool's parameter schema (as offered to the model) accepts: required arguments there,
-  declared types / all attempted calls (parsed calls plus outputs whose `<tool_call>` failed to
-  parse); 0 when nothing was attempted;
-- right-tool rate: calls naming a tool that the task's reference solution uses / all parsed
-  calls; 0 when there were none;
-- mean steps (model turns), mean tokens (prompt + completion), mean latency per task (seconds).
+The result is `tracewheel.core.evaluation.EvalResult`: one `TaskResult` per task, read from its
+checked trace here, and the figures derived from them there (their definitions are in that
+module's docstring). A valid tool call names a tool of the session with a JSON-object argument
+that the tool's parameter schema (as offered to the model) accepts; the right tool is one the
+task's reference solution uses.
 
 The site's orders are cleared once at the start of a run, not per task: tasks run concurrently,
 and a suite never has two form tasks on the same product, so their orders cannot be mistaken.
@@ -20,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import openai
@@ -32,108 +27,13 @@ from tracewheel.agent.replay import replay_task
 from tracewheel.agent.tasks import Task
 from tracewheel.agent.tools import ToolSessionFactory
 from tracewheel.core.errors import TracewheelError
+from tracewheel.core.evaluation import EvalResult, TaskResult
 from tracewheel.core.trace import Message, Outcome, Trace, Verdict
-from tracewheel.v1 import events_pb2
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["agent", "replay"]
 TraceSink = Callable[[Trace], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    """One task's figures, read from its checked trace."""
-
-    task_id: str
-    template: str
-    passed: bool
-    verdict: str
-    detail: str
-    steps: int
-    tool_calls: int
-    attempted_calls: int
-    valid_tool_calls: int
-    right_tool_calls: int
-    tokens: int
-    latency_s: float
-    trace_id: str
-
-
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
-def _ratio(part: int, whole: int) -> float:
-    return part / whole if whole else 0.0
-
-
-@dataclass
-class EvalReport:
-    """The figures of one model on one suite."""
-
-    model: str
-    suite: str
-    mode: str
-    results: list[TaskResult] = field(default_factory=list)
-
-    @property
-    def tasks(self) -> int:
-        return len(self.results)
-
-    @property
-    def success_rate(self) -> float:
-        return _ratio(sum(r.passed for r in self.results), self.tasks)
-
-    @property
-    def valid_tool_call_rate(self) -> float:
-        return _ratio(sum(r.valid_tool_calls for r in self.results), sum(r.attempted_calls for r in self.results))
-
-    @property
-    def right_tool_rate(self) -> float:
-        return _ratio(sum(r.right_tool_calls for r in self.results), sum(r.tool_calls for r in self.results))
-
-    @property
-    def mean_steps(self) -> float:
-        return _mean([r.steps for r in self.results])
-
-    @property
-    def mean_tokens(self) -> float:
-        return _mean([r.tokens for r in self.results])
-
-    @property
-    def mean_latency_s(self) -> float:
-        return _mean([r.latency_s for r in self.results])
-
-    @property
-    def success_by_template(self) -> dict[str, float]:
-        """Success rate per task template, in the order templates first appear."""
-        by_template: dict[str, list[bool]] = {}
-        for result in self.results:
-            by_template.setdefault(result.template, []).append(result.passed)
-        return {template: _ratio(sum(passed), len(passed)) for template, passed in by_template.items()}
-
-    @property
-    def trace_ids(self) -> list[str]:
-        return [r.trace_id for r in self.results]
-
-    def summary(self) -> dict[str, float | int | str]:
-        """The headline figures (the EvalMetrics fields)."""
-        return {
-            "model": self.model,
-            "suite": self.suite,
-            "tasks": self.tasks,
-            "success_rate": self.success_rate,
-            "valid_tool_call_rate": self.valid_tool_call_rate,
-            "right_tool_rate": self.right_tool_rate,
-            "mean_steps": self.mean_steps,
-            "mean_tokens": self.mean_tokens,
-            "mean_latency_s": self.mean_latency_s,
-        }
-
-    def to_dict(self) -> dict[str, object]:
-        """Summary, mode and per-task results, for JSON."""
-        return {**self.summary(), "mode": self.mode, "results": [asdict(r) for r in self.results]}
 
 
 def task_result(task: Task, trace: Trace, latency_s: float) -> TaskResult:
@@ -198,7 +98,7 @@ async def evaluate(
     concurrency: int = 2,
     mode: Mode = "agent",
     on_trace: TraceSink | None = None,
-) -> EvalReport:
+) -> EvalResult:
     """Runs `tasks` (`concurrency` at once, one tool session each), checks them, and reports.
 
     Args:
@@ -236,15 +136,6 @@ async def evaluate(
 
     results = await asyncio.gather(*(one(task) for task in tasks))
     suite = tasks[0].suite if tasks else ""
-    report = EvalReport(model=model, suite=suite, mode=mode, results=list(results))
+    report = EvalResult(model=model, suite=suite, task_results=results)
     logger.info("evaluated %s on %s: success %.2f over %d tasks", model, suite, report.success_rate, report.tasks)
     return report
-
-
-def to_eval_metrics_proto(report: EvalReport) -> events_pb2.EvalMetrics:
-    """The report's headline figures, per-template success and solved tasks as the EvalMetrics payload."""
-    return events_pb2.EvalMetrics(
-        **report.summary(),
-        success_by_template=report.success_by_template,
-        passed_task_ids=[r.task_id for r in report.results if r.passed],
-    )

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from tracewheel.agent.evaluation import EvalReport
+from tracewheel.core.evaluation import EvalResult
 
 RATES = (
     ("success_rate", "task success"),
@@ -22,23 +22,19 @@ _ROWS = (
 )
 
 
-def _label(report: EvalReport) -> str:
-    return f"{report.model} ({report.mode})" if report.mode != "agent" else report.model
-
-
-def report_markdown(reports: Sequence[EvalReport]) -> str:
+def report_markdown(reports: Sequence[EvalResult]) -> str:
     """A table: one row per metric, one column per run."""
     suite = reports[0].suite if reports else ""
-    header = "| metric | " + " | ".join(_label(r) for r in reports) + " |"
+    header = "| metric | " + " | ".join(r.model for r in reports) + " |"
     lines = [f"### Evaluation on `{suite}`", "", header, "|---|" + "---:|" * len(reports)]
     lines.append("| tasks | " + " | ".join(str(r.tasks) for r in reports) + " |")
     for key, name in _ROWS:
-        values = [r.summary()[key] for r in reports]
+        values = [getattr(r, key) for r in reports]
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values) + " |")
     return "\n".join(lines) + "\n"
 
 
-def plot_reports(reports: Sequence[EvalReport], path: Path) -> Path:
+def plot_reports(reports: Sequence[EvalResult], path: Path) -> Path:
     """Grouped bars of the three rates, one bar colour per run, saved as PNG (Agg, no display)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -48,9 +44,8 @@ def plot_reports(reports: Sequence[EvalReport], path: Path) -> Path:
     axes = figure.add_subplot()
     width = 0.8 / max(1, len(reports))
     for index, report in enumerate(reports):
-        summary = report.summary()
         xs = [position + index * width for position in range(len(RATES))]
-        bars = axes.bar(xs, [float(summary[key]) for key, _ in RATES], width, label=_label(report))
+        bars = axes.bar(xs, [float(getattr(report, key)) for key, _ in RATES], width, label=report.model)
         axes.bar_label(bars, fmt="%.2f", fontsize=8)
     axes.set_xticks([position + width * (len(reports) - 1) / 2 for position in range(len(RATES))])
     axes.set_xticklabels([name for _, name in RATES])
@@ -64,11 +59,11 @@ def plot_reports(reports: Sequence[EvalReport], path: Path) -> Path:
     return path
 
 
-def write_reports(reports: Sequence[EvalReport], directory: Path, stem: str = "eval") -> dict[str, Path]:
+def write_reports(reports: Sequence[EvalResult], directory: Path, stem: str = "eval") -> dict[str, Path]:
     """Writes `<stem>.json`, `<stem>.md` and `<stem>.png` into `directory`; returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"json": directory / f"{stem}.json", "markdown": directory / f"{stem}.md", "png": directory / f"{stem}.png"}
-    paths["json"].write_text(json.dumps([r.to_dict() for r in reports], indent=2), encoding="utf-8")
+    paths["json"].write_text(json.dumps([r.model_dump(mode="json") for r in reports], indent=2), encoding="utf-8")
     paths["markdown"].write_text(report_markdown(reports), encoding="utf-8")
     plot_reports(reports, paths["png"])
     return paths

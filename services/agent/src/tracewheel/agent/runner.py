@@ -14,12 +14,13 @@ import openai
 from tracewheel.agent.checking import core_task, judge
 from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.eval_cache import EvalCache, cache_key
-from tracewheel.agent.evaluation import EvalReport, Mode, evaluate
+from tracewheel.agent.evaluation import Mode, evaluate
 from tracewheel.agent.loop import Approver, EventSink, run_agent
 from tracewheel.agent.tasks import Task, load_suite, slice_tasks
 from tracewheel.agent.tools import ToolSessionFactory
 from tracewheel.core import trace as core
 from tracewheel.core.errors import InvalidArgument, NotFound
+from tracewheel.core.evaluation import EvalResult
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class AgentRunner:
         publish: bool = True,
         first_task: int = 0,
         task_count: int = 0,
-    ) -> EvalReport:
+    ) -> EvalResult:
         """Runs a suite's tasks (all, or the slice `first_task`, `task_count`); their traces go on
         (to the dataset) when `publish`.
 
@@ -159,7 +160,7 @@ class AgentRunner:
         tasks = slice_tasks(self.suite(suite), first_task, task_count)
         return await self._run(tasks, model or self.default_model, "agent", concurrency, publish)
 
-    async def _run(self, tasks: list[Task], model: str, mode: Mode, concurrency: int, publish: bool) -> EvalReport:
+    async def _run(self, tasks: list[Task], model: str, mode: Mode, concurrency: int, publish: bool) -> EvalResult:
         """Runs and checks `tasks`; when `publish`, their traces go on together when all are done
         (otherwise to `on_eval_trace`).
 
@@ -190,7 +191,7 @@ class AgentRunner:
 
     async def evaluate(
         self, model: str, suite: str = "heldout", *, concurrency: int = 0, use_cache: bool = False
-    ) -> EvalReport:
+    ) -> EvalResult:
         """Scores `model` on `suite`; its traces are never published (held-out stays unseen).
 
         With `use_cache`, an earlier evaluation of the same model, tasks and settings is returned
@@ -223,7 +224,7 @@ class AgentRunner:
 
     async def collect_demonstrations(
         self, suite: str = "train", *, concurrency: int = 0, first_task: int = 0, task_count: int = 0
-    ) -> EvalReport:
+    ) -> EvalResult:
         """Replays the reference solutions of `suite` (all, or a slice) through the tools; the
         checked traces go on.
 

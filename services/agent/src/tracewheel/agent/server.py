@@ -10,15 +10,15 @@ from typing import Any
 
 import grpc
 
-from tracewheel.agent.evaluation import to_eval_metrics_proto
 from tracewheel.agent.loop import AgentEvent
 from tracewheel.agent.runner import AgentRunner
 from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.evaluation_proto import eval_result_to_proto
 from tracewheel.core.trace import ToolCall, Trace
 
 # The one Message converter lives in core; it is not public there yet.
 from tracewheel.core.trace_proto import message_to_proto, trace_to_proto
-from tracewheel.v1 import agent_pb2, agent_pb2_grpc, events_pb2, trace_pb2
+from tracewheel.v1 import agent_pb2, agent_pb2_grpc, evaluation_pb2, trace_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -125,15 +125,15 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             first_task=request.tasks.first_task,
             task_count=request.tasks.task_count,
         )
-        return agent_pb2.RunSuiteResponse(metrics=to_eval_metrics_proto(report), trace_ids=report.trace_ids)
+        return agent_pb2.RunSuiteResponse(metrics=eval_result_to_proto(report), trace_ids=report.trace_ids)
 
     async def Evaluate(
         self, request: agent_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
-    ) -> events_pb2.EvalMetrics:
+    ) -> evaluation_pb2.EvalResult:
         report = await self.runner.evaluate(
             request.model, request.suite, concurrency=request.concurrency, use_cache=request.use_cache
         )
-        return to_eval_metrics_proto(report)
+        return eval_result_to_proto(report)
 
     async def CollectDemonstrations(
         self, request: agent_pb2.CollectDemonstrationsRequest, context: grpc.aio.ServicerContext
@@ -144,7 +144,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             first_task=request.tasks.first_task,
             task_count=request.tasks.task_count,
         )
-        return agent_pb2.RunSuiteResponse(metrics=to_eval_metrics_proto(report), trace_ids=report.trace_ids)
+        return agent_pb2.RunSuiteResponse(metrics=eval_result_to_proto(report), trace_ids=report.trace_ids)
 
 
 async def _read_decisions(

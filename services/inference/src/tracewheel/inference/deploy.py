@@ -2,122 +2,98 @@
 
 A `models.v1.trained` event names an adapter and carries its held-out evaluation and the
 base model's. The adapter is loaded under its versioned name; the alias moves to it only if it
-passes the gate against the model currently behind the alias:
+passes the gate (`gate.py`) against the model currently behind the alias. The previous target
+stays loaded for rollback.
 
-- `strict` (default): its success rate beats the current one by more than `min_gain`;
-- `paired`: on the same suite, it solved more of the tasks the two models disagree on than the
-  current one did, by a split a one-sided exact sign test puts at p <= `max_p` (a rate gain of a
-  task or two on a small suite is within training noise; tracewheel.core.paired);
-- `always`: no comparison (the quick demo's random tiny model only).
-
-The previous target stays loaded for rollback. Everything is recorded in
-`<home>/inference/deployments.json` (written atomically), so a restart serves the same adapters
-and aliases, and a redelivered event is recognised and changes nothing.
+Everything is recorded in `<home>/inference/deployments.json` (written atomically): adapters,
+aliases and their history, each model's evaluation, and each decision with the gate it was
+taken under, both evaluations and the reason. A restart serves the same adapters and aliases, a
+redelivered event is recognised and changes nothing, and `explain` (gRPC `ExplainDeployment`,
+`tracewheel models explain`) says later why an adapter was or was not deployed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tracewheel.core.errors import InvalidArgument
+from pydantic import BaseModel, ConfigDict, Field
+
+from tracewheel.core.errors import InvalidArgument, NotFound
+from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.files import write_json_atomically
-from tracewheel.core.paired import PairedSplit, listed_tasks
+from tracewheel.core.paired import PairedSplit
 from tracewheel.inference.adapters import ModelRegistry
-from tracewheel.v1 import events_pb2
+from tracewheel.inference.gate import DeployGate, GateMode
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(BaseModel):
+    """The gate's decision on one adapter, as recorded.
+
+    Attributes:
+        deployed: the alias moved to the adapter.
+        alias: the alias the gate was asked to move.
+        adapter: the adapter's name.
+        previous: the alias's target when the gate ran: the model the adapter was compared with.
+        reason: why, in words, with the figures compared.
+        gate: the rule it was decided under (None: recorded before decisions kept it).
+        candidate: the adapter's evaluation (None: recorded before decisions kept it).
+        compared_with: `previous`'s evaluation (None: it had none, or recorded before decisions kept it).
+        split: tasks won and lost against `previous` (None: not comparable task by task).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     deployed: bool
     alias: str
     adapter: str
     previous: str
     reason: str
+    gate: DeployGate | None = None
+    candidate: EvalResult | None = None
+    compared_with: EvalResult | None = None
+    split: PairedSplit | None = None
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """A model's held-out result, as far as the gate reads it.
-
-    Attributes:
-        success: success rate.
-        suite: the suite it was measured on.
-        tasks: how many tasks that run had.
-        passed: the ids of the tasks it solved; None when the evaluation did not say.
-    """
-
-    success: float
-    suite: str = ""
-    tasks: int = 0
-    passed: tuple[str, ...] | None = None
-
-    @classmethod
-    def of(cls, metrics: events_pb2.EvalMetrics) -> Evaluation:
-        """From an event's metrics (the solved tasks only where they are listed: `listed_tasks`)."""
-        passed = listed_tasks(metrics.passed_task_ids, metrics.success_rate, metrics.tasks)
-        return cls(metrics.success_rate, metrics.suite, metrics.tasks, passed)
+def _legacy_evaluation(model: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation as records before EvalResult kept it ({success, suite, tasks, passed}); the
+    solved ids alone are no task list, so it reads as not listing its tasks."""
+    if "success" not in data:
+        return data
+    return {
+        "model": model,
+        "suite": data.get("suite", ""),
+        "tasks": data.get("tasks", 0),
+        "success_rate": data["success"],
+    }
 
 
-@dataclass
-class DeploymentRecord:
-    adapters: dict[str, str] = field(default_factory=dict)  # name -> path
-    evaluations: dict[str, dict] = field(default_factory=dict)  # model name -> Evaluation as dict
-    aliases: dict[str, str] = field(default_factory=dict)
-    history: dict[str, list[str]] = field(default_factory=dict)
-    decisions: dict[str, dict] = field(default_factory=dict)  # adapter name -> Decision as dict
+class DeploymentRecord(BaseModel):
+    """What `deployments.json` holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adapters: dict[str, str] = Field(default_factory=dict)  # name -> path
+    evaluations: dict[str, EvalResult] = Field(default_factory=dict)  # model name -> its latest evaluation
+    aliases: dict[str, str] = Field(default_factory=dict)
+    history: dict[str, list[str]] = Field(default_factory=dict)
+    decisions: dict[str, Decision] = Field(default_factory=dict)  # adapter name -> the gate's decision
 
     @classmethod
-    def from_json(cls, data: dict) -> DeploymentRecord:
-        # records written before the paired gate kept only each model's success rate
+    def from_json(cls, data: dict[str, Any]) -> DeploymentRecord:
+        """The record in a state file, including files written by earlier versions."""
         evaluations = data.setdefault("evaluations", {})
-        for name, rate in data.pop("success", {}).items():
+        for name, rate in data.pop("success", {}).items():  # before the paired gate: rates only
             evaluations.setdefault(name, {"success": rate})
-        return cls(**data)
+        data["evaluations"] = {name: _legacy_evaluation(name, value) for name, value in evaluations.items()}
+        return cls.model_validate(data)
 
-    def evaluation(self, model: str) -> Evaluation | None:
-        data = self.evaluations.get(model)
-        if data is None:
-            return None
-        passed = data.get("passed")
-        return Evaluation(**{**data, "passed": None if passed is None else tuple(passed)})
-
-
-def gate(
-    candidate: Evaluation, current: Evaluation | None, *, mode: str, min_gain: float = 0.0, max_p: float = 0.05
-) -> tuple[bool, str]:
-    """Whether `candidate` replaces the model evaluated as `current`, and why."""
-    if mode == "always":
-        return True, "gate disabled (always deploy)"
-    if current is None:
-        return False, "no evaluation of the current model to compare with; not deploying"
-    if mode == "paired":
-        return _paired_gate(candidate, current, max_p)
-    if candidate.success > current.success + min_gain:
-        return True, f"success {candidate.success:.3f} beats {current.success:.3f} (+{min_gain:.3f} required)"
-    return False, f"success {candidate.success:.3f} does not beat {current.success:.3f} (+{min_gain:.3f} required)"
-
-
-def _paired_gate(candidate: Evaluation, current: Evaluation, max_p: float) -> tuple[bool, str]:
-    if candidate.passed is None or current.passed is None:
-        which = "the candidate's" if candidate.passed is None else "the current model's"
-        return False, f"the paired gate needs the tasks each model solved; {which} evaluation does not list them"
-    if (candidate.suite, candidate.tasks) != (current.suite, current.tasks):
-        return False, (
-            f"evaluated on different suites ({candidate.suite!r}, {candidate.tasks} tasks against "
-            f"{current.suite!r}, {current.tasks} tasks): not comparable task by task"
-        )
-    split = PairedSplit.of(candidate.passed, current.passed)
-    p = split.p_greater()
-    deploy = split.won > split.lost and p <= max_p
-    return deploy, (
-        f"won {split.won} and lost {split.lost} of {candidate.tasks} tasks against the current model: "
-        f"one-sided sign test p {p:.3f} (at most {max_p:g} required)"
-    )
+    def evaluation(self, model: str) -> EvalResult | None:
+        return self.evaluations.get(model)
 
 
 class Deployer:
@@ -129,16 +105,14 @@ class Deployer:
         state_file: Path,
         *,
         alias: str,
-        mode: str = "strict",
+        mode: GateMode = "strict",
         min_gain: float = 0.0,
         max_p: float = 0.05,
     ) -> None:
         self.registry = registry
         self.state_file = state_file
         self.alias = alias
-        self.mode = mode
-        self.min_gain = min_gain
-        self.max_p = max_p
+        self.gate = DeployGate(mode, min_gain, max_p)
         self.record = self._read()
         self.restore()
         registry.on_change = self._write
@@ -152,7 +126,7 @@ class Deployer:
         self.record.adapters = dict(self.registry.adapters)
         self.record.aliases = dict(self.registry.aliases)
         self.record.history = {k: list(v) for k, v in self.registry.history.items()}
-        write_json_atomically(self.state_file, asdict(self.record), indent=2)
+        write_json_atomically(self.state_file, self.record.model_dump(mode="json"), indent=2)
 
     def restore(self) -> None:
         """Reloads the recorded adapters and aliases (skipping adapters whose files are gone)."""
@@ -168,31 +142,48 @@ class Deployer:
 
     def decisions(self) -> list[Decision]:
         """Every decision taken, oldest first."""
-        return [Decision(**d) for d in self.record.decisions.values()]
+        return list(self.record.decisions.values())
 
-    def apply(self, adapter: str, path: str, evaluation: Evaluation, baseline: Evaluation | None) -> Decision:
+    def explain(self, adapter: str) -> Decision:
+        """The recorded decision on `adapter`.
+
+        Raises:
+            NotFound: the gate was never given that adapter.
+        """
+        decision = self.record.decisions.get(adapter)
+        if decision is None:
+            raise NotFound(f"no deployment decision recorded for adapter {adapter!r}")
+        return decision
+
+    def apply(self, adapter: str, path: str, evaluation: EvalResult, baseline: EvalResult | None) -> Decision:
         """Loads the adapter, gates it, moves the alias if it passes. Idempotent per adapter.
 
         Raises:
             InvalidArgument: the adapter cannot be loaded (what is served stays served).
         """
         if adapter in self.record.decisions:
-            return Decision(**self.record.decisions[adapter])  # a redelivery: already decided
+            return self.record.decisions[adapter]  # a redelivery: already decided
         self.registry.load(adapter, path)
-        self.record.evaluations[adapter] = asdict(evaluation)
+        self.record.evaluations[adapter] = evaluation
         if baseline is not None:
-            self.record.evaluations.setdefault(self.registry.base_name, asdict(baseline))
-        current_target = self.registry.aliases.get(self.alias, self.registry.base_name)
-        deploy, reason = gate(
-            evaluation,
-            self.record.evaluation(current_target),
-            mode=self.mode,
-            min_gain=self.min_gain,
-            max_p=self.max_p,
+            self.record.evaluations.setdefault(self.registry.base_name, baseline)
+        current = self.registry.aliases.get(self.alias, self.registry.base_name)
+        compared_with = self.record.evaluation(current)
+        verdict = self.gate.decide(evaluation, compared_with)
+        if verdict.deploy:
+            self.registry.set_alias(self.alias, adapter)
+        decision = Decision(
+            deployed=verdict.deploy,
+            alias=self.alias,
+            adapter=adapter,
+            previous=current,
+            reason=verdict.reason,
+            gate=self.gate,
+            candidate=evaluation,
+            compared_with=compared_with,
+            split=verdict.split,
         )
-        previous = self.registry.set_alias(self.alias, adapter) if deploy else current_target
-        decision = Decision(deploy, self.alias, adapter, previous, reason)
-        self.record.decisions[adapter] = asdict(decision)
+        self.record.decisions[adapter] = decision
         self._write()
-        log.info("adapter %s: %s (%s)", adapter, "deployed" if deploy else "kept as candidate", reason)
+        log.info("adapter %s: %s (%s)", adapter, "deployed" if verdict.deploy else "kept as candidate", verdict.reason)
         return decision

@@ -10,6 +10,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.evaluation_proto import eval_result_from_proto
 from tracewheel.core.events import (
     SUBJECT_MODEL_DEPLOYED,
     SUBJECT_MODEL_TRAINED,
@@ -17,7 +18,7 @@ from tracewheel.core.events import (
     PoisonMessage,
     publish,
 )
-from tracewheel.inference.deploy import Deployer, Evaluation
+from tracewheel.inference.deploy import Deployer
 from tracewheel.v1 import events_pb2
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,14 @@ TRAINED = ConsumerSpec("MODELS", SUBJECT_MODEL_TRAINED, "inference-deploy", even
 
 def make_trained_handler(js: JetStreamContext, deployer: Deployer):  # type: ignore[no-untyped-def]
     async def on_trained(event: events_pb2.ModelTrained, msg: Msg) -> None:
-        baseline = Evaluation.of(event.baseline_metrics) if event.HasField("baseline_metrics") else None
+        try:
+            metrics = eval_result_from_proto(event.metrics)
+            baseline = eval_result_from_proto(event.baseline_metrics) if event.HasField("baseline_metrics") else None
+        except InvalidArgument as exc:
+            raise PoisonMessage(f"adapter {event.adapter_name!r} has an unreadable evaluation: {exc}") from exc
         try:
             decision = await asyncio.to_thread(
-                deployer.apply, event.adapter_name, event.adapter_path, Evaluation.of(event.metrics), baseline
+                deployer.apply, event.adapter_name, event.adapter_path, metrics, baseline
             )
         except InvalidArgument as exc:
             raise PoisonMessage(f"adapter {event.adapter_name!r} cannot be served: {exc}") from exc

@@ -5,13 +5,38 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tracewheel.core.errors import NotFound
+from tracewheel.core.evaluation_proto import eval_result_to_proto
 from tracewheel.inference.adapters import ModelRegistry, ServedModel
-from tracewheel.inference.deploy import Deployer
+from tracewheel.inference.deploy import Decision, Deployer
 from tracewheel.v1 import inference_pb2, inference_pb2_grpc
 
 
 def _proto(model: ServedModel) -> inference_pb2.ServedModel:
     return inference_pb2.ServedModel(name=model.name, kind=model.kind, target=model.target, path=model.path)
+
+
+def _deployment(decision: Decision) -> inference_pb2.Deployment:
+    message = inference_pb2.Deployment(
+        adapter_name=decision.adapter,
+        deployed=decision.deployed,
+        alias=decision.alias,
+        previous_target=decision.previous,
+        reason=decision.reason,
+    )
+    if decision.gate is not None:
+        gate = decision.gate
+        message.gate.CopyFrom(inference_pb2.DeployGate(mode=gate.mode, min_gain=gate.min_gain, max_p=gate.max_p))
+    if decision.candidate is not None:
+        message.candidate.CopyFrom(eval_result_to_proto(decision.candidate))
+    if decision.compared_with is not None:
+        message.compared_with.CopyFrom(eval_result_to_proto(decision.compared_with))
+    if decision.split is not None:
+        split = decision.split
+        message.split.CopyFrom(
+            inference_pb2.PairedSplit(won=split.won, lost=split.lost, both=split.both, p_greater=split.p_greater())
+        )
+    return message
 
 
 class InferenceControlServicer(inference_pb2_grpc.InferenceControlServicer):
@@ -21,18 +46,12 @@ class InferenceControlServicer(inference_pb2_grpc.InferenceControlServicer):
 
     async def ListDeployments(self, request: Any, context: Any) -> inference_pb2.ListDeploymentsResponse:
         decisions = self.deployer.decisions() if self.deployer is not None else []
-        return inference_pb2.ListDeploymentsResponse(
-            deployments=[
-                inference_pb2.Deployment(
-                    adapter_name=d.adapter,
-                    deployed=d.deployed,
-                    alias=d.alias,
-                    previous_target=d.previous,
-                    reason=d.reason,
-                )
-                for d in decisions
-            ]
-        )
+        return inference_pb2.ListDeploymentsResponse(deployments=[_deployment(d) for d in decisions])
+
+    async def ExplainDeployment(self, request: Any, context: Any) -> inference_pb2.Deployment:
+        if self.deployer is None:
+            raise NotFound("this control service keeps no deployment record")
+        return _deployment(self.deployer.explain(request.adapter_name))
 
     async def ListModels(self, request: Any, context: Any) -> inference_pb2.ListModelsResponse:
         return inference_pb2.ListModelsResponse(models=[_proto(m) for m in self.registry.list()])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from google.protobuf.json_format import ParseDict
-
+from tracewheel.core.evaluation import EvalResult
+from tracewheel.core.evaluation_proto import eval_result_to_proto
 from tracewheel.trainer.jobs import Job, JobState
 from tracewheel.trainer.train import Progress
-from tracewheel.v1 import events_pb2, trainer_pb2
+from tracewheel.v1 import evaluation_pb2, events_pb2, trainer_pb2
 
 # TrainingProgress.phase for a state change (a Progress carries its own phase while training)
 PHASES = {
@@ -33,9 +33,9 @@ def job_to_proto(job: Job) -> trainer_pb2.Job:
     )
 
 
-def metrics_proto(metrics: dict) -> events_pb2.EvalMetrics | None:
-    """EvalMetrics from the job's dict (None when the job was not evaluated)."""
-    return ParseDict(metrics, events_pb2.EvalMetrics()) if metrics else None
+def metrics_proto(result: EvalResult | None) -> evaluation_pb2.EvalResult | None:
+    """A job's evaluation as its message (None, the field unset, when the job was not evaluated)."""
+    return None if result is None else eval_result_to_proto(result)
 
 
 def progress_to_proto(job: Job, progress: Progress | None) -> events_pb2.TrainingProgress:

@@ -3,24 +3,25 @@
 The trainer does not run models itself. It asks inference (gRPC `LoadAdapter`) to serve the
 new adapter under its job id, then the agent (gRPC `Evaluate`) to run the held-out suite with
 it. The base model's baseline is asked with `use_cache`, so the agent measures it once per base
-model and suite and reads it back after that. The results are written to `<job dir>/eval.json`
-before they are reported: a job killed after evaluating is not evaluated again when it resumes.
+model and suite and reads it back after that. Both results (`tracewheel.core.evaluation.EvalResult`)
+are written to `<job dir>/eval.json` in their JSON form before they are reported: a job killed
+after evaluating is not evaluated again when it resumes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
-from google.protobuf.json_format import MessageToDict
+from pydantic import BaseModel, ConfigDict
 
 from tracewheel.core.errors import FailedPrecondition
+from tracewheel.core.evaluation import EvalResult
+from tracewheel.core.evaluation_proto import eval_result_from_proto
 from tracewheel.core.files import write_json_atomically
-from tracewheel.v1 import agent_pb2, agent_pb2_grpc, events_pb2, inference_pb2, inference_pb2_grpc
+from tracewheel.v1 import agent_pb2, agent_pb2_grpc, inference_pb2, inference_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +49,18 @@ class EvalTarget:
     token: str | None = None
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    metrics: dict[str, Any]
-    baseline_metrics: dict[str, Any]
+class Evaluation(BaseModel):
+    """A job's held-out evaluation, as `eval.json` holds it.
 
+    Attributes:
+        metrics: the adapter's.
+        baseline_metrics: its base model's, on the same suite.
+    """
 
-def metrics_dict(message: events_pb2.EvalMetrics) -> dict[str, Any]:
-    """Every EvalMetrics field by name (`tasks` as an int: proto JSON writes int64 as a string)."""
-    data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-    data["tasks"] = int(data.get("tasks", 0))
-    return data
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metrics: EvalResult
+    baseline_metrics: EvalResult
 
 
 def read_evaluation(job_dir: Path) -> Evaluation | None:
@@ -66,13 +68,7 @@ def read_evaluation(job_dir: Path) -> Evaluation | None:
     path = job_dir / EVAL_FILE
     if not path.exists():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return Evaluation(data["metrics"], data["baseline_metrics"])
-
-
-def _write_evaluation(job_dir: Path, evaluation: Evaluation) -> None:
-    data = {"metrics": evaluation.metrics, "baseline_metrics": evaluation.baseline_metrics}
-    write_json_atomically(job_dir / EVAL_FILE, data)
+    return Evaluation.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def evaluate_adapter(target: EvalTarget, adapter_name: str, adapter_path: Path, job_dir: Path) -> Evaluation:
@@ -81,6 +77,7 @@ def evaluate_adapter(target: EvalTarget, adapter_name: str, adapter_path: Path, 
     Raises:
         FailedPrecondition: inference cannot serve the adapter, or a service failed (the gRPC
             status and its message are named).
+        InvalidArgument: the agent answered with an evaluation whose figures contradict its tasks.
     """
     metadata = (("authorization", f"Bearer {target.token}"),) if target.token else None
     try:
@@ -98,18 +95,18 @@ def evaluate_adapter(target: EvalTarget, adapter_name: str, adapter_path: Path, 
         with grpc.insecure_channel(target.agent_address) as channel:
             agent = agent_pb2_grpc.AgentStub(channel)
 
-            def score(model: str, use_cache: bool) -> dict[str, Any]:
+            def score(model: str, use_cache: bool) -> EvalResult:
                 request = agent_pb2.EvaluateRequest(
                     model=model, suite=target.suite, concurrency=target.concurrency, use_cache=use_cache
                 )
-                return metrics_dict(agent.Evaluate(request, timeout=target.timeout_s, metadata=metadata))
+                return eval_result_from_proto(agent.Evaluate(request, timeout=target.timeout_s, metadata=metadata))
 
             baseline = score(base, True)
-            log.info("baseline %s on %s: success %.3f", base, target.suite, baseline.get("success_rate", 0.0))
+            log.info("baseline %s on %s: success %.3f", base, target.suite, baseline.success_rate)
             metrics = score(adapter_name, False)
-            log.info("adapter %s on %s: success %.3f", adapter_name, target.suite, metrics.get("success_rate", 0.0))
+            log.info("adapter %s on %s: success %.3f", adapter_name, target.suite, metrics.success_rate)
     except grpc.RpcError as exc:
         raise FailedPrecondition(f"evaluation of {adapter_name} failed: {exc.code().name}: {exc.details()}") from exc
-    evaluation = Evaluation(metrics, baseline)
-    _write_evaluation(job_dir, evaluation)
+    evaluation = Evaluation(metrics=metrics, baseline_metrics=baseline)
+    write_json_atomically(job_dir / EVAL_FILE, evaluation.model_dump(mode="json"))
     return evaluation

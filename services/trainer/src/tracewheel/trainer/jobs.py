@@ -15,11 +15,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from tracewheel.core.errors import FailedPrecondition, NotFound
+from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.files import write_json_atomically
 from tracewheel.trainer.evaluation import EvalTarget, evaluate_adapter, read_evaluation
 from tracewheel.trainer.isolated import train_in_subprocess
@@ -52,8 +53,8 @@ class Job:
     adapter_path: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
-    metrics: dict = field(default_factory=dict)  # the adapter's held-out evaluation (EvalMetrics fields)
-    baseline_metrics: dict = field(default_factory=dict)  # its base model's
+    metrics: EvalResult | None = None  # the adapter's held-out evaluation; None: not evaluated
+    baseline_metrics: EvalResult | None = None  # its base model's
     init_adapter: str = ""  # the adapter it started from (a warm start, warm_start.py); "": the base model
 
 
@@ -62,8 +63,8 @@ class RunOutput:
     """What a runner hands back: the adapter and, when evaluated, the figures."""
 
     adapter_path: str
-    metrics: dict = field(default_factory=dict)
-    baseline_metrics: dict = field(default_factory=dict)
+    metrics: EvalResult | None = None
+    baseline_metrics: EvalResult | None = None
 
 
 def new_job_id(now: float | None = None) -> str:
@@ -82,10 +83,27 @@ class JobStore:
         if not self.path.exists():
             return {}
         rows = json.loads(self.path.read_text(encoding="utf-8"))
-        return {row["id"]: Job(**{**row, "state": JobState(row["state"])}) for row in rows}
+        return {row["id"]: _job_from_json(row) for row in rows}
 
     def save(self, jobs: dict[str, Job]) -> None:
-        write_json_atomically(self.path, [dataclasses.asdict(job) for job in jobs.values()])
+        write_json_atomically(self.path, [_job_to_json(job) for job in jobs.values()])
+
+
+_RESULTS = ("metrics", "baseline_metrics")
+
+
+def _job_to_json(job: Job) -> dict[str, object]:
+    row = dataclasses.asdict(job)
+    row.update(
+        {name: None if (value := getattr(job, name)) is None else value.model_dump(mode="json") for name in _RESULTS}
+    )
+    return row
+
+
+def _job_from_json(row: dict) -> Job:
+    # `{}` is how files written before EvalResult said "not evaluated"
+    results = {name: EvalResult.model_validate(row[name]) if row.get(name) else None for name in _RESULTS}
+    return Job(**{**row, "state": JobState(row["state"]), **results})
 
 
 # runner(job, progress, should_stop) -> adapter path or RunOutput; raises on failure, TrainingCancelled on cancel
