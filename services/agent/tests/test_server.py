@@ -1,5 +1,6 @@
 """The Agent gRPC service over a real channel: a scripted model, instant tools."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -144,3 +145,56 @@ async def test_suite_runs_take_a_slice_and_refuse_one_outside_the_suite(site_url
     for caught in (run_error, demo_error):
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "past the end of a suite of 40 tasks" in caught.value.details()
+
+
+async def test_stream_suite_reports_each_task_then_the_result(site_url: str) -> None:
+    llm = ScriptedLLM([assistant("no idea")], repeat_last=True)
+    server, channel = await _serve(_runner(llm, site_url))
+    try:
+        tail = agent_pb2.RunSuiteRequest(suite="train", tasks=agent_pb2.TaskSlice(first_task=35))
+        stream = agent_pb2_grpc.AgentStub(channel).StreamSuite(agent_pb2.SuiteRequest(run_suite=tail))
+        messages = [message async for message in stream]
+    finally:
+        await channel.close()
+        await server.stop(0)
+    first, *tasks, last = messages
+    assert (first.tasks_done, first.tasks_total, first.task_id) == (0, 5, "")
+    assert [m.tasks_done for m in tasks] == [1, 2, 3, 4, 5] and all(m.tasks_total == 5 for m in tasks)
+    assert len({m.task_id for m in tasks}) == 5 and not any(m.passed for m in tasks)
+    assert last.HasField("result") and last.result.metrics.tasks == 5 and len(last.result.trace_ids) == 5
+
+
+async def test_cancelling_a_stream_suite_stops_its_tasks(site_url: str) -> None:
+    asked, stopped = asyncio.Event(), asyncio.Event()
+
+    async def never_answers(request: dict) -> dict:
+        asked.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()  # cancelled: the client went away
+        return assistant("unreachable")
+
+    server, channel = await _serve(_runner(ScriptedLLM([never_answers], repeat_last=True), site_url))
+    try:
+        evaluate = agent_pb2.EvaluateRequest(model="candidate", suite="heldout")
+        stream = agent_pb2_grpc.AgentStub(channel).StreamSuite(agent_pb2.SuiteRequest(evaluate=evaluate))
+        started = await stream.read()
+        await asyncio.wait_for(asked.wait(), 10)
+        stream.cancel()
+        await asyncio.wait_for(stopped.wait(), 10)
+    finally:
+        await channel.close()
+        await server.stop(0)
+    assert started.tasks_done == 0 and started.tasks_total == 20
+
+
+async def test_stream_suite_without_a_request_is_invalid() -> None:
+    server, channel = await _serve(_runner(ScriptedLLM([])))
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            [m async for m in agent_pb2_grpc.AgentStub(channel).StreamSuite(agent_pb2.SuiteRequest())]
+    finally:
+        await channel.close()
+        await server.stop(0)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

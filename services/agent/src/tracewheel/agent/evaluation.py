@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 Mode = Literal["agent", "replay"]
 TraceSink = Callable[[Trace], Awaitable[None]]
+ProgressSink = Callable[[int, int, TaskResult | None], Awaitable[None]]
+"""Told `(tasks finished, tasks in all, the result just finished)`: once at the start (no result
+yet), then as each task finishes."""
 
 
 def task_result(task: Task, trace: Trace, latency_s: float) -> TaskResult:
@@ -98,6 +101,7 @@ async def evaluate(
     concurrency: int = 2,
     mode: Mode = "agent",
     on_trace: TraceSink | None = None,
+    on_progress: ProgressSink | None = None,
 ) -> EvalResult:
     """Runs `tasks` (`concurrency` at once, one tool session each), checks them, and reports.
 
@@ -111,6 +115,7 @@ async def evaluate(
         concurrency: tasks at once.
         mode: `agent` runs the model; `replay` replays the reference solutions (demonstrations).
         on_trace: given every checked trace (publish it, write it).
+        on_progress: told as tasks finish (a client's progress bar).
 
     Raises:
         httpx.HTTPError: the task site did not answer the reset.
@@ -118,6 +123,9 @@ async def evaluate(
     config = config or LoopOptions()
     await reset_site(site_url)
     limit = asyncio.Semaphore(concurrency)
+    finished: list[TaskResult] = []
+    if on_progress is not None:
+        await on_progress(0, len(tasks), None)
 
     async def one(task: Task) -> TaskResult:
         async with limit:
@@ -132,7 +140,10 @@ async def evaluate(
             trace = trace.model_copy(update={"outcome": outcome})
             if on_trace is not None:
                 await on_trace(trace)
-            return task_result(task, trace, latency)
+            finished.append(task_result(task, trace, latency))
+            if on_progress is not None:
+                await on_progress(len(finished), len(tasks), finished[-1])
+            return finished[-1]
 
     results = await asyncio.gather(*(one(task) for task in tasks))
     suite = tasks[0].suite if tasks else ""

@@ -14,7 +14,7 @@ import openai
 from tracewheel.agent.checking import core_task, judge
 from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.eval_cache import EvalCache, cache_key
-from tracewheel.agent.evaluation import Mode, evaluate
+from tracewheel.agent.evaluation import Mode, ProgressSink, evaluate
 from tracewheel.agent.loop import Approver, EventSink, run_agent
 from tracewheel.agent.tasks import Task, load_suite, slice_tasks
 from tracewheel.agent.tools import ToolSessionFactory
@@ -149,18 +149,27 @@ class AgentRunner:
         publish: bool = True,
         first_task: int = 0,
         task_count: int = 0,
+        on_progress: ProgressSink | None = None,
     ) -> EvalResult:
         """Runs a suite's tasks (all, or the slice `first_task`, `task_count`); their traces go on
-        (to the dataset) when `publish`.
+        (to the dataset) when `publish`. `on_progress` is told as tasks finish.
 
         Raises:
             NotFound: an unknown suite.
             InvalidArgument: a slice outside the suite.
         """
         tasks = slice_tasks(self.suite(suite), first_task, task_count)
-        return await self._run(tasks, model or self.default_model, "agent", concurrency, publish)
+        return await self._run(tasks, model or self.default_model, "agent", concurrency, publish, on_progress)
 
-    async def _run(self, tasks: list[Task], model: str, mode: Mode, concurrency: int, publish: bool) -> EvalResult:
+    async def _run(
+        self,
+        tasks: list[Task],
+        model: str,
+        mode: Mode,
+        concurrency: int,
+        publish: bool,
+        on_progress: ProgressSink | None = None,
+    ) -> EvalResult:
         """Runs and checks `tasks`; when `publish`, their traces go on together when all are done
         (otherwise to `on_eval_trace`).
 
@@ -183,6 +192,7 @@ class AgentRunner:
             concurrency=concurrency or self.concurrency,
             mode=mode,
             on_trace=None if sink is None else keep,
+            on_progress=on_progress,
         )
         if sink is not None:
             for trace in finished:
@@ -190,9 +200,16 @@ class AgentRunner:
         return report
 
     async def evaluate(
-        self, model: str, suite: str = "heldout", *, concurrency: int = 0, use_cache: bool = False
+        self,
+        model: str,
+        suite: str = "heldout",
+        *,
+        concurrency: int = 0,
+        use_cache: bool = False,
+        on_progress: ProgressSink | None = None,
     ) -> EvalResult:
         """Scores `model` on `suite`; its traces are never published (held-out stays unseen).
+        `on_progress` is told as tasks finish.
 
         With `use_cache`, an earlier evaluation of the same model, tasks and settings is returned
         instead of running again.
@@ -212,7 +229,7 @@ class AgentRunner:
             if cached is not None:
                 logger.info("evaluation of %s on %s read from the cache", model, suite)
                 return cached
-        report = await self._run(tasks, model, "agent", concurrency, publish=False)
+        report = await self._run(tasks, model, "agent", concurrency, False, on_progress)
         if key is not None:
             self.eval_cache.put(key, report)  # type: ignore[union-attr]
         return report
@@ -223,14 +240,20 @@ class AgentRunner:
             raise InvalidArgument(f"{model!r} is an alias; evaluations of an alias are not cached (its target moves)")
 
     async def collect_demonstrations(
-        self, suite: str = "train", *, concurrency: int = 0, first_task: int = 0, task_count: int = 0
+        self,
+        suite: str = "train",
+        *,
+        concurrency: int = 0,
+        first_task: int = 0,
+        task_count: int = 0,
+        on_progress: ProgressSink | None = None,
     ) -> EvalResult:
         """Replays the reference solutions of `suite` (all, or a slice) through the tools; the
-        checked traces go on.
+        checked traces go on. `on_progress` is told as tasks finish.
 
         Raises:
             NotFound: an unknown suite.
             InvalidArgument: a slice outside the suite.
         """
         tasks = slice_tasks(self.suite(suite or "train"), first_task, task_count)
-        return await self._run(tasks, "reference", "replay", concurrency, publish=True)
+        return await self._run(tasks, "reference", "replay", concurrency, True, on_progress)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import grpc
 
+from tracewheel.agent.evaluation import ProgressSink
 from tracewheel.agent.loop import AgentEvent
 from tracewheel.agent.runner import AgentRunner
 from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.evaluation import TaskResult
 from tracewheel.core.evaluation_proto import eval_result_to_proto
 from tracewheel.core.trace import ToolCall, Trace
 
@@ -48,6 +50,22 @@ def _run_kwargs(request: agent_pb2.RunTaskRequest) -> dict[str, Any]:
     }
 
 
+async def _stream(work: Coroutine[Any, Any, Any], queue: asyncio.Queue[Any]) -> AsyncIterator[Any]:
+    """Yields what `work` puts on `queue` as it comes, then its result; cancels it if the client goes."""
+    task = asyncio.create_task(work)
+    task.add_done_callback(lambda _: queue.put_nowait(_DONE))
+    try:
+        while (item := await queue.get()) is not _DONE:
+            yield item
+        result = await task
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    yield result
+
+
 async def _stream_run(
     run: Callable[[Callable[[AgentEvent], Awaitable[None]]], Awaitable[Trace]], queue: asyncio.Queue[Any]
 ) -> AsyncIterator[agent_pb2.StepEvent]:
@@ -56,20 +74,13 @@ async def _stream_run(
     async def on_event(event: AgentEvent) -> None:
         await queue.put(_step_event(event))
 
-    task = asyncio.create_task(run(on_event))
-    task.add_done_callback(lambda _: queue.put_nowait(_DONE))
     last_step = 0
-    try:
-        while (item := await queue.get()) is not _DONE:
+    async for item in _stream(run(on_event), queue):
+        if isinstance(item, Trace):
+            yield agent_pb2.StepEvent(step=last_step, finished=trace_to_proto(item))
+        else:
             last_step = item.step
             yield item
-        trace = await task
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    yield agent_pb2.StepEvent(step=last_step, finished=trace_to_proto(trace))
 
 
 class AgentServicer(agent_pb2_grpc.AgentServicer):
@@ -114,37 +125,61 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         finally:
             reader.cancel()
 
+    async def _suite(
+        self, request: agent_pb2.SuiteRequest, on_progress: ProgressSink | None = None
+    ) -> agent_pb2.RunSuiteResponse:
+        """Runs the evaluation, suite run or demonstrations `request` names.
+
+        Raises:
+            InvalidArgument: it names none.
+        """
+        kind = request.WhichOneof("kind")
+        if kind == "evaluate":
+            asked = request.evaluate
+            report = await self.runner.evaluate(
+                asked.model, asked.suite, concurrency=asked.concurrency, use_cache=asked.use_cache,
+                on_progress=on_progress,
+            )  # fmt: skip
+        elif kind == "run_suite":
+            ran = request.run_suite
+            report = await self.runner.run_suite(
+                ran.suite, model=ran.model, concurrency=ran.concurrency, publish=ran.publish_traces,
+                first_task=ran.tasks.first_task, task_count=ran.tasks.task_count, on_progress=on_progress,
+            )  # fmt: skip
+        elif kind == "demonstrations":
+            demos = request.demonstrations
+            report = await self.runner.collect_demonstrations(
+                demos.suite, concurrency=demos.concurrency, first_task=demos.tasks.first_task,
+                task_count=demos.tasks.task_count, on_progress=on_progress,
+            )  # fmt: skip
+        else:
+            raise InvalidArgument("SuiteRequest: set one of evaluate, run_suite or demonstrations")
+        return agent_pb2.RunSuiteResponse(metrics=eval_result_to_proto(report), trace_ids=report.trace_ids)
+
     async def RunSuite(
         self, request: agent_pb2.RunSuiteRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.RunSuiteResponse:
-        report = await self.runner.run_suite(
-            request.suite,
-            model=request.model,
-            concurrency=request.concurrency,
-            publish=request.publish_traces,
-            first_task=request.tasks.first_task,
-            task_count=request.tasks.task_count,
-        )
-        return agent_pb2.RunSuiteResponse(metrics=eval_result_to_proto(report), trace_ids=report.trace_ids)
+        return await self._suite(agent_pb2.SuiteRequest(run_suite=request))
 
     async def Evaluate(
         self, request: agent_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
     ) -> evaluation_pb2.EvalResult:
-        report = await self.runner.evaluate(
-            request.model, request.suite, concurrency=request.concurrency, use_cache=request.use_cache
-        )
-        return eval_result_to_proto(report)
+        return (await self._suite(agent_pb2.SuiteRequest(evaluate=request))).metrics
 
     async def CollectDemonstrations(
         self, request: agent_pb2.CollectDemonstrationsRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.RunSuiteResponse:
-        report = await self.runner.collect_demonstrations(
-            request.suite,
-            concurrency=request.concurrency,
-            first_task=request.tasks.first_task,
-            task_count=request.tasks.task_count,
-        )
-        return agent_pb2.RunSuiteResponse(metrics=eval_result_to_proto(report), trace_ids=report.trace_ids)
+        return await self._suite(agent_pb2.SuiteRequest(demonstrations=request))
+
+    async def StreamSuite(self, request: agent_pb2.SuiteRequest, context: grpc.aio.ServicerContext) -> Any:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def on_progress(done: int, total: int, result: TaskResult | None) -> None:
+            task_id, passed = (result.task_id, result.passed) if result else ("", False)
+            await queue.put(agent_pb2.SuiteProgress(tasks_done=done, tasks_total=total, task_id=task_id, passed=passed))
+
+        async for item in _stream(self._suite(request, on_progress), queue):
+            yield item if isinstance(item, agent_pb2.SuiteProgress) else agent_pb2.SuiteProgress(result=item)
 
 
 async def _read_decisions(
