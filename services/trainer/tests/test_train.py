@@ -145,7 +145,7 @@ def test_the_training_template_is_the_recipes_else_the_tokenizers_own(tiny_recip
     from tracewheel.core.chat import TRAINING_TEMPLATE, load_template
     from tracewheel.trainer.train import resolve_chat_template
 
-    (tmp_path / "config.json").write_text('{"model_type": "qwen3"}')
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')  # in no family of the table
     own = "{% generation %}{{ messages }}{% endgeneration %}"
     keep_own = tiny_recipe.model_copy(update={"chat_template": None})
 

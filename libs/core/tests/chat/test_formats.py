@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tracewheel.core.chat import (
+    FAMILIES,
     SERVING_TEMPLATE,
     TEMPLATE_NAMES,
     TRAINING_TEMPLATE,
@@ -29,7 +30,7 @@ def model_folder(root: Path, model_type: str) -> Path:
 
 
 def test_shipped_templates_load_by_name_and_an_unknown_name_lists_the_known_ones() -> None:
-    assert TEMPLATE_NAMES == (SERVING_TEMPLATE, TRAINING_TEMPLATE)
+    assert TEMPLATE_NAMES == (SERVING_TEMPLATE, TRAINING_TEMPLATE, "qwen3", "qwen3_train")
     assert all("<|im_start|>" in load_template(name) for name in TEMPLATE_NAMES)
     with pytest.raises(UnknownTemplateError, match="known templates: smollm2_tools, smollm2_tools_train"):
         load_template("chatml")
@@ -49,13 +50,40 @@ def test_a_smollm2_id_gets_the_shipped_pair_and_the_parsers(model_id: str) -> No
 def test_a_local_folder_is_read_by_its_config_model_type(tmp_path: Path) -> None:
     # SmolLM2's own config.json says "llama", shared by other families: not taken for SmolLM2.
     named_like_smollm2 = model_folder(tmp_path / "SmolLM2-135M-Instruct", "llama")
-    qwen3 = model_folder(tmp_path / "tiny-qwen3", "qwen3")
+    qwen3 = model_folder(tmp_path / "some-name", "qwen3")
+    qwen3_moe = model_folder(tmp_path / "other-name", "qwen3_moe")
 
     assert detect_family(str(named_like_smollm2)) is None
-    assert detect_family(str(qwen3)) is None
+    assert (detect_family(str(qwen3)), detect_family(str(qwen3_moe))) == (FAMILIES[1], FAMILIES[1])
+    assert resolve_chat_format(str(qwen3)).serving_template == load_template("qwen3")
     chat = resolve_chat_format(str(named_like_smollm2))
     assert (chat.family, chat.serving_template, chat.training_template) == (None, None, None)
     assert chat.training_template_sha256 is None
+
+
+@pytest.mark.parametrize("model_id", ["Qwen/Qwen3-4B", "Qwen3-30B-A3B", "qwen/qwen3-0.6b-fp8/"])
+def test_a_qwen3_id_gets_qwens_template_pair_and_the_parsers(model_id: str) -> None:
+    chat = resolve_chat_format(model_id)
+
+    assert chat.family == "qwen3"
+    assert (chat.serving_template, chat.training_template) == (load_template("qwen3"), load_template("qwen3_train"))
+    assert (chat.tool_call_parser, chat.reasoning_parser) == ("hermes", "qwen3")
+    assert detect_family("Qwen/Qwen2.5-7B-Instruct") is None
+
+
+def test_a_folder_is_in_the_family_of_the_shipped_template_it_carries(tmp_path: Path) -> None:
+    # A Qwen3-architecture model on SmolLM2's tokenizer (the tests' tiny model) keeps SmolLM2's format.
+    serving = model_folder(tmp_path / "serving", "qwen3")
+    (serving / "chat_template.jinja").write_text(load_template(SERVING_TEMPLATE), encoding="utf-8")
+    training = model_folder(tmp_path / "training", "qwen3")
+    config = {"chat_template": load_template(TRAINING_TEMPLATE)}
+    (training / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    own = model_folder(tmp_path / "own", "qwen3")
+    (own / "chat_template.jinja").write_text(PLAIN, encoding="utf-8")
+
+    assert detect_family(str(serving)) == detect_family(str(training)) == FAMILIES[0]
+    assert resolve_chat_format(str(training)).serving_template == load_template(SERVING_TEMPLATE)
+    assert detect_family(str(own)) == FAMILIES[1]  # a template of its own: the model_type decides
 
 
 def test_an_unknown_model_keeps_the_tokenizers_templates_and_the_project_parsers() -> None:

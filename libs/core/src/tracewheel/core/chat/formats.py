@@ -1,10 +1,11 @@
 """The chat templates this project ships and the one rule that picks a model's chat format.
 
-A base model's family (read from its id, or from `model_type` in a local folder's config.json)
-decides its serving template, its training template (the same text with `{% generation %}`
-around each assistant turn's generated span, for assistant-only loss) and the vLLM parsers
-that read its output. A setting may name another template instead: a shipped name or a .jinja
-file. Inference, dataset builds and the trainer all resolve through `resolve_chat_format`.
+A base model's family (read from its id, or from a local folder's chat template or the
+`model_type` in its config.json) decides its serving template, its training template (the
+same text with `{% generation %}` around the generated span of each assistant turn it trains,
+for assistant-only loss) and the vLLM parsers that read its output. A setting may name another
+template instead: a shipped name or a .jinja file. Inference, dataset builds and the trainer all
+resolve through `resolve_chat_format`.
 
 Adding a family is a template pair under `templates/` and one row in `FAMILIES`.
 """
@@ -55,13 +56,22 @@ class ChatFamily:
 
 FAMILIES: tuple[ChatFamily, ...] = (
     # SmolLM2's config.json says "llama", which other families share: a local folder is not
-    # taken for SmolLM2 by its model_type, only an id is.
+    # taken for SmolLM2 by its model_type, only by the template it carries; an id is.
     ChatFamily(
         name="smollm2",
         id_prefixes=("smollm2",),
         model_types=(),
         serving_template=SERVING_TEMPLATE,
         training_template=TRAINING_TEMPLATE,
+    ),
+    # Qwen3's hybrid-thinking checkpoints (0.6B to 235B-A22B), served by vLLM with their own template.
+    # The 2507 and Coder releases share the model_type but not this template: name theirs in a setting.
+    ChatFamily(
+        name="qwen3",
+        id_prefixes=("qwen3-",),
+        model_types=("qwen3", "qwen3_moe"),
+        serving_template="qwen3",
+        training_template="qwen3_train",
     ),
 )
 
@@ -148,12 +158,38 @@ def require_generation_markers(template: str, setting: str) -> None:
         )
 
 
+def _folder_template(folder: Path) -> str | None:
+    """The chat template a model folder carries: chat_template.jinja, else tokenizer_config.json's."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    config = folder / "tokenizer_config.json"
+    template = json.loads(config.read_text(encoding="utf-8")).get("chat_template") if config.is_file() else None
+    return template if isinstance(template, str) else None
+
+
+def _family_shipping(template: str | None) -> ChatFamily | None:
+    """The family whose serving or training template is `template`, word for word."""
+    if template is None:
+        return None
+    shipped = {name: family for family in FAMILIES for name in (family.serving_template, family.training_template)}
+    return next((family for name, family in shipped.items() if name and load_template(name) == template), None)
+
+
 def detect_family(base_model: str) -> ChatFamily | None:
-    """The family of a base model: by `model_type` when `base_model` is a folder with a
-    config.json, else by the prefix of its id's last part; None when no row matches."""
-    config = Path(base_model) / "config.json" if base_model else None
-    if config is not None and config.is_file():
-        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    """The family of a base model; None when no row matches.
+
+    A folder with a config.json is in the family of the shipped template it carries (its
+    tokenizer's chat template says its format: a Qwen3-architecture model on SmolLM2's
+    tokenizer with `smollm2_tools` is SmolLM2's), else in the family of its `model_type`. Any
+    other `base_model` is an id, matched by the prefix of its last part.
+    """
+    folder = Path(base_model) if base_model else None
+    if folder is not None and (folder / "config.json").is_file():
+        carried = _family_shipping(_folder_template(folder))
+        if carried is not None:
+            return carried
+        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
         return next((family for family in FAMILIES if model_type in family.model_types), None)
     name = base_model.rstrip("/").rsplit("/", 1)[-1].lower()
     return next((family for family in FAMILIES if name and name.startswith(family.id_prefixes)), None)
