@@ -3,7 +3,7 @@ the full profile's recipe (plus overrides), then evaluate the adapter on the hel
 fresh stack with the full profile's settings.
 
     .venv/bin/python bench/demo_experiment.py DATASET_DIR OUT_DIR [--rows price_lookup=1,order_form=3,...]
-        [--set TW_RECIPE_LORA_LAYERS=15 ...] [--adapter ADAPTER_DIR] [--init-adapter ADAPTER_DIR] [--base-model DIR]
+        [--set TW_RECIPE_LORA_R=8 ...] [--adapter ADAPTER_DIR] [--init-adapter ADAPTER_DIR] [--base-model DIR]
         [--seeds 42,1,2,3]
 
 - `--rows`: train on a subset: the first N rows of each named template, in the dataset's

@@ -5,7 +5,7 @@
 Generated agent traces (two user queries, each answered by two browser tool calls with reasoning,
 then a final answer). One epoch of LoRA SFT on CPU for each recipe, each in its own subprocess
 (so peak RSS is its own):
-- tracewheel: the shipped default recipe (batch 1 x 4 accumulation), rows unrolled at user turns (one row per
+- tracewheel: the default recipe (batch 1 x 4 accumulation), rows unrolled at user turns (one row per
   query: a two-query trace is two rows, not one per assistant turn), pre-tokenized into `hf/`
   with loss on the row's target turns only (those after its user query), as the dataset
   service writes it;
@@ -132,10 +132,10 @@ def worker(dataset: Path, model: Path, recipe_name: str) -> dict[str, float]:
     import torch
 
     from tracewheel.trainer.data import load_training_data
-    from tracewheel.trainer.recipe import Recipe, load_recipe
+    from tracewheel.trainer.recipe import Recipe
     from tracewheel.trainer.train import build_trainer
 
-    shipped = load_recipe(env={})
+    defaults = Recipe.model_construct()  # the declared defaults, whatever TW_RECIPE_* says
     overrides: dict[str, Any] = {"num_train_epochs": 1, "max_steps": -1, "eval": False, "save_steps": 10**6}
     if recipe_name == "trelis":  # TRL's SFTConfig defaults, batch 1
         overrides |= {
@@ -144,7 +144,7 @@ def worker(dataset: Path, model: Path, recipe_name: str) -> dict[str, float]:
             "max_length": 1024,
             "learning_rate": 2e-5,
         }
-    recipe: Recipe = shipped.model_copy(update=overrides).for_device(torch.cuda.is_available())
+    recipe: Recipe = defaults.model_copy(update=overrides).for_device(torch.cuda.is_available())
     with tempfile.TemporaryDirectory() as out:
         trainer = build_trainer(load_training_data(dataset), model, Path(out), recipe, [])
         rows = trainer.train_dataset

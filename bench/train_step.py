@@ -14,8 +14,6 @@ then three ways of computing the loss, each bf16 without checkpointing:
 - TRL's fused LM head (`trl.trainer.utils.add_fused_lm_head`, what SFTTrainer uses: chunked, but
   on CPU it scores every position);
 - the head on labelled positions only (`logits_to_keep`, what `trainer/loss.py` does);
-then that last configuration with LoRA on only the last 15 and the last 8 decoder layers
-(`Recipe.lora_layers`, `trainer/lora_layers.py`): the backward pass stops at the lowest one;
 then the labelled head with LoRA dropout 0.05 (the default recipe's; PEFT applies it to each
 adapted layer's input, a copy of the activations per layer, where dropout 0 skips it);
 then a packed prefix-tree row of the same length (a windowed trace's per-turn rows, docs/dataset.md:
@@ -39,11 +37,10 @@ import sys
 import time
 from pathlib import Path
 
-# (precision, activation checkpointing, loss head, adapted layers: 0 = all, LoRA dropout)
-CONFIGS = [("fp32", True, "model", 0, 0.0), ("fp32", False, "model", 0, 0.0), ("bf16", False, "model", 0, 0.0)]
-CONFIGS += [("bf16", False, "trl", 0, 0.0), ("bf16", False, "labelled", 0, 0.0)]
-CONFIGS += [("bf16", False, "labelled", 15, 0.0), ("bf16", False, "labelled", 8, 0.0)]
-CONFIGS += [("bf16", False, "labelled", 0, 0.05), ("bf16", False, "tree", 0, 0.0), ("bf16", False, "tree-gqa", 0, 0.0)]
+# (precision, activation checkpointing, loss head, LoRA dropout)
+CONFIGS = [("fp32", True, "model", 0.0), ("fp32", False, "model", 0.0), ("bf16", False, "model", 0.0)]
+CONFIGS += [("bf16", False, "trl", 0.0), ("bf16", False, "labelled", 0.0), ("bf16", False, "labelled", 0.05)]
+CONFIGS += [("bf16", False, "tree", 0.0), ("bf16", False, "tree-gqa", 0.0)]
 
 
 def tree_parents(tokens: int, segments: int = 8) -> list[int]:
@@ -86,7 +83,6 @@ def worker(
     precision: str,
     checkpointing: bool,
     head: str,
-    layers: int,
     dropout: float,
     tokens: int,
     profile: int = 0,
@@ -94,8 +90,6 @@ def worker(
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
-
-    from tracewheel.trainer.lora_layers import linear_module_names, lora_targets
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
@@ -107,8 +101,7 @@ def worker(
         from trl.trainer.utils import add_fused_lm_head
 
         add_fused_lm_head(model)
-    targets = lora_targets(linear_module_names(model), "all-linear", layers or None)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=dropout, **targets))
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=dropout, target_modules="all-linear"))
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -143,15 +136,11 @@ def main() -> None:
     heads = "model,trl,labelled,tree,tree-gqa"
     parser.add_argument("--only", default="", help=f"comma-separated loss heads to run ({heads})")
     parser.add_argument("--profile", type=int, default=0, help="print the N operators that took most time")
-    parser.add_argument(
-        "--worker", nargs=5, metavar=("PRECISION", "CKPT", "HEAD", "LAYERS", "DROPOUT"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--worker", nargs=4, metavar=("PRECISION", "CKPT", "HEAD", "DROPOUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        precision, checkpointing, head, layers, dropout = args.worker
-        result = worker(
-            args.model, precision, checkpointing == "1", head, int(layers), float(dropout), args.tokens, args.profile
-        )
+        precision, checkpointing, head, dropout = args.worker
+        result = worker(args.model, precision, checkpointing == "1", head, float(dropout), args.tokens, args.profile)
         print(json.dumps(result))
         return
     from tracewheel.cli.demo_profiles import cpu_computes_bf16
@@ -164,19 +153,18 @@ def main() -> None:
     print(f"{'configuration':80} {'s/step':>8} {'tokens/s':>9} {'ratio':>7} {'peak RSS GB':>12}")
     first = None
     only = set(args.only.split(",")) - {""}
-    for precision, checkpointing, head, layers, dropout in CONFIGS:
+    for precision, checkpointing, head, dropout in CONFIGS:
         if only and head not in only:
             continue
         command = [sys.executable, __file__, "--model", str(model_dir), "--tokens", str(args.tokens)]
         command += ["--profile", str(args.profile)]
-        command += ["--worker", precision, "1" if checkpointing else "0", head, str(layers), str(dropout)]
+        command += ["--worker", precision, "1" if checkpointing else "0", head, str(dropout)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         result = json.loads(done.stdout.strip().splitlines()[-1])
         first = first or result["tokens_per_s"]
         name = f"{precision}, checkpointing {'on' if checkpointing else 'off'}, {head} loss"
         name = name.replace("tree loss", "labelled loss, prefix-tree row")
         name = name.replace("tree-gqa loss", "labelled loss, prefix-tree row, grouped-query SDPA")
-        name += f", last {layers} layers" if layers else ", all layers"
         name += f", LoRA dropout {dropout:g}" if dropout else ""
         ratio = result["tokens_per_s"] / first
         seconds, rate, peak = result["seconds"], result["tokens_per_s"], result["peak_rss_gb"]

@@ -29,7 +29,7 @@ def test_every_setting_of_a_profile_is_accepted(make, monkeypatch: pytest.Monkey
 
     agent, gateway = AgentSettings(), GatewaySettings()
     DatasetSettings(), InferenceSettings()
-    recipe = load_recipe(env=profile.env)
+    recipe = load_recipe()
 
     assert gateway.snapshot_style == "compact"
     assert agent.tools == DEMO_TOOLS and not agent.argument_descriptions
@@ -38,8 +38,12 @@ def test_every_setting_of_a_profile_is_accepted(make, monkeypatch: pytest.Monkey
     assert recipe.max_length == DatasetSettings().max_length == 4096
 
 
-def test_the_full_profile_trains_without_checkpointing_and_in_bf16_only_where_the_cpu_has_it() -> None:
-    recipe = load_recipe(env=full_profile().env)
+def test_the_full_profile_trains_without_checkpointing_and_in_bf16_only_where_the_cpu_has_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in full_profile().env.items():
+        monkeypatch.setenv(key, value)
+    recipe = load_recipe()
 
     assert recipe.gradient_checkpointing is False
     assert recipe.bf16 is cpu_computes_bf16()

@@ -4,12 +4,12 @@ import json
 import logging
 
 import pytest
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.errors import ConfigError
 from tracewheel.core.logging import JsonFormatter
-from tracewheel.core.settings import ServiceSettings, load_settings
+from tracewheel.core.settings import ServiceSettings, load_settings, unknown_variables
 
 
 class DemoSettings(ServiceSettings):
@@ -54,6 +54,31 @@ def test_production_requires_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings(DemoSettings)
     monkeypatch.setenv("TW_DEMO_AUTH_TOKEN", "s3cret")
     assert load_settings(DemoSettings).auth_token.get_secret_value() == "s3cret"
+
+
+class LimitOptions(BaseModel):
+    """A domain module's options, declared once (as the agent's LoopOptions)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    limit: int = Field(default=3, ge=1)
+
+
+class OptionSettings(ServiceSettings, LimitOptions):
+    model_config = SettingsConfigDict(env_prefix="TW_OPT_", extra="forbid", frozen=True)
+
+
+def test_options_a_service_inherits_keep_their_flat_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TW_OPT_LIMIT", "5")
+    assert load_settings(OptionSettings).limit == 5
+    monkeypatch.setenv("TW_OPT_LIMT", "5")
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\) TW_OPT_LIMT; known: .*TW_OPT_LIMIT"):
+        load_settings(OptionSettings)
+
+
+def test_unknown_variables_are_those_under_the_prefix_that_name_no_field() -> None:
+    env = {"TW_OPT_LIMIT": "1", "TW_OPT_LIMT": "2", "TW_OTHER_X": "3", "PATH": "/bin"}
+    assert unknown_variables(OptionSettings, env) == ["TW_OPT_LIMT"]
 
 
 def test_json_formatter_writes_one_object_with_extras() -> None:

@@ -15,7 +15,6 @@ from tracewheel.trainer.loss import (
     answer_mask,
     decision_mask,
     decision_weights,
-    think_mask,
 )
 from tracewheel.trainer.recipe import Recipe
 from tracewheel.trainer.train import build_trainer, train
@@ -56,14 +55,6 @@ def test_decisions_that_open_no_tool_call_are_answers_and_get_their_own_weight()
     assert answer_mask(targets, decisions, [70, 71]).nonzero()[:, 1].tolist() == [9, 14]  # 70 alone is no call
     weights = decision_weights(targets, decisions, [70, 71], decision_weight=2.0, answer_weight=5.0)
     assert weights[0, [3, 9, 14]].tolist() == [2.0, 5.0, 5.0] and weights.sum() == 2 + 5 + 5 + 13
-
-
-def test_think_blocks_up_to_the_decision_are_marked() -> None:
-    x = IGNORE
-    #                  <think> thought \n </think> \n CALL | prompt | no think block
-    targets = torch.tensor([[x, 7, 33, 34, 5, 9, 8, 5, 70, 71, x, x, 42, 43]])
-    thinking = think_mask(targets, THINK_CLOSE, lambda token: token in BLANK)
-    assert thinking.nonzero()[:, 1].tolist() == [1, 2, 3, 4, 5, 6, 7]  # not the decision, not a span without one
 
 
 @pytest.fixture
@@ -122,7 +113,7 @@ def test_weighted_loss_is_the_weighted_token_mean_of_the_models_cross_entropy(
     tiny_model_dir: Path, pretokenized_dir: Path, tiny_recipe: Recipe, tmp_path: Path
 ) -> None:
     plain = _trainer(tiny_model_dir, pretokenized_dir, tiny_recipe, tmp_path / "a")
-    weights = {"decision_weight": 4.0, "answer_weight": 9.0, "reasoning_weight": 2.0}
+    weights = {"decision_weight": 4.0, "answer_weight": 9.0}
     recipe = tiny_recipe.model_copy(update=weights)
     weighted = _trainer(tiny_model_dir, pretokenized_dir, recipe, tmp_path / "b")
     batch = plain.data_collator([plain.train_dataset[0]])
@@ -133,11 +124,8 @@ def test_weighted_loss_is_the_weighted_token_mean_of_the_models_cross_entropy(
         decisions = decision_mask(targets, plain._think_close, plain._is_blank)
         answers = answer_mask(targets, decisions, plain._tool_call_open)
         assert int(decisions.sum()) == 2 and int(answers.sum()) == 1  # the navigation, then the answer
-        thinking = think_mask(targets, plain._think_close, plain._is_blank)
-        assert int(thinking.sum()) > 0 and not (thinking & decisions).any()  # the rows' (empty) think blocks
         count = int((targets != IGNORE).sum())
         extra = 3.0 * per_token[decisions & ~answers].sum() + 8.0 * per_token[answers].sum()
-        extra += 1.0 * per_token[thinking].sum()
         expected = (per_token[targets != IGNORE].sum() + extra) / count
         assert weighted.compute_loss(weighted.model, dict(batch)).item() == pytest.approx(expected.item(), rel=1e-4)
 

@@ -1,4 +1,4 @@
-"""Recipe: shipped YAML, env overrides, device defaults, errors."""
+"""Recipe: declared defaults, YAML file, env overrides, device defaults, errors."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ import pytest
 from tracewheel.trainer.recipe import Recipe, RecipeError, load_recipe
 
 
-def test_shipped_recipe_matches_the_declared_defaults() -> None:
-    assert load_recipe(env={}) == Recipe()
+def test_without_a_file_or_variables_the_recipe_is_the_declared_defaults() -> None:
+    assert load_recipe() == Recipe()
 
 
-def test_env_overrides_win_over_the_file(tmp_path: Path) -> None:
+def test_env_overrides_win_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "r.yaml"
     path.write_text("lora_r: 8\nmax_steps: 10\n")
     env = {"TW_RECIPE_MAX_STEPS": "20", "TW_RECIPE_TARGET_MODULES": "[q_proj, v_proj]", "TW_RECIPE_EVAL_STEPS": "null"}
-    recipe = load_recipe(path, env)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    recipe = load_recipe(path)
     assert (recipe.lora_r, recipe.max_steps, recipe.target_modules, recipe.eval_steps) == (
         8,
         20,
@@ -35,16 +37,20 @@ def test_env_overrides_win_over_the_file(tmp_path: Path) -> None:
         ("", {"TW_RECIPE_LORA_RANK": "8"}, "unknown recipe override TW_RECIPE_LORA_RANK"),
     ],
 )
-def test_bad_recipe_names_the_problem(tmp_path: Path, content: str, env: dict[str, str], reason: str) -> None:
+def test_bad_recipe_names_the_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, env: dict[str, str], reason: str
+) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(content)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     with pytest.raises(RecipeError, match=reason):
-        load_recipe(path, env)
+        load_recipe(path)
 
 
 def test_missing_recipe_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="cannot read recipe"):
-        load_recipe(tmp_path / "nope.yaml", {})
+        load_recipe(tmp_path / "nope.yaml")
 
 
 def test_device_defaults() -> None:
@@ -65,3 +71,14 @@ def test_device_defaults() -> None:
         False,
     )
     assert Recipe(device="cpu", optim="sgd").for_device(cuda_available=True).optim == "sgd"
+
+
+def test_keyword_arguments_win_over_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TW_RECIPE_LORA_R", "8")
+    assert (Recipe().lora_r, Recipe(lora_r=4).lora_r) == (8, 4)
+
+
+def test_options_the_recipe_no_longer_has_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TW_RECIPE_LORA_LAYERS", "15")
+    with pytest.raises(RecipeError, match="unknown recipe override TW_RECIPE_LORA_LAYERS"):
+        load_recipe()

@@ -188,7 +188,7 @@ def with_settings(profile: DemoProfile, assignments: Sequence[str]) -> DemoProfi
         with _environment(env):
             for settings in SERVICE_SETTINGS:
                 load_settings(settings)
-            load_recipe(env=env)
+            load_recipe()
     except TracewheelError as exc:
         raise InvalidArgument(f"--set: {exc}") from None
     return replace(profile, env=env)

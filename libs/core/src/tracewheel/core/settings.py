@@ -8,6 +8,7 @@ be ignored silently); the error names the variable.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -52,11 +53,23 @@ class ServiceSettings(BaseSettings):
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def _variable(settings_cls: type[ServiceSettings], field: str) -> str:
+def _variable(settings_cls: type[BaseSettings], field: str) -> str:
     info = settings_cls.model_fields.get(field)
     if info is not None and isinstance(info.validation_alias, AliasChoices):
         return str(info.validation_alias.choices[0])
     return f"{settings_cls.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def setting_variables(settings_cls: type[BaseSettings]) -> list[str]:
+    """The environment variable of each of the class's fields, sorted."""
+    return sorted({_variable(settings_cls, name) for name in settings_cls.model_fields})
+
+
+def unknown_variables(settings_cls: type[BaseSettings], env: Mapping[str, str]) -> list[str]:
+    """The variables in `env` under the class's prefix that name none of its fields (typos), sorted."""
+    prefix = str(settings_cls.model_config.get("env_prefix", "")).upper()
+    known = set(setting_variables(settings_cls))
+    return sorted(key for key in env if key.upper().startswith(prefix) and key.upper() not in known)
 
 
 def load_settings(settings_cls: type[S]) -> S:
@@ -65,12 +78,10 @@ def load_settings(settings_cls: type[S]) -> S:
     Raises:
         ConfigError: naming each unknown, missing or invalid variable.
     """
-    env = dict(os.environ)
-    prefix = str(settings_cls.model_config.get("env_prefix", "")).upper()
-    known = {_variable(settings_cls, name) for name in settings_cls.model_fields}
-    unknown = sorted(key for key in env if key.upper().startswith(prefix) and key.upper() not in known)
+    unknown = unknown_variables(settings_cls, os.environ)
     if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        known = ", ".join(setting_variables(settings_cls))
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {known}")
     try:
         return settings_cls()
     except ValidationError as exc:

@@ -1,6 +1,6 @@
 """Settings of the trainer service (environment variables TW_TRAINER_*).
 
-The training recipe has its own file and overrides (TW_RECIPE_*, see recipe.py).
+The training recipe has its own variables (TW_RECIPE_*) and an optional file (`recipe_path`, see recipe.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ class TrainerSettings(ServiceSettings):
         default=None, description="When set, every job trains this HF model folder whatever its dataset names."
     )
     recipe_path: Path | None = Field(
-        default=None, description="Recipe YAML; default: the one shipped in the package (default_recipe.yaml)."
+        default=None,
+        description="A recipe YAML file (option: value); TW_RECIPE_* variables override it, and options in "
+        "neither keep the defaults declared in recipe.Recipe.",
     )
     events: bool = Field(default=True, description="Consume datasets.v1.built and publish events over NATS.")
     isolate: bool = Field(

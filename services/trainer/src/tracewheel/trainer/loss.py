@@ -14,8 +14,7 @@ for conversational rows; on pre-tokenized ones `DecisionWeightedSFTTrainer` chan
    ~300 supervised ones, and a small model trained on ten rows learns the navigation long before
    it learns when to stop (at weight 1 it never answered). Answer decisions (a turn that does not open
    `<tool_call>`) have their own weight, `answer_weight`: a row has one answer and several tool
-   calls, so with one weight for both the model still learns "always act". The tokens of a
-   turn's think block (tags included) weigh `reasoning_weight`.
+   calls, so with one weight for both the model still learns "always act".
 
 The loss is normalised as TRL's: by the number of labelled tokens in the accumulated batch, so
 with `decision_weight` 1 it is the same loss (a test checks it).
@@ -53,18 +52,14 @@ def labelled_spans(labels: Sequence[int]) -> list[tuple[int, int]]:
     return spans
 
 
-def turn_masks(
-    targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each labelled span's decision token and think block, in `targets` (shifted labels, batch x length).
+def decision_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]) -> torch.Tensor:
+    """Each labelled span's decision token, in `targets` (shifted labels, batch x length).
 
     A span is a run of labelled positions (one assistant turn). Its decision is the first token
     after the span's first `think_close` token sequence that is not blank (whitespace), or the
-    span's first token when it has no think block. Its think block is everything before the
-    decision, tags included, when it has one.
+    span's first token when it has no think block.
     """
     decisions = torch.zeros_like(targets, dtype=torch.bool)
-    thinking = torch.zeros_like(targets, dtype=torch.bool)
     width = len(think_close)
     for row, labels in enumerate(targets.tolist()):
         for position, end in labelled_spans(labels):
@@ -75,21 +70,10 @@ def turn_masks(
                     decision = start + width
                     while decision < len(span) and is_blank(span[decision]):
                         decision += 1
-                    thinking[row, position : position + decision] = True
                     break
             if decision < len(span):
                 decisions[row, position + decision] = True
-    return decisions, thinking
-
-
-def decision_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]) -> torch.Tensor:
-    """Where each labelled span's decision token is (`turn_masks`)."""
-    return turn_masks(targets, think_close, is_blank)[0]
-
-
-def think_mask(targets: torch.Tensor, think_close: Sequence[int], is_blank: Callable[[int], bool]) -> torch.Tensor:
-    """The think block of each labelled span that has one, up to its decision, tags included (`turn_masks`)."""
-    return turn_masks(targets, think_close, is_blank)[1]
+    return decisions
 
 
 def answer_mask(targets: torch.Tensor, decisions: torch.Tensor, tool_call_open: Sequence[int]) -> torch.Tensor:
@@ -131,13 +115,11 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
         *args: Any,
         decision_weight: float = 1.0,
         answer_weight: float | None = None,
-        reasoning_weight: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.decision_weight = decision_weight
         self.answer_weight = decision_weight if answer_weight is None else answer_weight
-        self.reasoning_weight = reasoning_weight
         self._think_close = self.processing_class.encode(THINK_CLOSE, add_special_tokens=False)
         self._tool_call_open = self.processing_class.encode(TOOL_CALL_OPEN, add_special_tokens=False)
         self._blank: dict[int, bool] = {}
@@ -161,9 +143,8 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
         forward = {key: value for key, value in inputs.items() if key != "labels"}
         logits = model(**forward, use_cache=False, logits_to_keep=keep).logits
         kept = targets[:, keep]
-        decisions, thinking = turn_masks(targets, self._think_close, self._is_blank)
+        decisions = decision_mask(targets, self._think_close, self._is_blank)
         weights = decision_weights(targets, decisions, self._tool_call_open, self.decision_weight, self.answer_weight)
-        weights = torch.where(thinking, self.reasoning_weight, weights)
         weights, decisions = weights[:, keep].to(logits.device), decisions[:, keep]
         normaliser = labelled.sum() if num_items_in_batch is None else num_items_in_batch
         loss = weighted_token_loss(logits, kept, weights, normaliser)

@@ -1,9 +1,12 @@
-"""The training recipe: LoRA/QLoRA SFT hyper-parameters, loaded from YAML with env overrides.
+"""The training recipe: LoRA/QLoRA SFT hyper-parameters, a settings class with a YAML source.
 
-`load_recipe(path)` reads a YAML file (the shipped `default_recipe.yaml` when `path` is None),
-then applies every `TW_RECIPE_<FIELD>` environment variable on top (`TW_RECIPE_LORA_R=8`,
-`TW_RECIPE_MAX_STEPS=100`). The prefix is not `TW_TRAINER_` because the service's settings
-loader refuses unknown `TW_TRAINER_*` variables; an unknown `TW_RECIPE_*` is refused here too.
+Every option is declared once, in `Recipe` (type, default, description). A recipe is read,
+highest priority first, from: keyword arguments (`Recipe(...)`); the `TW_RECIPE_<OPTION>`
+environment variables (`TW_RECIPE_LORA_R=8`), whose values are YAML like the file's
+(`TW_RECIPE_TARGET_MODULES='[q_proj, v_proj]'`, `null`); the YAML file given to
+`load_recipe(path)` (the trainer's `recipe_path`); the defaults declared here. The prefix is not
+`TW_TRAINER_` because the service's settings loader refuses unknown `TW_TRAINER_*` variables; an
+unknown `TW_RECIPE_*` is refused the same way.
 
 Device-dependent options (`bf16`, `load_in_4bit`, `optim`, `gradient_checkpointing`) default to
 None = "choose for the device": on CUDA bf16 + QLoRA 4-bit (bitsandbytes) + adamw_8bit +
@@ -14,28 +17,61 @@ defaults assume a GPU). `Recipe.for_device(device)` resolves them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from importlib.resources import files
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    YamlConfigSettingsSource,
+)
 
 from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.settings import setting_variables, unknown_variables
 
 ENV_PREFIX = "TW_RECIPE_"
-DEFAULT_RECIPE_FILE = "default_recipe.yaml"
+_recipe_file: ContextVar[Path | None] = ContextVar("recipe_file", default=None)
+"""The YAML file `load_recipe` reads (pydantic-settings cannot take a file per instance)."""
 
 
 class RecipeError(InvalidArgument):
     """The recipe file or a TW_RECIPE_* override is missing, unknown or invalid."""
 
 
-class Recipe(BaseModel):
+class _YamlValuedEnvironment(EnvSettingsSource):
+    """TW_RECIPE_* values read as YAML, like the file's: `[q_proj, v_proj]` is a list."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class _RecipeFile(YamlConfigSettingsSource):
+    """The recipe's YAML file; a file that cannot be read, or holds no mapping, is a RecipeError."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data = super()._read_file(file_path)
+        except (OSError, yaml.YAMLError) as exc:
+            raise RecipeError(f"cannot read recipe {file_path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise RecipeError(f"recipe {file_path} must be a YAML mapping of option: value")
+        return data
+
+
+class Recipe(BaseSettings):
     """Every option of a training run. Defaults are sane for the embedded CPU stack."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_parse_none_str="null")
 
     # --- LoRA ---
     lora_r: int = Field(default=16, ge=1, description="LoRA rank: adapter capacity and size.")
@@ -43,12 +79,6 @@ class Recipe(BaseModel):
     lora_dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on the LoRA branch.")
     target_modules: str | list[str] = Field(
         default="all-linear", description="Modules that get adapters: 'all-linear' or a list of module names."
-    )
-    lora_layers: int | None = Field(
-        default=None,
-        ge=1,
-        description="Adapt only the last N decoder layers; None: all. The backward pass stops at the lowest "
-        "adapted layer, so fewer layers train faster (lora_layers.py).",
     )
     # --- schedule ---
     num_train_epochs: float = Field(default=3.0, gt=0, description="Epochs over train.jsonl (ignored if max_steps>0).")
@@ -85,10 +115,6 @@ class Recipe(BaseModel):
     max_length: int = Field(
         default=4096, ge=16, description="Tokens per row; longer pre-tokenized rows are dropped, never truncated."
     )
-    # Off by default: packing/padding-free only pay off with flash-attention (CUDA). With SDPA on
-    # CPU a packed batch is one long sequence whose attention spans neighbouring rows.
-    packing: bool = Field(default=False, description="Pack rows into max_length sequences (BFD).")
-    padding_free: bool = Field(default=False, description="Concatenate a batch without padding (flash-attn).")
     decision_weight: float = Field(
         default=1.0,
         gt=0,
@@ -99,12 +125,6 @@ class Recipe(BaseModel):
         default=None,
         gt=0,
         description="Loss weight of the decision to answer (a turn without a tool call); None: decision_weight.",
-    )
-    reasoning_weight: float = Field(
-        default=1.0,
-        gt=0,
-        description="Loss weight of the tokens of each assistant turn's think block (tags included) on "
-        "pre-tokenized rows; 1 is the plain token mean (loss.py).",
     )
     # --- checkpoints, eval, logs ---
     save_steps: int = Field(default=50, ge=1, description="Checkpoint every N optimizer steps (resume point).")
@@ -146,37 +166,38 @@ class Recipe(BaseModel):
             }
         )
 
-
-def _env_overrides(env: Mapping[str, str]) -> dict[str, object]:
-    overrides: dict[str, object] = {}
-    for key, value in env.items():
-        if not key.upper().startswith(ENV_PREFIX):
-            continue
-        field = key[len(ENV_PREFIX) :].lower()
-        if field not in Recipe.model_fields:
-            known = ", ".join(ENV_PREFIX + name.upper() for name in Recipe.model_fields)
-            raise RecipeError(f"unknown recipe override {key}; known: {known}")
-        # YAML parsing turns "8" into 8, "null" into None and "[q_proj, v_proj]" into a list.
-        overrides[field] = yaml.safe_load(value) if value.strip() else value
-    return overrides
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then TW_RECIPE_* variables, then the recipe file, then the defaults."""
+        return init_settings, _YamlValuedEnvironment(settings_cls), _RecipeFile(settings_cls, _recipe_file.get())
 
 
-def load_recipe(path: Path | None = None, env: Mapping[str, str] | None = None) -> Recipe:
-    """Reads a recipe from YAML (the shipped default when `path` is None) plus TW_RECIPE_* overrides.
+def load_recipe(path: Path | None = None) -> Recipe:
+    """The recipe: TW_RECIPE_* variables over the YAML file at `path` (if any) over the defaults.
 
     Raises:
-        RecipeError: the file is missing or not a YAML mapping, an option is unknown or invalid.
+        RecipeError: the file is missing or not a YAML mapping, or an option is unknown or invalid.
     """
+    unknown = unknown_variables(Recipe, os.environ)
+    if unknown:
+        known = ", ".join(setting_variables(Recipe))
+        raise RecipeError(f"unknown recipe override {', '.join(unknown)}; known: {known}")
+    if path is not None and not path.is_file():
+        raise RecipeError(f"cannot read recipe {path}: no such file")
+    token = _recipe_file.set(path)
     try:
-        text = path.read_text() if path is not None else files(__package__).joinpath(DEFAULT_RECIPE_FILE).read_text()
-        data = yaml.safe_load(text) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise RecipeError(f"cannot read recipe {path or DEFAULT_RECIPE_FILE}: {exc}") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"recipe {path or DEFAULT_RECIPE_FILE} must be a YAML mapping of option: value")
-    data.update(_env_overrides(os.environ if env is None else env))
-    try:
-        return Recipe.model_validate(data)
+        return Recipe()
     except ValidationError as exc:
         problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
         raise RecipeError("invalid recipe: " + "; ".join(problems)) from None
+    except SettingsError as exc:
+        raise RecipeError(f"invalid recipe: {exc}") from None
+    finally:
+        _recipe_file.reset(token)

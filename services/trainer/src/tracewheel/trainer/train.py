@@ -173,8 +173,6 @@ def build_sft_config(
         per_device_eval_batch_size=recipe.per_device_train_batch_size,
         gradient_accumulation_steps=recipe.gradient_accumulation_steps,
         max_length=recipe.max_length,
-        packing=recipe.packing,
-        padding_free=recipe.padding_free,
         assistant_only_loss=not pretokenized,
         remove_unused_columns=not prefix_tree,
         save_strategy="steps",
@@ -257,7 +255,6 @@ def build_trainer(
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
-    from tracewheel.trainer.lora_layers import linear_module_names, lora_targets
     from tracewheel.trainer.loss import DecisionWeightedSFTTrainer
     from tracewheel.trainer.prefix_tree import PrefixTreeCollator
 
@@ -272,7 +269,7 @@ def build_trainer(
             lora_alpha=recipe.lora_alpha,
             lora_dropout=recipe.lora_dropout,
             task_type="CAUSAL_LM",
-            **lora_targets(linear_module_names(model), recipe.target_modules, recipe.lora_layers),
+            target_modules=recipe.target_modules,
         )
     )
     use_eval = recipe.eval and data.eval is not None
@@ -280,7 +277,6 @@ def build_trainer(
     weights = {
         "decision_weight": recipe.decision_weight,
         "answer_weight": recipe.answer_weight,
-        "reasoning_weight": recipe.reasoning_weight,
     }
     extra: dict[str, Any] = weights if data.pretokenized else {}
     if data.prefix_tree:

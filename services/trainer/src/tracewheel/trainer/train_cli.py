@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset_dir", type=Path)
     parser.add_argument("base_model_dir", type=Path)
     parser.add_argument("output_dir", type=Path)
-    parser.add_argument("--recipe", type=Path, default=None, help="recipe YAML (default: the shipped one)")
+    parser.add_argument(
+        "--recipe", type=Path, default=None, help="recipe YAML file, under the TW_RECIPE_* variables (default: none)"
+    )
     parser.add_argument(
         "--init-adapter", type=Path, default=None, help="start from this adapter's weights (a warm start)"
     )
