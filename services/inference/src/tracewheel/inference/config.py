@@ -50,10 +50,9 @@ class InferenceSettings(ServiceSettings):
         default=0,
         ge=0,
         description="Draft tokens per decode step, looked up in the request's own tokens (vLLM's ngram "
-        "speculation; greedy requests only on the CPU engine); 0 disables.",
+        "speculation, n-grams of engine/speculative.PROMPT_LOOKUP_MAX down to _MIN tokens; greedy requests only "
+        "on the CPU engine); 0 disables.",
     )
-    prompt_lookup_max: int = Field(default=4, ge=1, description="Longest n-gram matched to find drafts.")
-    prompt_lookup_min: int = Field(default=2, ge=1, description="Shortest n-gram matched to find drafts.")
     prefix_cache_tokens: int = Field(default=32768, ge=0, description="Tokens of prompt KV kept for reuse; 0 disables.")
     default_max_tokens: int = Field(default=512, ge=1, description="max_tokens when a request gives none.")
     torch_threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
@@ -90,13 +89,4 @@ class InferenceSettings(ServiceSettings):
             )
         if "deploy_max_p" in self.model_fields_set and self.deploy_gate != "paired":
             raise ValueError(f"deploy_max_p applies to the paired gate only, not to deploy_gate={self.deploy_gate!r}")
-        return self
-
-    @model_validator(mode="after")
-    def _lookup_range(self) -> InferenceSettings:
-        if self.prompt_lookup_min > self.prompt_lookup_max:
-            raise ValueError(
-                f"prompt_lookup_min ({self.prompt_lookup_min}) is larger than "
-                f"prompt_lookup_max ({self.prompt_lookup_max})"
-            )
         return self

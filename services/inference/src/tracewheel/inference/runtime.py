@@ -63,8 +63,6 @@ def build_state(settings: InferenceSettings) -> ServingState:
         prefix_cache=PrefixCache(settings.prefix_cache_tokens) if settings.prefix_cache_tokens else None,
         stop_token_ids=stop_ids,
         speculative_tokens=settings.speculative_tokens,
-        prompt_lookup_max=settings.prompt_lookup_max,
-        prompt_lookup_min=settings.prompt_lookup_min,
         merge_adapters=settings.merge_adapters,
     ).start()
     served_name = settings.served_model_name or (DEFAULT_MODEL if settings.model == DEFAULT_MODEL else model_dir.name)

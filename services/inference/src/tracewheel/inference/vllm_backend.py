@@ -57,11 +57,13 @@ def vllm_command(settings: InferenceSettings, model: str, served_name: str) -> l
     if settings.reasoning_parser:
         command += ["--reasoning-parser", settings.reasoning_parser]
     if settings.speculative_tokens:
+        from tracewheel.inference.engine.speculative import PROMPT_LOOKUP_MAX, PROMPT_LOOKUP_MIN  # engine/ loads torch
+
         speculative = {
             "method": "ngram",
             "num_speculative_tokens": settings.speculative_tokens,
-            "prompt_lookup_max": settings.prompt_lookup_max,
-            "prompt_lookup_min": settings.prompt_lookup_min,
+            "prompt_lookup_max": PROMPT_LOOKUP_MAX,
+            "prompt_lookup_min": PROMPT_LOOKUP_MIN,
         }
         command += ["--speculative-config", json.dumps(speculative)]
     return command

@@ -40,7 +40,7 @@ from tracewheel.inference.engine.kv import KV, cache_kv, growing_cache
 from tracewheel.inference.engine.merging import BASE_ADAPTER, MergedWeights
 from tracewheel.inference.engine.prefix_cache import PrefixCache
 from tracewheel.inference.engine.sampling import SamplingParams, make_generator, sample_token
-from tracewheel.inference.engine.speculative import propose
+from tracewheel.inference.engine.speculative import PROMPT_LOOKUP_MAX, PROMPT_LOOKUP_MIN, propose
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,8 @@ class Engine:
         prefix_cache: PrefixCache | None = None,
         stop_token_ids: set[int] | None = None,
         speculative_tokens: int = 0,
-        prompt_lookup_max: int = 4,
-        prompt_lookup_min: int = 2,
+        prompt_lookup_max: int = PROMPT_LOOKUP_MAX,
+        prompt_lookup_min: int = PROMPT_LOOKUP_MIN,
         merge_adapters: bool = True,
     ) -> None:
         if speculative_tokens < 0:

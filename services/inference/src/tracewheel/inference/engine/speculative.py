@@ -17,6 +17,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+PROMPT_LOOKUP_MAX = 4
+"""The longest context tail (n-gram) looked up for drafts, by the CPU engine and in vLLM's ngram config."""
+PROMPT_LOOKUP_MIN = 2
+"""The shortest context tail tried."""
+
 
 def propose(context: Sequence[int] | np.ndarray, tokens: int, max_ngram: int, min_ngram: int) -> list[int]:
     """Up to `tokens` draft tokens: what followed the latest earlier match of the context's tail.
