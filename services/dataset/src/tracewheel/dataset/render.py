@@ -1,11 +1,14 @@
 """Rendering a training row to tokens with a loss mask on its target assistant turns only.
 
-The training chat template marks every assistant turn's generated span with `{% generation %}`,
-so `apply_chat_template(..., return_assistant_tokens_mask=True)` masks *all* assistant turns
-of the row. A row unrolled at user turns also holds earlier assistant turns as context (the
-answers to earlier queries), which must not be trained again. Each assistant turn renders as
-one contiguous masked run (runs are separated by the unmasked `<|im_start|>assistant\n`
-header), so the k-th run is the k-th assistant message: the row keeps the runs of its targets.
+The training chat template marks assistant turns' generated spans with `{% generation %}`:
+every turn (SmolLM2's template), or the turns after the last user query (Qwen3's, which
+renders earlier turns without their reasoning). So `apply_chat_template(...,
+return_assistant_tokens_mask=True)` may mask more than the row's targets: a row also holds
+earlier assistant turns as context (earlier queries' answers, a windowed trace's earlier
+turns), which must not be trained again. Each marked turn renders as one contiguous masked run
+(runs are separated by the unmasked `<|im_start|>assistant\n` header) and the marked turns are
+the row's last ones, so the k-th last run is the k-th last assistant message: the row keeps the
+runs of its targets, and a target the template does not mark is an error.
 
 Every row is then checked: each kept run, decoded, must equal that turn's span in the rendered
 text (from after `<|im_start|>assistant\n` up to and including `<|im_end|>`). A mismatch (a
@@ -111,14 +114,22 @@ def render_row(tokenizer: Any, chat_template: str, row: TrainingRow) -> Rendered
     text = tokenizer.apply_chat_template(messages, tools=tools or None, chat_template=chat_template, tokenize=False)
     assistant_indices = [index for index, message in enumerate(row.messages) if message.role == "assistant"]
     runs, spans = masked_runs(all_assistant), assistant_spans(text)
-    if not len(runs) == len(spans) == len(assistant_indices):
+    if len(spans) != len(assistant_indices) or len(runs) > len(spans):
         raise RenderError(
             f"trace {row.trace_id!r}: {len(assistant_indices)} assistant turns rendered as {len(spans)} spans and"
             f" {len(runs)} masked runs; the template needs {{% generation %}} markers around each assistant turn"
         )
+    first_marked = len(spans) - len(runs)
+    marked = assistant_indices[first_marked:]
+    if unmarked := sorted(set(row.targets) - set(marked)):
+        raise RenderError(
+            f"trace {row.trace_id!r}: the template marks {len(runs)} of the row's {len(spans)} assistant turns with"
+            f" {{% generation %}}, not messages[{unmarked[0]}]: a row can train only the turns its template marks"
+            " (Qwen3's: those after the row's last user query)"
+        )
     mask = [0] * len(input_ids)
     targets = set(row.targets)
-    for (start, end), span, index in zip(runs, spans, assistant_indices, strict=True):
+    for (start, end), span, index in zip(runs, spans[first_marked:], marked, strict=True):
         if index not in targets:
             continue
         decoded = tokenizer.decode(input_ids[start:end], skip_special_tokens=False)
