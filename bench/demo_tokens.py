@@ -39,8 +39,8 @@ from tracewheel.core.observations import OBSERVATION_WINDOW_KEY
 from tracewheel.dataset.pack import pack_prefix_tree
 from tracewheel.dataset.render import render_row
 from tracewheel.dataset.unroll import unroll, without_reasoning
-from tracewheel.gateway.policy import UrlPolicy
-from tracewheel.gateway.session import BrowserConfig, SessionManager
+from tracewheel.gateway.browser_options import BrowserConfig
+from tracewheel.gateway.session import SessionManager
 from tracewheel.inference.model_store import resolve_model
 
 
@@ -64,10 +64,10 @@ async def replay_all(
     `style` is a snapshot style, or `style:mode` with a snapshot mode (`compact:incremental`)."""
     style, _, mode = style.partition(":")
     browser = BrowserConfig(
-        executable_path=shutil.which("chromium"),
+        chromium_path=shutil.which("chromium"),
         reap_interval_s=0,
         attachments_dir=scratch / style / mode,
-        policy=UrlPolicy(allow_hosts=(site.removeprefix("http://"),)),
+        allow_hosts=(site.removeprefix("http://"),),
         snapshot_style=style,  # type: ignore[arg-type]
         snapshot_mode=mode or "full",  # type: ignore[arg-type]
     )
@@ -110,9 +110,7 @@ def main() -> None:
     template = load_template(TRAINING_TEMPLATE)
     site = serve_site()
     full_offer = LoopOptions(tools=DEMO_TOOLS)
-    demo_offer = LoopOptions(
-        tools=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False
-    )
+    demo_offer = LoopOptions(tools=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False)
     reminder = LoopOptions(
         tools=DEMO_TOOLS, tool_arguments=REFERENCE_TOOL_ARGUMENTS, argument_descriptions=False, task_reminder=True
     )

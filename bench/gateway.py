@@ -29,10 +29,10 @@ import grpc
 import psutil
 
 from tracewheel.core.grpc_server import GrpcServer
-from tracewheel.gateway.policy import UrlPolicy
+from tracewheel.gateway.browser_options import BrowserConfig
 from tracewheel.gateway.router import Gateway
 from tracewheel.gateway.server import SERVICE_NAME, GatewayServicer
-from tracewheel.gateway.session import BrowserConfig, SessionManager
+from tracewheel.gateway.session import SessionManager
 from tracewheel.v1 import gateway_pb2, gateway_pb2_grpc
 
 PAGE = (
@@ -97,7 +97,7 @@ async def main(calls: int, sessions: int) -> None:
     threading.Thread(target=http.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{http.server_address[1]}/"
     config = BrowserConfig(
-        policy=UrlPolicy(allow_hosts=(f"127.0.0.1:{http.server_address[1]}",)),
+        allow_hosts=(f"127.0.0.1:{http.server_address[1]}",),
         attachments_dir=Path(tempfile.mkdtemp()),
         max_sessions=sessions + 4,
         reap_interval_s=0,

@@ -46,16 +46,16 @@ def site_url() -> Iterator[str]:
 async def _in_process_gateway(
     site_url: str, attachments: Path, snapshot_style: str, snapshot_mode: str = "full"
 ) -> AsyncIterator[LocalGateway]:
-    from tracewheel.gateway.policy import UrlPolicy
-    from tracewheel.gateway.session import BrowserConfig, SessionManager
+    from tracewheel.gateway.browser_options import BrowserConfig
+    from tracewheel.gateway.session import SessionManager
 
     if CHROMIUM is None:
         pytest.skip("Debian chromium is not installed")
     config = BrowserConfig(
-        executable_path=CHROMIUM,
+        chromium_path=CHROMIUM,
         reap_interval_s=0,
         attachments_dir=attachments,
-        policy=UrlPolicy(allow_hosts=(site_url.removeprefix("http://"),)),
+        allow_hosts=(site_url.removeprefix("http://"),),
         snapshot_style=snapshot_style,  # type: ignore[arg-type]
         snapshot_mode=snapshot_mode,  # type: ignore[arg-type]
     )

@@ -12,7 +12,7 @@ from tracewheel.core.http_server import HttpServer
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
-from tracewheel.gateway.session import DEFAULT_LAUNCH_ARGS
+from tracewheel.gateway.browser_options import DEFAULT_LAUNCH_ARGS
 
 from .conftest import TraceFactory
 

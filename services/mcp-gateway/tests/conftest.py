@@ -24,9 +24,8 @@ import pytest_asyncio
 
 from tracewheel.gateway.aggregate import ServerSpec
 from tracewheel.gateway.browser.base import PLAYWRIGHT_MCP_VERSION
-from tracewheel.gateway.browser.context import Timeouts
-from tracewheel.gateway.policy import UrlPolicy
-from tracewheel.gateway.session import BrowserConfig, BrowserSession, SessionManager
+from tracewheel.gateway.browser_options import BrowserConfig
+from tracewheel.gateway.session import BrowserSession, SessionManager
 
 
 def _page(title: str, body: str) -> str:
@@ -183,9 +182,11 @@ def site() -> Iterator[Site]:
 def browser_config(site: Site, tmp_path_factory: pytest.TempPathFactory) -> BrowserConfig:
     """Config for tests: the site allow-listed, short timeouts, no background reaper."""
     return BrowserConfig(
-        policy=UrlPolicy(allow_hosts=(f"127.0.0.1:{site.port}",)),
+        allow_hosts=(f"127.0.0.1:{site.port}",),
         attachments_dir=Path(tmp_path_factory.mktemp("attachments")),
-        timeouts=Timeouts(action=2.0, navigation=10.0, settle=2.0),
+        action_timeout_s=2.0,
+        navigation_timeout_s=10.0,
+        settle_timeout_s=2.0,
         max_sessions=6,
         reap_interval_s=0,
     )

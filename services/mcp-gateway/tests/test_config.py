@@ -8,6 +8,7 @@ import pytest
 
 from tracewheel.core.errors import ConfigError
 from tracewheel.core.settings import load_settings
+from tracewheel.gateway.browser_options import BrowserOptions
 from tracewheel.gateway.config import GatewaySettings
 
 
@@ -43,3 +44,20 @@ def test_typo_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TW_GATEWAY_MAX_SESSION", "3")
     with pytest.raises(ConfigError, match="TW_GATEWAY_MAX_SESSION"):
         load_settings(GatewaySettings)
+
+
+def test_every_browser_option_reaches_the_session_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TW_GATEWAY_CHROMIUM_PATH", "/opt/chromium")
+    monkeypatch.setenv("TW_GATEWAY_SNAPSHOT_STYLE", "compact")
+    monkeypatch.setenv("TW_GATEWAY_DENY_HOSTS", '["bad.test"]')
+    settings = load_settings(GatewaySettings)
+    config = settings.browser_config()
+
+    assert {name: getattr(config, name) for name in BrowserOptions.model_fields} == {
+        name: getattr(settings, name) for name in BrowserOptions.model_fields
+    }
+    assert (config.chromium_path, config.snapshot_style, config.policy.deny_hosts) == (
+        "/opt/chromium",
+        "compact",
+        ("bad.test",),
+    )

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from typing import Any
 
 import pytest
 from playwright.async_api import Error as PlaywrightError
 
 from tracewheel.core.errors import InvalidArgument
+from tracewheel.gateway.browser_options import BrowserConfig
 from tracewheel.gateway.session import (
     CRASHED_MESSAGE,
-    BrowserConfig,
     BrowserSession,
     SessionLimitReached,
     SessionManager,
@@ -103,7 +102,7 @@ class FakeClock:
 async def own_manager(browser_config: BrowserConfig) -> Any:
     """A manager with its own chromium (so it can crash) and a clock the test moves."""
     clock = FakeClock()
-    config = dataclasses.replace(browser_config, idle_timeout_s=60, max_sessions=2)
+    config = browser_config.model_copy(update={"idle_timeout_s": 60, "max_sessions": 2})
     async with SessionManager(config, clock=clock) as own:
         yield own, clock
 

@@ -12,7 +12,7 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 
 from tracewheel.agent.tasks import TEMPLATES, Task, check_task, load_suite
 from tracewheel.agent.tasksite.catalog import format_price
-from tracewheel.gateway.session import DEFAULT_LAUNCH_ARGS
+from tracewheel.gateway.browser_options import DEFAULT_LAUNCH_ARGS
 
 CHROMIUM = shutil.which("chromium")
 

@@ -16,9 +16,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
@@ -29,19 +27,11 @@ from tracewheel.gateway.browser.base import ToolDefinition, ToolError
 from tracewheel.gateway.browser.context import Timeouts, ToolContext
 from tracewheel.gateway.browser.guard import NetworkGuard
 from tracewheel.gateway.browser.registry import select_tools, validate_arguments
-from tracewheel.gateway.policy import UrlPolicy
+from tracewheel.gateway.browser_options import BrowserConfig
 from tracewheel.gateway.results import ResultRenderer, ToolResult
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LAUNCH_ARGS = (
-    "--no-sandbox",  # the gateway runs as root in its container, where chromium's sandbox cannot start
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-gpu",
-)
 CRASHED_MESSAGE = "The browser of this session crashed or was closed; the session is gone. Open a new session."
 
 
@@ -55,42 +45,6 @@ class SessionLimitReached(ResourceExhausted):
 
 class BrowserUnavailable(Unavailable):
     """chromium cannot be found or started."""
-
-
-@dataclass(frozen=True)
-class BrowserConfig:
-    """How the gateway runs its browser and sessions.
-
-    Attributes:
-        executable_path: the chromium binary; None looks up Debian's `chromium` on PATH.
-        headless: run without a display.
-        launch_args: chromium command-line switches.
-        max_sessions: how many sessions may be open at once.
-        idle_timeout_s: a session unused for this long is closed by the reaper.
-        reap_interval_s: how often the reaper looks; 0 disables it (call `reap_idle` yourself).
-        timeouts: how long tools wait for elements, loads and requests.
-        max_result_chars: the longest result text the model reads (0: no limit).
-        attachments_dir: where screenshots and saved snapshots go, one folder per session.
-        policy: the URL policy every session enforces.
-        viewport: the page size in CSS pixels.
-        snapshot_style: `full` (@playwright/mcp's snapshots) or `compact` (`browser/compact.py`).
-        snapshot_mode: `full` (every action reports the whole page) or `incremental` (an action that
-            leaves the tab at the URL the model last saw reports what changed; `browser/incremental.py`).
-    """
-
-    executable_path: str | None = None
-    headless: bool = True
-    launch_args: tuple[str, ...] = DEFAULT_LAUNCH_ARGS
-    max_sessions: int = 8
-    idle_timeout_s: float = 900.0
-    reap_interval_s: float = 30.0
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    max_result_chars: int = 20_000
-    attachments_dir: Path = Path(".tracewheel/gateway/attachments")
-    policy: UrlPolicy = field(default_factory=UrlPolicy)
-    viewport: tuple[int, int] = (1280, 720)
-    snapshot_style: Literal["full", "compact"] = "full"
-    snapshot_mode: Literal["full", "incremental"] = "full"
 
 
 def _first_line(exc: Exception) -> str:
@@ -252,7 +206,7 @@ class SessionManager:
                 raise BrowserUnavailable("SessionManager.start() was not called")
             if self._browser is not None:
                 logger.warning("chromium is gone (crashed or closed); launching a new one")
-            executable = self.config.executable_path or shutil.which("chromium")
+            executable = self.config.chromium_path or shutil.which("chromium")
             if executable is None:
                 raise BrowserUnavailable("chromium is not on PATH; install Debian's chromium or set executable_path")
             try:
