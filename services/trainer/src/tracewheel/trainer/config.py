@@ -1,6 +1,8 @@
 """Settings of the trainer service (environment variables TW_TRAINER_*).
 
-The training recipe has its own variables (TW_RECIPE_*) and an optional file (`recipe_path`, see recipe.py).
+Where adapters are evaluated (`agent_address`, `eval_suite`...) is declared once, in
+`evaluation.EvalOptions`, which the settings inherit. The training recipe has its own variables
+(TW_RECIPE_*) and an optional file (`recipe_path`, see recipe.py).
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.settings import ServiceSettings
-from tracewheel.trainer.evaluation import EvalTarget
+from tracewheel.trainer.evaluation import EvalOptions, EvalTarget
 
 
-class TrainerSettings(ServiceSettings):
+class TrainerSettings(ServiceSettings, EvalOptions):
     model_config = SettingsConfigDict(env_prefix="TW_TRAINER_", extra="forbid", frozen=True)
 
     grpc_port: int = Field(default=50055, ge=0, le=65535, description="gRPC port.")
@@ -43,34 +45,17 @@ class TrainerSettings(ServiceSettings):
         default=True,
         description="Train in a child process: an out-of-memory kill then fails the job, not the service.",
     )
-    agent_address: str = Field(
-        default="",
-        description="Agent gRPC address that evaluates each trained adapter on the held-out suite; "
-        "empty: adapters are published without an evaluation (a strict deployment gate keeps them out).",
-    )
-    inference_address: str = Field(
-        default="127.0.0.1:50051", description="Inference gRPC address that serves the adapter being evaluated."
-    )
     deploy_alias: str = Field(
         default="agent",
         description="The inference alias whose adapter a warm start continues (recipe warm_start_epochs).",
     )
-    eval_suite: str = Field(default="heldout", description="The suite adapters and their base model are scored on.")
-    eval_concurrency: int = Field(default=0, ge=0, description="Tasks at once in an evaluation (0: the agent's).")
-    eval_timeout_s: float = Field(default=3600.0, gt=0, description="The longest one evaluation may take.")
 
     def eval_target(self) -> EvalTarget | None:
         """Where adapters are evaluated; None when no agent is configured."""
         if not self.agent_address:
             return None
-        return EvalTarget(
-            agent_address=self.agent_address,
-            inference_address=self.inference_address,
-            suite=self.eval_suite,
-            concurrency=self.eval_concurrency,
-            timeout_s=self.eval_timeout_s,
-            token=self.auth_token.get_secret_value() if self.auth_token else None,
-        )
+        options = {name: getattr(self, name) for name in EvalOptions.model_fields}
+        return EvalTarget(**options, token=self.auth_token.get_secret_value() if self.auth_token else None)
 
     def resolved_state_dir(self) -> Path:
         return self.state_dir or self.home / "trainer"

@@ -11,11 +11,10 @@ after evaluating is not evaluated again when it resumes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.evaluation import EvalResult
@@ -28,25 +27,29 @@ log = logging.getLogger(__name__)
 EVAL_FILE = "eval.json"
 
 
-@dataclass(frozen=True)
-class EvalTarget:
-    """Where the evaluation runs.
+class EvalOptions(BaseModel):
+    """Where and how trained adapters are evaluated, declared once: the trainer's settings inherit
+    these, so each is also `TW_TRAINER_<NAME>`."""
 
-    Attributes:
-        agent_address: the agent's gRPC address (runs the suite).
-        inference_address: inference's gRPC address (serves the candidate adapter).
-        suite: the suite that scores adapters (held-out).
-        concurrency: tasks at once (0: the agent's default).
-        timeout_s: the longest one evaluation may take.
-        token: bearer token for both services, when they require one.
-    """
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    agent_address: str
-    inference_address: str
-    suite: str = "heldout"
-    concurrency: int = 0
-    timeout_s: float = 3600.0
-    token: str | None = None
+    agent_address: str = Field(
+        default="",
+        description="Agent gRPC address that evaluates each trained adapter on the held-out suite; "
+        "empty: adapters are published without an evaluation (a strict deployment gate keeps them out).",
+    )
+    inference_address: str = Field(
+        default="127.0.0.1:50051", description="Inference gRPC address that serves the adapter being evaluated."
+    )
+    eval_suite: str = Field(default="heldout", description="The suite adapters and their base model are scored on.")
+    eval_concurrency: int = Field(default=0, ge=0, description="Tasks at once in an evaluation (0: the agent's).")
+    eval_timeout_s: float = Field(default=3600.0, gt=0, description="The longest one evaluation may take.")
+
+
+class EvalTarget(EvalOptions):
+    """Where an evaluation runs: the options and the bearer token both services may require."""
+
+    token: str | None = Field(default=None, description="Sent as `authorization: Bearer <token>`; None: nothing.")
 
 
 class Evaluation(BaseModel):
@@ -97,14 +100,14 @@ def evaluate_adapter(target: EvalTarget, adapter_name: str, adapter_path: Path, 
 
             def score(model: str, use_cache: bool) -> EvalResult:
                 request = agent_pb2.EvaluateRequest(
-                    model=model, suite=target.suite, concurrency=target.concurrency, use_cache=use_cache
+                    model=model, suite=target.eval_suite, concurrency=target.eval_concurrency, use_cache=use_cache
                 )
-                return eval_result_from_proto(agent.Evaluate(request, timeout=target.timeout_s, metadata=metadata))
+                return eval_result_from_proto(agent.Evaluate(request, timeout=target.eval_timeout_s, metadata=metadata))
 
             baseline = score(base, True)
-            log.info("baseline %s on %s: success %.3f", base, target.suite, baseline.success_rate)
+            log.info("baseline %s on %s: success %.3f", base, target.eval_suite, baseline.success_rate)
             metrics = score(adapter_name, False)
-            log.info("adapter %s on %s: success %.3f", adapter_name, target.suite, metrics.success_rate)
+            log.info("adapter %s on %s: success %.3f", adapter_name, target.eval_suite, metrics.success_rate)
     except grpc.RpcError as exc:
         raise FailedPrecondition(f"evaluation of {adapter_name} failed: {exc.code().name}: {exc.details()}") from exc
     evaluation = Evaluation(metrics=metrics, baseline_metrics=baseline)
