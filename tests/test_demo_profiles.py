@@ -131,6 +131,6 @@ def test_the_demo_refuses_a_bad_setting_before_it_starts_anything(
     with pytest.raises(SystemExit) as exited:
         main(["demo", "--set", "TW_RECIPE_NUM_TRAIN_EPOCHS=many"])
 
-    assert exited.value.code == 1
-    assert "--set: invalid recipe: num_train_epochs" in capsys.readouterr().out
+    assert exited.value.code == 2  # a usage error (docs/cli.md), on stderr
+    assert "--set: invalid recipe: num_train_epochs" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # no stack, no state

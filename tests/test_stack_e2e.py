@@ -68,3 +68,18 @@ def test_a_task_run_from_the_cli_lands_in_the_trace_store(stack: tuple[Path, int
         time.sleep(0.5)
     (row,) = [row for row in rows if row["id"] == trace_id]
     assert row["messages"] >= 2
+    assert "stopped: " in run.stdout  # why the run ended, in words
+
+
+def test_every_json_output_of_the_stack_parses_whole(stack: tuple[Path, int]) -> None:
+    home, _ = stack
+    status = cli(home, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert {s["health"] for s in json.loads(status.stdout)["services"]} == {"serving"}
+    models = cli(home, "models", "--json")
+    assert models.returncode == 0, models.stderr
+    assert any(m["name"] == "agent" and m["kind"] == "alias" for m in json.loads(models.stdout))
+    run = cli(home, "run", "Open the shop at http://127.0.0.1 and name one category.", "--max-steps", "2", "--json")
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert events[-1]["event"] == "finished" and events[-1]["stopped"] and events[-1]["trace"]["messages"]

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 import grpc
 from rich.console import Console
 
-from tracewheel.cli import client_commands, commands, demo
+from tracewheel.cli import client_commands, commands, curation_commands, demo
+from tracewheel.cli.curation_commands import STATUS
+from tracewheel.cli.exit_codes import INTERRUPTED, local_failure, rpc_failure
+from tracewheel.cli.output import console_for
 from tracewheel.core.errors import TracewheelError
 
 
@@ -21,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start NATS and every service; Ctrl-C stops them all")
     up.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
     up.add_argument("--health-timeout", type=float, default=120.0, help="seconds to wait for each service")
-    sub.add_parser("status", help="show what runs where")
+    sub.add_parser("status", help="show what runs where").add_argument("--json", action="store_true")
     demo = sub.add_parser("demo", help="run the flywheel end to end on the embedded stack")
     demo.add_argument("--quick", action="store_true", help="the tiny test model (CI)")
     demo.add_argument("--port-offset", type=int, default=0)
@@ -38,43 +41,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_client_commands(sub: argparse._SubParsersAction) -> None:
-    def client(name: str, help_text: str) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=help_text)
-        command.add_argument("--address", help="gRPC address of the service (default: the local stack)")
-        return command
+def _client(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand that calls a service: --address and --json."""
+    command = sub.add_parser(name, help=help_text)
+    command.add_argument("--address", help="gRPC address of the service (default: the local stack)")
+    command.add_argument("--json", action="store_true", help="print the result as JSON on stdout (docs/cli.md)")
+    return command
 
-    run = client("run", "run one task with the agent and stream its steps")
+
+def _add_client_commands(sub: argparse._SubParsersAction) -> None:
+    run = _client(sub, "run", "run one task with the agent and stream its steps (JSON Lines with --json)")
     run.add_argument("prompt")
     run.add_argument("--approve", action="store_true", help="ask before each tool call")
     run.add_argument("--model", default="", help="default: the agent's (the deploy alias)")
     run.add_argument("--max-steps", type=int, default=0)
-    evaluate = client("eval", "evaluate a model on a suite")
+    evaluate = _client(sub, "eval", "evaluate a model on a suite, with progress; Ctrl-C cancels it")
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--suite", default="heldout")
     evaluate.add_argument("--concurrency", type=int, default=0)
     evaluate.add_argument("--timeout", type=float, default=3600.0)
-    evaluate.add_argument("--json", action="store_true")
-    traces = sub.add_parser("traces", help="import and list traces").add_subparsers(
-        dest="traces_command", required=True
-    )
-    importer = traces.add_parser("import", help="import Trelis files, OpenAI JSONL or an HF dataset on disk")
-    importer.add_argument("path")
-    importer.add_argument("--address")
-    lister = traces.add_parser("list", help="list stored traces")
-    lister.add_argument("--status", choices=["pending", "approved", "rejected"])
-    lister.add_argument("--limit", type=int, default=50)
-    lister.add_argument("--json", action="store_true")
-    lister.add_argument("--address")
+    evaluate.add_argument("--min-success", type=float, metavar="RATE", help="exit 1 when the success rate is below")
+    _add_traces_commands(sub)
     dataset = sub.add_parser("dataset", help="dataset builds").add_subparsers(dest="dataset_command", required=True)
-    build = dataset.add_parser("build", help="build a dataset from the approved traces now")
-    build.add_argument("--address")
-    train = client("train", "start a training job on a dataset, or list jobs")
+    build = _client(dataset, "build", "build a dataset from the approved traces now")
+    build.add_argument("--timeout", type=float, default=3600.0)
+    _client(dataset, "list", "list the dataset builds")
+    _client(dataset, "show", "show one dataset build").add_argument("version")
+    train = _client(sub, "train", "start a training job on a dataset, or list jobs")
     train.add_argument("--dataset-path", help="a built dataset directory (default: only list jobs)")
     train.add_argument("--dataset-version")
-    models = client("models", "list served models or roll the alias back")
+    train.add_argument("--wait", action="store_true", help="follow the job to its end; Ctrl-C cancels it")
+    models = _client(sub, "models", "list served models or roll the alias back")
     models.add_argument("action", nargs="?", choices=["list", "rollback"], default="list")
     models.add_argument("--alias", default="agent")
+
+
+def _add_traces_commands(sub: argparse._SubParsersAction) -> None:
+    traces = sub.add_parser("traces", help="import, list, curate and export traces").add_subparsers(
+        dest="traces_command", required=True
+    )
+    importer = _client(traces, "import", "import Trelis files, OpenAI JSONL or an HF dataset on disk")
+    importer.add_argument("path")
+    lister = _client(traces, "list", "list stored traces")
+    lister.add_argument("--status", choices=list(STATUS))
+    lister.add_argument("--limit", type=int, default=50)
+    show = _client(traces, "show", "show one stored trace: curation state and every message")
+    show.add_argument("id")
+    show.add_argument("--full", action="store_true", help="tool results and reasoning in full")
+    for decision in ("approve", "reject"):
+        curate = _client(traces, decision, f"{decision} traces (a person's decision overrides the rules')")
+        curate.add_argument("ids", nargs="+", metavar="ID")
+        curate.add_argument("--reason", required=decision == "reject", help="shown to the next curator")
+        curate.add_argument("--revision", type=int, help="refuse if the trace is no longer at this revision")
+    tag = _client(traces, "tag", "add or remove tags")
+    tag.add_argument("ids", nargs="+", metavar="ID")
+    tag.add_argument("--add", action="append", default=[], metavar="TAG")
+    tag.add_argument("--remove", action="append", default=[], metavar="TAG")
+    export = _client(traces, "export", "write stored traces to a file (jsonl: importable again; parquet)")
+    export.add_argument("--status", choices=list(STATUS))
+    export.add_argument("--suite")
+    export.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
+    export.add_argument("--output", "-o", required=True, help="the file to write")
 
 
 COMMANDS = {
@@ -85,7 +112,14 @@ COMMANDS = {
     "eval": client_commands.eval_command,
     "traces import": client_commands.traces_import,
     "traces list": client_commands.traces_list,
+    "traces show": curation_commands.traces_show,
+    "traces approve": curation_commands.traces_curate,
+    "traces reject": curation_commands.traces_curate,
+    "traces tag": curation_commands.traces_tag,
+    "traces export": curation_commands.traces_export,
     "dataset build": client_commands.dataset_build,
+    "dataset list": curation_commands.dataset_list,
+    "dataset show": curation_commands.dataset_show,
     "train": client_commands.train_command,
     "models": client_commands.models_command,
 }
@@ -101,21 +135,24 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Runs one command; failures print one line on stderr and exit with its code (exit_codes.py)."""
     args = build_parser().parse_args(argv)
-    console = Console()
+    console = console_for(args)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     # SIGTERM behaves like Ctrl-C, so `finally` blocks stop the children.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         code = COMMANDS[_command_name(args)](args, console)
     except grpc.RpcError as exc:
-        console.print(f"[red]error:[/red] {exc.code().name}: {exc.details()}")
-        code = 1
-    except TracewheelError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        code = 1
+        code, line = rpc_failure(exc)
+        errors.print(line, markup=False)
+    except (TracewheelError, OSError) as exc:
+        code, line = local_failure(exc)
+        errors.print(line, markup=False)
     except KeyboardInterrupt:
-        code = 130
+        errors.print("interrupted", markup=False)
+        code = INTERRUPTED
     sys.exit(code)
 
 

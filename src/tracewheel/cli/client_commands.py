@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import grpc
-from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
-from tracewheel.cli.endpoints import resolve_endpoints
+from tracewheel.cli.curation_commands import STATUS, build_json, status_name
+from tracewheel.cli.endpoints import connect
+from tracewheel.cli.exit_codes import NO, OK
+from tracewheel.cli.flywheel import follow_suite, interruptible_call, result_json
+from tracewheel.cli.output import emit, print_json, wants_json
+from tracewheel.cli.progress import Progress
+from tracewheel.cli.run_view import event_json, show_event
 from tracewheel.core.errors import InvalidArgument
 from tracewheel.core.trace_proto import trace_to_proto
 from tracewheel.v1 import (
@@ -25,70 +31,68 @@ from tracewheel.v1 import (
     trainer_pb2_grpc,
 )
 
-STATUS = {"pending": 1, "approved": 2, "rejected": 3}
+METRIC_COLUMNS = ("model", "suite", "tasks", "success_rate", "valid_tool_call_rate", "right_tool_rate",
+                  "mean_steps", "mean_tokens", "mean_latency_s")  # fmt: skip
 
 
-def _channel(service: str, args: argparse.Namespace) -> tuple[grpc.Channel, list[tuple[str, str]]]:
-    endpoints = resolve_endpoints({service: getattr(args, "address", None)})
-    return grpc.insecure_channel(endpoints.grpc[service]), endpoints.metadata()
-
-
-def metrics_table(title: str, rows: list[dict]) -> Table:
+def metrics_table(title: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=title)
-    columns = ["model", "suite", "tasks", "successRate", "validToolCallRate", "rightToolRate", "meanSteps",
-               "meanTokens", "meanLatencyS"]  # fmt: skip
-    for column in columns:
+    for column in METRIC_COLUMNS:
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            *(f"{row.get(c, 0):.3f}" if isinstance(row.get(c, 0), float) else str(row.get(c, "")) for c in columns)
-        )
+        table.add_row(*(f"{row.get(c, 0):.3f}" if isinstance(row.get(c, 0), float) else str(row.get(c, ""))
+                        for c in METRIC_COLUMNS))  # fmt: skip
     return table
 
 
 def eval_command(args: argparse.Namespace, console: Console) -> int:
-    channel, metadata = _channel("agent", args)
-    with channel:
-        request = agent_pb2.EvaluateRequest(model=args.model, suite=args.suite, concurrency=args.concurrency)
-        metrics = agent_pb2_grpc.AgentStub(channel).Evaluate(request, metadata=metadata, timeout=args.timeout)
-    row = MessageToDict(metrics, always_print_fields_with_no_presence=True)
-    console.print(json.dumps(row) if args.json else metrics_table("evaluation", [row]))
-    return 0
+    """Evaluates with progress; Ctrl-C cancels the evaluation on the agent. With --min-success,
+    a success rate below it exits 1."""
+    channel, metadata = connect("agent", args.address)
+    evaluate = agent_pb2.EvaluateRequest(model=args.model, suite=args.suite, concurrency=args.concurrency)
+    with channel, Progress(console, f"evaluating {args.model} on {args.suite}") as progress:
+        stream = agent_pb2_grpc.AgentStub(channel).StreamSuite(
+            agent_pb2.SuiteRequest(evaluate=evaluate), metadata=metadata, timeout=args.timeout
+        )
+        result = follow_suite(stream, lambda done, total: progress.update(done, total=total))
+    row = result_json(result.metrics)
+    emit(args, console, row, metrics_table("evaluation", [row]))
+    if args.min_success is not None and row["success_rate"] < args.min_success:
+        console.print(f"success rate {row['success_rate']:.3f} is below --min-success {args.min_success:g}")
+        return NO
+    return OK
 
 
 def run_command(args: argparse.Namespace, console: Console) -> int:
-    channel, metadata = _channel("agent", args)
+    """`tracewheel run`: the task's steps as they come (JSON Lines with --json); Ctrl-C cancels the run."""
+    channel, metadata = connect("agent", args.address)
     start = agent_pb2.RunTaskRequest(prompt=args.prompt, model=args.model, max_steps=args.max_steps)
     with channel:
         stub = agent_pb2_grpc.AgentStub(channel)
-        if not args.approve:
-            events = stub.RunTask(start, metadata=metadata)
-        else:
-            decisions: list[agent_pb2.ApprovalMessage] = [agent_pb2.ApprovalMessage(start=start)]
+        decisions: list[agent_pb2.ApprovalMessage] = [agent_pb2.ApprovalMessage(start=start)]
+        if args.approve:
             events = stub.RunTaskWithApproval(_approval_requests(decisions), metadata=metadata)
-        for event in events:
-            kind = event.WhichOneof("kind")
-            if kind == "assistant":
-                console.print(f"[bold]step {event.step}[/bold] {event.assistant.content or ''}")
-                for call in event.assistant.tool_calls:
-                    console.print(f"  -> {call.function.name}({call.function.arguments})")
-            elif kind == "tool_result":
-                console.print(f"  <- {(event.tool_result.content or '')[:300]}")
-            elif kind == "approval_needed":
-                call = event.approval_needed
-                answer = console.input(f"run {call.function.name}({call.function.arguments})? [y/N] ")
-                decision = agent_pb2.ApprovalDecision(tool_call_id=call.id, approved=answer.strip().lower() == "y")
-                decisions.append(agent_pb2.ApprovalMessage(decision=decision))
-            elif kind == "finished":
-                outcome = event.finished.outcome
-                console.print(f"trace {event.finished.id}: {outcome.final_answer or '(no answer)'}")
-    return 0
+        else:
+            events = stub.RunTask(start, metadata=metadata)
+        try:
+            for event in events:
+                if wants_json(args):
+                    print_json(event_json(event))
+                else:
+                    show_event(console, event)
+                if event.WhichOneof("kind") == "approval_needed":
+                    call = event.approval_needed
+                    answer = console.input(f"run {call.function.name}({call.function.arguments})? [y/N] ")
+                    decision = agent_pb2.ApprovalDecision(tool_call_id=call.id, approved=answer.strip().lower() == "y")
+                    decisions.append(agent_pb2.ApprovalMessage(decision=decision))
+        except KeyboardInterrupt:
+            events.cancel()  # the agent stops the run when its stream is cancelled
+            raise
+    return OK
 
 
-def _approval_requests(queue: list[agent_pb2.ApprovalMessage]):  # type: ignore[no-untyped-def]
+def _approval_requests(queue: list[agent_pb2.ApprovalMessage]) -> Iterator[agent_pb2.ApprovalMessage]:
     """Yields the start message, then each decision as the person makes it."""
-    import time
-
     sent = 0
     while True:
         while sent < len(queue):
@@ -98,89 +102,132 @@ def _approval_requests(queue: list[agent_pb2.ApprovalMessage]):  # type: ignore[
 
 
 def traces_import(args: argparse.Namespace, console: Console) -> int:
+    """Reads every item first (so the bar knows the total), then stores them one by one."""
     from tracewheel.dataset.importers import ImportFailure, read_any
 
     if not Path(args.path).exists():
         raise InvalidArgument(f"{args.path} does not exist")
-    channel, metadata = _channel("dataset", args)
+    items = list(read_any(Path(args.path)))
+    channel, metadata = connect("dataset", args.address)
     created = duplicates = 0
     failures: list[str] = []
-    with channel:
+    with channel, Progress(console, f"importing {args.path}", total=len(items), unit="traces") as progress:
         stub = dataset_pb2_grpc.DatasetStub(channel)
-        for item in read_any(Path(args.path)):
+        for done, item in enumerate(items, start=1):
             if isinstance(item, ImportFailure):
                 failures.append(f"{item.source}: {'; '.join(item.problems)}")
-                continue
-            reply = stub.IngestTrace(
-                dataset_pb2.IngestTraceRequest(trace=trace_to_proto(item.trace)), metadata=metadata
-            )
-            created += reply.created
-            duplicates += not reply.created
-    console.print(f"imported {created}, already stored {duplicates}, rejected {len(failures)}")
-    for failure in failures:
-        console.print(f"  [red]{failure}[/red]")
-    return 1 if failures else 0
+            else:
+                request = dataset_pb2.IngestTraceRequest(trace=trace_to_proto(item.trace))
+                reply = stub.IngestTrace(request, metadata=metadata)
+                created += reply.created
+                duplicates += not reply.created
+            progress.update(done)
+    summary = {"imported": created, "already_stored": duplicates, "rejected": failures}
+    lines = [f"imported {created}, already stored {duplicates}, rejected {len(failures)}"]
+    emit(args, console, summary, "\n".join(lines + [f"  [red]{failure}[/red]" for failure in failures]))
+    return NO if failures else OK
 
 
 def traces_list(args: argparse.Namespace, console: Console) -> int:
-    channel, metadata = _channel("dataset", args)
+    channel, metadata = connect("dataset", args.address)
     request = dataset_pb2.ListTracesRequest(status=STATUS.get(args.status or "", 0), page_size=args.limit)
     with channel:
         reply = dataset_pb2_grpc.DatasetStub(channel).ListTraces(request, metadata=metadata)
     rows = [
-        {"id": t.trace.id, "status": dataset_pb2.CurationStatus.Name(t.status).removeprefix("CURATION_STATUS_").lower(),
-         "task": t.trace.task.task_id, "model": t.trace.model, "messages": len(t.trace.messages), "reason": t.reason}
+        {"id": t.trace.id, "status": status_name(t.status), "task": t.trace.task.task_id, "model": t.trace.model,
+         "messages": len(t.trace.messages), "reason": t.reason}
         for t in reply.traces
     ]  # fmt: skip
-    if args.json:
-        console.print_json(json.dumps(rows))
-        return 0
     table = Table(title=f"traces ({len(rows)})")
     for column in ("id", "status", "task", "model", "messages", "reason"):
         table.add_column(column)
     for row in rows:
         table.add_row(*(str(row[c]) for c in ("id", "status", "task", "model", "messages", "reason")))
-    console.print(table)
-    return 0
+    emit(args, console, rows, table)
+    return OK
 
 
 def dataset_build(args: argparse.Namespace, console: Console) -> int:
-    channel, metadata = _channel("dataset", args)
-    with channel:
-        built = dataset_pb2_grpc.DatasetStub(channel).Build(dataset_pb2.BuildRequest(force=True), metadata=metadata)
-    console.print(f"dataset {built.version}: {built.train_rows} train / {built.eval_rows} eval rows, "
-                  f"{built.supervised_tokens} supervised tokens, in {built.path}")  # fmt: skip
-    return 0
+    """Builds now (even below the approved-trace threshold); Ctrl-C cancels the call."""
+    channel, metadata = connect("dataset", args.address)
+    with channel, Progress(console, "building a dataset from the approved traces", unit="") as progress:
+        progress.update()  # the service reports no steps: the bar shows the time so far
+        build = dataset_pb2_grpc.DatasetStub(channel).Build
+        built = interruptible_call(build, dataset_pb2.BuildRequest(force=True), args.timeout, metadata=metadata)
+    emit(args, console, build_json(built),
+         f"dataset {built.version}: {built.train_rows} train / {built.eval_rows} eval rows, "
+         f"{built.supervised_tokens} supervised tokens, in {built.path}")  # fmt: skip
+    return OK
+
+
+def job_json(job: trainer_pb2.Job) -> dict[str, Any]:
+    """A training job, as `train` prints it (evaluations as the agent reports them)."""
+    state = trainer_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+    data = {"id": job.id, "state": state, "dataset_version": job.dataset_version, "dataset_path": job.dataset_path,
+            "adapter_path": job.adapter_path, "error": job.error, "init_adapter": job.init_adapter}  # fmt: skip
+    for field in ("metrics", "baseline_metrics"):
+        data[field] = result_json(getattr(job, field)) if job.HasField(field) else None
+    return data
+
+
+def _follow_job(stub: trainer_pb2_grpc.TrainerStub, job_id: str, metadata: list, console: Console) -> None:
+    """Shows the job's progress until it ends; Ctrl-C cancels the job."""
+    stream = None
+    try:
+        stream = stub.StreamProgress(trainer_pb2.StreamProgressRequest(job_id=job_id), metadata=metadata)
+        with Progress(console, f"training job {job_id}", unit="steps", plain_every_s=10.0) as progress:
+            for update in stream:
+                training = update.phase == "training" and update.total_steps > 0
+                note = f"loss {update.loss:.3f}" if training and update.step else update.phase
+                # a phase change (evaluating, done) carries no step count: the last one stands
+                progress.update(update.step or None, total=update.total_steps or None, note=note,
+                                left_s=update.eta_s if training and update.eta_s > 0 else None)  # fmt: skip
+    except KeyboardInterrupt:
+        if stream is not None:
+            stream.cancel()
+        stub.CancelJob(trainer_pb2.CancelJobRequest(job_id=job_id), metadata=metadata, timeout=30)
+        console.print(f"cancelled training job {job_id}")
+        raise
 
 
 def train_command(args: argparse.Namespace, console: Console) -> int:
-    channel, metadata = _channel("trainer", args)
+    """Starts a job on a built dataset (with --wait: follows it, exit 1 unless it succeeds), or lists jobs."""
+    channel, metadata = connect("trainer", args.address)
     with channel:
         stub = trainer_pb2_grpc.TrainerStub(channel)
         if args.dataset_path:
-            job = stub.StartJob(
-                trainer_pb2.StartJobRequest(dataset_version=args.dataset_version or "", dataset_path=args.dataset_path),
-                metadata=metadata,
-            )
-            console.print(f"job {job.id} {trainer_pb2.JobState.Name(job.state)}")
-        for job in stub.ListJobs(trainer_pb2.ListJobsRequest(), metadata=metadata).jobs:
-            state = trainer_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
-            console.print(f"{job.id}  {state:10} {job.dataset_version}  {job.adapter_path or job.error}")
-    return 0
+            request = trainer_pb2.StartJobRequest(dataset_version=args.dataset_version or "",
+                                                  dataset_path=args.dataset_path)  # fmt: skip
+            job = stub.StartJob(request, metadata=metadata)
+            if args.wait:
+                _follow_job(stub, job.id, metadata, console)
+                job = next(j for j in stub.ListJobs(trainer_pb2.ListJobsRequest(), metadata=metadata).jobs
+                           if j.id == job.id)  # fmt: skip
+            started = job_json(job)
+            emit(args, console, started, f"job {job.id} {started['state']} {job.adapter_path or job.error}")
+            return NO if args.wait and job.state != trainer_pb2.JOB_STATE_SUCCEEDED else OK
+        jobs = [job_json(job) for job in stub.ListJobs(trainer_pb2.ListJobsRequest(), metadata=metadata).jobs]
+    lines = [f"{job['id']}  {job['state']:10} {job['dataset_version']}  {job['adapter_path'] or job['error']}"
+             for job in jobs]  # fmt: skip
+    emit(args, console, jobs, "\n".join(lines) or "no training jobs")
+    return OK
 
 
 def models_command(args: argparse.Namespace, console: Console) -> int:
-    channel, metadata = _channel("inference", args)
+    channel, metadata = connect("inference", args.address)
     with channel:
         stub = inference_pb2_grpc.InferenceControlStub(channel)
         if args.action == "rollback":
             moved = stub.Rollback(inference_pb2.RollbackRequest(alias=args.alias), metadata=metadata)
-            console.print(f"{moved.alias} -> {moved.target} (was {moved.previous_target})")
-            return 0
-        table = Table(title="served models")
-        for column in ("name", "kind", "target", "path"):
-            table.add_column(column)
-        for model in stub.ListModels(inference_pb2.ListModelsRequest(), metadata=metadata).models:
-            table.add_row(model.name, model.kind, model.target, model.path)
-        console.print(table)
-    return 0
+            result = {"alias": moved.alias, "target": moved.target, "previous_target": moved.previous_target}
+            emit(args, console, result, f"{moved.alias} -> {moved.target} (was {moved.previous_target})")
+            return OK
+        models = stub.ListModels(inference_pb2.ListModelsRequest(), metadata=metadata).models
+    rows = [{"name": m.name, "kind": m.kind, "target": m.target, "path": m.path} for m in models]
+    table = Table(title="served models")
+    for column in ("name", "kind", "target", "path"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(row[c] for c in ("name", "kind", "target", "path")))
+    emit(args, console, rows, table)
+    return OK

@@ -4,28 +4,38 @@ from __future__ import annotations
 
 import argparse
 import threading
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from tracewheel.cli.exit_codes import NO, OK
+from tracewheel.cli.output import emit
 from tracewheel.cli.stack import StackInfo, Supervisor, home_dir, pid_alive
 from tracewheel.core.health import check_health
 
+HEALTH_STYLE = {"serving": "green", "not serving": "yellow", "down": "red"}
 
-def _status_table(info: StackInfo) -> Table:
-    table = Table(title=f"tracewheel stack (supervisor pid {info.supervisor_pid}, NATS {info.nats_url})")
-    for column in ("service", "pid", "gRPC", "HTTP", "health"):
-        table.add_column(column)
+
+def _service_rows(info: StackInfo) -> list[dict[str, Any]]:
+    rows = []
     for name, service in info.services.items():
         pid, grpc_port, http_port = service["pid"], service["grpc_port"], service["http_port"]
         alive = pid is not None and pid_alive(pid)
         healthy = alive and check_health(f"127.0.0.1:{grpc_port}")
-        health = (
-            "[green]serving[/green]" if healthy else ("[yellow]not serving[/yellow]" if alive else "[red]down[/red]")
-        )
-        table.add_row(
-            name, str(pid), f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}" if http_port else "-", health
-        )
+        rows.append({"service": name, "pid": pid, "grpc": f"127.0.0.1:{grpc_port}",
+                     "http": f"http://127.0.0.1:{http_port}" if http_port else None,
+                     "health": "serving" if healthy else ("not serving" if alive else "down")})  # fmt: skip
+    return rows
+
+
+def _status_table(info: StackInfo, rows: list[dict[str, Any]] | None = None) -> Table:
+    table = Table(title=f"tracewheel stack (supervisor pid {info.supervisor_pid}, NATS {info.nats_url})")
+    for column in ("service", "pid", "gRPC", "HTTP", "health"):
+        table.add_column(column)
+    for row in rows if rows is not None else _service_rows(info):
+        health = f"[{HEALTH_STYLE[row['health']]}]{row['health']}[/]"
+        table.add_row(row["service"], str(row["pid"]), row["grpc"], row["http"] or "-", health)
     return table
 
 
@@ -51,9 +61,14 @@ def up(args: argparse.Namespace, console: Console) -> int:
 
 
 def status(args: argparse.Namespace, console: Console) -> int:
+    """The stack of this TRACEWHEEL_HOME and each service's health; exit 1 when none runs."""
     info = StackInfo.read(home_dir())
     if info is None or not pid_alive(info.supervisor_pid):
-        console.print(f"no stack running for {home_dir()} (start one with `tracewheel up`)")
-        return 1
-    console.print(_status_table(info))
-    return 0
+        message = f"no stack running for {home_dir()} (start one with `tracewheel up`)"
+        emit(args, console, {"home": str(home_dir()), "running": False}, message)
+        return NO
+    rows = _service_rows(info)
+    data = {"home": str(home_dir()), "running": True, "supervisor_pid": info.supervisor_pid,
+            "nats_url": info.nats_url, "services": rows}  # fmt: skip
+    emit(args, console, data, _status_table(info, rows))
+    return OK

@@ -32,12 +32,18 @@ from rich.console import Console
 from tracewheel.cli.demo_profiles import DemoProfile, full_profile, quick_profile, with_settings
 from tracewheel.cli.demo_report import RoundRow, evaluation_of, plot_rounds, rounds_markdown, rounds_table
 from tracewheel.cli.flywheel import Flywheel, RoundResult
+from tracewheel.cli.progress import Progress
 from tracewheel.cli.stack import StackInfo, Supervisor, home_dir, pid_alive
 from tracewheel.core.errors import FailedPrecondition, TracewheelError
 from tracewheel.core.files import write_json_atomically
 from tracewheel.v1 import inference_pb2
 
 ALIAS = "agent"
+
+
+def _tasks(progress: Progress) -> Callable[[int, int], None]:
+    """A suite's progress (tasks done of all) onto a step's bar."""
+    return lambda done, total: progress.update(done, total=total)
 
 
 class DemoState:
@@ -87,19 +93,14 @@ class Demo:
             self.console.print(f"settings over the {self.profile.name} profile: {settings}")
             self.notes.append(f"settings over the {self.profile.name} profile (`--set`): {settings}")
 
-    def step(self, name: str, title: str, action: Callable[[Callable[[str], None]], Any]) -> Any:
-        """Runs `action` once (its result is kept), with a spinner that shows its status."""
+    def step(self, name: str, title: str, action: Callable[[Progress], Any]) -> Any:
+        """Runs `action` once (its result is kept), with progress it updates (tasks done, status)."""
         if self.state.done(name):
             self.console.print(f"[dim]✓ {title} (done earlier)[/dim]")
             return self.state.steps[name]
         started = time.monotonic()
-        with self.console.status(title) as status:
-
-            def show(text: str) -> None:
-                status.update(f"{title} [dim]({time.monotonic() - started:.0f} s) {text}[/dim]")
-
-            show("")
-            result = action(show)
+        with Progress(self.console, title, plain_every_s=30.0) as progress:
+            result = action(progress)
         if isinstance(result, dict):
             result = {**result, "wall_s": time.monotonic() - started}
         self.console.print(f"[green]✓[/green] {title} ({time.monotonic() - started:.0f} s)")
@@ -111,14 +112,18 @@ class Demo:
         baseline = self.step(
             "baseline",
             f"measuring the base model {base} on the held-out suite",
-            lambda show: fw.evaluate(base, "heldout", p.eval_timeout_s, use_cache=True),
+            lambda progress: fw.evaluate(
+                base, "heldout", p.eval_timeout_s, use_cache=True, on_progress=_tasks(progress)
+            ),
         )
         rows = [RoundRow(0, base, evaluation_of(baseline), baseline["wall_s"], "base")]
-        known = self.step("jobs_before_round1", "noting the trainer's jobs", lambda show: {"jobs": fw.job_ids()})
+        known = self.step("jobs_before_round1", "noting the trainer's jobs", lambda _: {"jobs": fw.job_ids()})
         demos = self.step(
             "demonstrations",
             "replaying the train suite's reference solutions through the gateway",
-            lambda show: fw.collect_demonstrations(p.eval_timeout_s, count=p.demonstrations),
+            lambda progress: fw.collect_demonstrations(
+                p.eval_timeout_s, count=p.demonstrations, on_progress=_tasks(progress)
+            ),
         )
         verified = round(demos["success_rate"] * demos["tasks"])
         self.console.print(f"  {verified}/{demos['tasks']} demonstrations verified by their checkers and published")
@@ -129,11 +134,13 @@ class Demo:
         if round1.deployed != "yes":
             self.notes.append("round 2 skipped: the round-1 adapter was not deployed, so there is no student to run")
             return rows
-        known = self.step("jobs_before_round2", "noting the trainer's jobs", lambda show: {"jobs": fw.job_ids()})
+        known = self.step("jobs_before_round2", "noting the trainer's jobs", lambda _: {"jobs": fw.job_ids()})
         student = self.step(
             "student",
             "the deployed adapter runs the train suite (its traces are published)",
-            lambda show: fw.run_student(ALIAS, p.eval_timeout_s, first=p.demonstrations),
+            lambda progress: fw.run_student(
+                ALIAS, p.eval_timeout_s, first=p.demonstrations, on_progress=_tasks(progress)
+            ),
         )
         successes = round(student["success_rate"] * student["tasks"])
         self.console.print(f"  the student solved {successes}/{student['tasks']} train tasks (verified)")
@@ -147,7 +154,9 @@ class Demo:
         result = self.step(
             f"round{number}",
             f"round {number}: dataset build -> training -> held-out evaluation -> gated hot-load (by events)",
-            lambda show: asdict(fw.wait_round(known_jobs, self.profile.round_timeout_s, show)),
+            lambda progress: asdict(
+                fw.wait_round(known_jobs, self.profile.round_timeout_s, lambda text: progress.update(note=text))
+            ),
         )
         outcome = RoundResult(**{k: v for k, v in result.items() if k != "wall_s"})
         if outcome.state != "SUCCEEDED":

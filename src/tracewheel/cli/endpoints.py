@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
+
+import grpc
 
 from tracewheel.cli.stack import SERVICES, StackInfo, home_dir
 
@@ -36,3 +39,28 @@ def resolve_endpoints(overrides: dict[str, str | None] | None = None) -> Endpoin
     grpc |= {name: os.environ[variable] for name, variable in ENV.items() if os.environ.get(variable)}
     grpc |= {name: value for name, value in (overrides or {}).items() if value}
     return Endpoints(grpc, os.environ.get(TOKEN_ENV) or None)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The service a command called, named in its error message."""
+
+    service: str
+    address: str
+
+
+_last_target: ContextVar[Target | None] = ContextVar("last_target", default=None)
+
+
+def connect(service: str, address: str | None = None) -> tuple[grpc.Channel, list[tuple[str, str]]]:
+    """A channel to `service` (`address`, else as `resolve_endpoints` finds it) and the call
+    metadata (the bearer token); the target is kept for the error message of a failed call."""
+    endpoints = resolve_endpoints({service: address})
+    target = endpoints.grpc[service]
+    _last_target.set(Target(service, target))
+    return grpc.insecure_channel(target), endpoints.metadata()
+
+
+def last_target() -> Target | None:
+    """The service the last `connect` went to (None: none yet)."""
+    return _last_target.get()

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from tracewheel.cli.stack import StackInfo
-from tracewheel.core.errors import DeadlineExceeded, FailedPrecondition
+from tracewheel.core.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 from tracewheel.core.evaluation_proto import eval_result_from_proto
 from tracewheel.v1 import (
     agent_pb2,
@@ -38,11 +38,11 @@ FINAL_JOB_STATES = {
 }
 
 
-def interruptible_call(method: Any, request: Any, timeout_s: float) -> Any:
+def interruptible_call(method: Any, request: Any, timeout_s: float, *, metadata: Sequence[tuple[str, str]] = ()) -> Any:
     """A unary gRPC call that Ctrl-C can stop: a blocking `method(request)` holds the main thread
     in C until the answer comes (minutes for a suite run), so SIGINT waited for it. The call runs
     as a future, waited on in short slices; an interrupt cancels it and propagates."""
-    future = method.future(request, timeout=timeout_s)
+    future = method.future(request, timeout=timeout_s, metadata=tuple(metadata))
     try:
         while True:
             try:
@@ -52,6 +52,32 @@ def interruptible_call(method: Any, request: Any, timeout_s: float) -> Any:
     except BaseException:
         future.cancel()
         raise
+
+
+SuiteProgress = Callable[[int, int], None]
+"""Told (tasks finished, tasks in all) when a suite starts and as each task finishes."""
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+def follow_suite(stream: Any, on_progress: SuiteProgress = _no_progress) -> agent_pb2.RunSuiteResponse:
+    """Reads an Agent.StreamSuite call to its result, telling `on_progress` as tasks finish.
+    Ctrl-C (or any error here) cancels the call, and the agent stops the suite.
+
+    Raises:
+        Unavailable: the stream ended without a result.
+    """
+    try:
+        for message in stream:
+            if message.HasField("result"):
+                return message.result
+            on_progress(message.tasks_done, message.tasks_total)
+    except BaseException:
+        stream.cancel()
+        raise
+    raise Unavailable("the agent ended the suite without its result; its log says why")
 
 
 def result_json(message: evaluation_pb2.EvalResult) -> dict[str, Any]:
@@ -104,22 +130,37 @@ class Flywheel:
                 return model.name
         raise FailedPrecondition("inference lists no base model")
 
-    def evaluate(self, model: str, suite: str, timeout_s: float, *, use_cache: bool = False) -> dict[str, Any]:
-        request = agent_pb2.EvaluateRequest(model=model, suite=suite, use_cache=use_cache)
-        return result_json(interruptible_call(self.agent.Evaluate, request, timeout_s))
+    def _suite(self, request: agent_pb2.SuiteRequest, timeout_s: float, on_progress: SuiteProgress) -> Any:
+        return follow_suite(self.agent.StreamSuite(request, timeout=timeout_s), on_progress)
 
-    def collect_demonstrations(self, timeout_s: float, *, count: int = 0) -> dict[str, Any]:
+    def evaluate(
+        self,
+        model: str,
+        suite: str,
+        timeout_s: float,
+        *,
+        use_cache: bool = False,
+        on_progress: SuiteProgress = _no_progress,
+    ) -> dict[str, Any]:
+        evaluate = agent_pb2.EvaluateRequest(model=model, suite=suite, use_cache=use_cache)
+        return result_json(self._suite(agent_pb2.SuiteRequest(evaluate=evaluate), timeout_s, on_progress).metrics)
+
+    def collect_demonstrations(
+        self, timeout_s: float, *, count: int = 0, on_progress: SuiteProgress = _no_progress
+    ) -> dict[str, Any]:
         """The train suite's first `count` tasks (0: all) replayed from their references."""
         tasks = agent_pb2.TaskSlice(first_task=0, task_count=count)
-        request = agent_pb2.CollectDemonstrationsRequest(suite="train", tasks=tasks)
-        response = interruptible_call(self.agent.CollectDemonstrations, request, timeout_s)
+        demonstrations = agent_pb2.CollectDemonstrationsRequest(suite="train", tasks=tasks)
+        response = self._suite(agent_pb2.SuiteRequest(demonstrations=demonstrations), timeout_s, on_progress)
         return {**result_json(response.metrics), "trace_ids": list(response.trace_ids)}
 
-    def run_student(self, model: str, timeout_s: float, *, first: int = 0) -> dict[str, Any]:
+    def run_student(
+        self, model: str, timeout_s: float, *, first: int = 0, on_progress: SuiteProgress = _no_progress
+    ) -> dict[str, Any]:
         """`model` runs the train suite from task `first` on, its traces published."""
         tasks = agent_pb2.TaskSlice(first_task=first)
-        request = agent_pb2.RunSuiteRequest(suite="train", model=model, publish_traces=True, tasks=tasks)
-        response = interruptible_call(self.agent.RunSuite, request, timeout_s)
+        run_suite = agent_pb2.RunSuiteRequest(suite="train", model=model, publish_traces=True, tasks=tasks)
+        response = self._suite(agent_pb2.SuiteRequest(run_suite=run_suite), timeout_s, on_progress)
         return {**result_json(response.metrics), "trace_ids": list(response.trace_ids)}
 
     def job_ids(self) -> list[str]:
