@@ -71,8 +71,9 @@ def _add_client_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--dataset-path", help="a built dataset directory (default: only list jobs)")
     train.add_argument("--dataset-version")
     train.add_argument("--wait", action="store_true", help="follow the job to its end; Ctrl-C cancels it")
-    models = _client(sub, "models", "list served models or roll the alias back")
-    models.add_argument("action", nargs="?", choices=["list", "rollback"], default="list")
+    models = _client(sub, "models", "list served models, roll the alias back, or explain a deployment decision")
+    models.add_argument("action", nargs="?", choices=["list", "rollback", "explain"], default="list")
+    models.add_argument("name", nargs="?", help="explain: the adapter whose deployment decision to show")
     models.add_argument("--alias", default="agent")
 
 

@@ -15,6 +15,7 @@ from tracewheel.cli.curation_commands import STATUS, build_json, status_name
 from tracewheel.cli.endpoints import connect
 from tracewheel.cli.exit_codes import NO, OK
 from tracewheel.cli.flywheel import follow_suite, interruptible_call, result_json
+from tracewheel.cli.models_explain import models_explain
 from tracewheel.cli.output import emit, print_json, wants_json
 from tracewheel.cli.progress import Progress
 from tracewheel.cli.run_view import event_json, show_event
@@ -214,6 +215,8 @@ def train_command(args: argparse.Namespace, console: Console) -> int:
 
 
 def models_command(args: argparse.Namespace, console: Console) -> int:
+    if args.action == "explain":
+        return models_explain(args, console)
     channel, metadata = connect("inference", args.address)
     with channel:
         stub = inference_pb2_grpc.InferenceControlStub(channel)
