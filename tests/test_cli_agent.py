@@ -124,3 +124,12 @@ def test_ctrl_c_on_eval_cancels_it_on_the_agent(agent, capsys, sigint_raises) ->
 
     assert ran.code == 130 and "interrupted" in ran.err
     assert stopped.wait(10)
+
+
+def test_an_answer_that_was_all_reasoning_is_said_so(agent, capsys) -> None:
+    agent(ScriptedLLM([assistant(None, reasoning="Maybe the kettle page lists it.")]))
+    ran = run_cli(capsys, "run", "What is the price of the Blue Kettle?")
+    assert ran.code == 0 and "(no answer)" in ran.out
+    assert "stopped: the model ended without a tool call and without an answer (it wrote only reasoning)" in " ".join(
+        ran.out.split()
+    )

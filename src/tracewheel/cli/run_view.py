@@ -17,6 +17,8 @@ from tracewheel.v1 import agent_pb2, trace_pb2
 # tracewheel.agent.loop and .replay), in words.
 STOP_REASONS = {
     "final_answer": "the model gave its final answer",
+    # not a reason the agent records: a final answer that is empty (the output was all reasoning)
+    "empty_answer": "the model ended without a tool call and without an answer (it wrote only reasoning)",
     "answer_at_limit": "the model answered when asked for its answer at the step limit",
     "max_steps": "the step limit was reached without a final answer (raise --max-steps)",
     "unparsed_tool_call": "the model wrote a tool call that does not parse, so there is no answer",
@@ -38,8 +40,11 @@ def shorten(text: str | None, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def stop_words(reason: str) -> str:
-    """A stop reason in words (an unknown one as it is)."""
+def stop_words(trace: Trace) -> str:
+    """Why the run of `trace` stopped, in words (an unknown reason as it is)."""
+    reason = trace.metadata.extra.get("stop_reason", "")
+    if reason == "final_answer" and not (trace.outcome and trace.outcome.final_answer):
+        reason = "empty_answer"
     return STOP_REASONS.get(reason, reason or "not recorded")
 
 
@@ -50,15 +55,14 @@ def _message_json(message: trace_pb2.Message) -> dict[str, Any]:
 def finished_json(trace: Trace) -> dict[str, Any]:
     """The last JSON line of a run: the outcome, why it stopped, and the whole trace."""
     outcome = trace.outcome
-    reason = trace.metadata.extra.get("stop_reason", "")
     return {
         "event": "finished",
         "trace_id": trace.id,
         "verdict": outcome.verdict.value if outcome else "unspecified",
         "final_answer": outcome.final_answer if outcome else None,
         "detail": outcome.detail if outcome else "",
-        "stop_reason": reason,
-        "stopped": stop_words(reason),
+        "stop_reason": trace.metadata.extra.get("stop_reason", ""),
+        "stopped": stop_words(trace),
         "trace": trace.model_dump(mode="json"),
     }
 
@@ -99,6 +103,6 @@ def show_finished(console: Console, trace: Trace) -> None:
     if outcome is not None:
         detail = f" ({escape(shorten(outcome.detail, CONTENT_CHARS))})" if outcome.detail else ""
         console.print(f"outcome: {outcome.verdict.value}{detail}")
-    extra = trace.metadata.extra
-    steps = f" after {extra['steps']} steps" if "steps" in extra else ""
-    console.print(f"stopped: {stop_words(extra.get('stop_reason', ''))}{steps}")
+    steps = trace.metadata.extra.get("steps", "")
+    after = f" after {steps} step{'' if steps == '1' else 's'}" if steps else ""
+    console.print(f"stopped: {stop_words(trace)}{after}")
