@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.settings import ServiceSettings
+from tracewheel.inference.gate import GateMode
 
 
 class InferenceSettings(ServiceSettings):
@@ -60,7 +61,7 @@ class InferenceSettings(ServiceSettings):
     deploy_alias: str = Field(
         default="agent", description="The alias that models.v1.trained moves when the gate passes."
     )
-    deploy_gate: Literal["strict", "paired", "always"] = Field(
+    deploy_gate: GateMode = Field(
         default="strict",
         description="'strict': the candidate's success rate beats the current model's by more than deploy_min_gain; "
         "'paired': on the same suite it wins more of the tasks the two disagree on, at sign-test p <= deploy_max_p; "
