@@ -102,13 +102,30 @@ def traces(draw: st.DrawFn) -> Trace:
         },
     }
     if draw(st.booleans()):
-        data["task"] = {"suite": draw(st.text()), "task_id": draw(st.text()), "prompt": draw(st.text())}
+        data["task"] = {
+            "suite": draw(st.text()),
+            "task_id": draw(st.text()),
+            "prompt": draw(st.text()),
+            "split": draw(st.sampled_from(["", "train", "heldout"])),
+        }
     if draw(st.booleans()):
         data["outcome"] = {
             "verdict": draw(st.sampled_from(["unspecified", "passed", "failed", "error"])),
             "score": draw(st.floats(allow_nan=False, allow_infinity=False)),
             "final_answer": draw(optional_text),
             "detail": draw(st.text()),
+            "judgments": [
+                {
+                    "model": draw(st.text(max_size=8)),
+                    "base_url": draw(st.text(max_size=8)),
+                    "prompt": draw(st.text()),
+                    "answer": draw(st.text()),
+                    "verdict": draw(st.sampled_from(["unspecified", "passed", "failed", "error"])),
+                    "score": draw(st.floats(allow_nan=False, allow_infinity=False)),
+                    "reason": draw(st.text()),
+                }
+                for _ in range(draw(st.integers(0, 2)))
+            ],
         }
     return validate_trace(data)
 

@@ -80,6 +80,8 @@ class Task(_Model):
     suite: str = ""
     task_id: str = ""
     prompt: str = ""
+    split: str = ""
+    """The task's split in its suite: `train`, `heldout` (never trained on), or empty (not known)."""
 
 
 class Verdict(StrEnum):
@@ -89,11 +91,26 @@ class Verdict(StrEnum):
     ERROR = "error"
 
 
+class Judgment(_Model):
+    """What an LLM judge was asked and answered, kept so a person can audit the verdict."""
+
+    model: str = ""
+    base_url: str = ""
+    prompt: str = ""
+    """Everything sent: the system instructions with the rubric, then the user turn."""
+    answer: str = ""
+    """The judge's reply as it came (empty when the endpoint did not answer)."""
+    verdict: Verdict = Verdict.UNSPECIFIED
+    score: float = 0.0
+    reason: str = ""
+
+
 class Outcome(_Model):
     verdict: Verdict = Verdict.UNSPECIFIED
     score: float = 0.0
     final_answer: str | None = None
     detail: str = ""
+    judgments: list[Judgment] = Field(default_factory=list)
 
 
 class TokenUsage(_Model):

@@ -9,7 +9,17 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tracewheel.core.errors import TraceValidationError
-from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Trace, TraceMetadata, Verdict, validate_trace
+from tracewheel.core.trace import (
+    Judgment,
+    Message,
+    Outcome,
+    Task,
+    TokenUsage,
+    Trace,
+    TraceMetadata,
+    Verdict,
+    validate_trace,
+)
 from tracewheel.v1 import trace_pb2
 
 _VERDICT_TO_PROTO = {
@@ -111,8 +121,22 @@ def trace_to_proto(trace: Trace) -> trace_pb2.Trace:
         )
         if trace.outcome.final_answer is not None:
             outcome.final_answer = trace.outcome.final_answer
+        for judgment in trace.outcome.judgments:
+            outcome.judgments.add(**{**judgment.model_dump(), "verdict": _VERDICT_TO_PROTO[judgment.verdict]})
         out.outcome.CopyFrom(outcome)
     return out
+
+
+def _judgment_from_proto(judgment: trace_pb2.Judgment) -> Judgment:
+    return Judgment(
+        model=judgment.model,
+        base_url=judgment.base_url,
+        prompt=judgment.prompt,
+        answer=judgment.answer,
+        verdict=_VERDICT_FROM_PROTO[judgment.verdict],
+        score=judgment.score,
+        reason=judgment.reason,
+    )
 
 
 def trace_from_proto(message: trace_pb2.Trace) -> Trace:
@@ -149,7 +173,10 @@ def trace_from_proto(message: trace_pb2.Trace) -> Trace:
     }
     if message.HasField("task"):
         data["task"] = Task(
-            suite=message.task.suite, task_id=message.task.task_id, prompt=message.task.prompt
+            suite=message.task.suite,
+            task_id=message.task.task_id,
+            prompt=message.task.prompt,
+            split=message.task.split,
         ).model_dump()
     if message.HasField("outcome"):
         data["outcome"] = Outcome(
@@ -157,5 +184,6 @@ def trace_from_proto(message: trace_pb2.Trace) -> Trace:
             score=message.outcome.score,
             final_answer=message.outcome.final_answer if message.outcome.HasField("final_answer") else None,
             detail=message.outcome.detail,
+            judgments=[_judgment_from_proto(j) for j in message.outcome.judgments],
         ).model_dump()
     return validate_trace(data)
