@@ -131,7 +131,9 @@ def traces_import(args: argparse.Namespace, console: Console) -> int:
 
 def traces_list(args: argparse.Namespace, console: Console) -> int:
     channel, metadata = connect("dataset", args.address)
-    request = dataset_pb2.ListTracesRequest(status=STATUS.get(args.status or "", 0), page_size=args.limit)
+    request = dataset_pb2.ListTracesRequest(
+        status=STATUS.get(args.status or "", dataset_pb2.CURATION_STATUS_UNSPECIFIED), page_size=args.limit
+    )
     with channel:
         reply = dataset_pb2_grpc.DatasetStub(channel).ListTraces(request, metadata=metadata)
     rows = [
@@ -164,14 +166,17 @@ def dataset_build(args: argparse.Namespace, console: Console) -> int:
 def job_json(job: trainer_pb2.Job) -> dict[str, Any]:
     """A training job, as `train` prints it (evaluations as the agent reports them)."""
     state = trainer_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
-    data = {"id": job.id, "state": state, "dataset_version": job.dataset_version, "dataset_path": job.dataset_path,
-            "adapter_path": job.adapter_path, "error": job.error, "init_adapter": job.init_adapter}  # fmt: skip
+    data: dict[str, Any] = {"id": job.id, "state": state, "dataset_version": job.dataset_version,
+                            "dataset_path": job.dataset_path, "adapter_path": job.adapter_path, "error": job.error,
+                            "init_adapter": job.init_adapter}  # fmt: skip
     for field in ("metrics", "baseline_metrics"):
         data[field] = result_json(getattr(job, field)) if job.HasField(field) else None
     return data
 
 
-def _follow_job(stub: trainer_pb2_grpc.TrainerStub, job_id: str, metadata: list, console: Console) -> None:
+def _follow_job(
+    stub: trainer_pb2_grpc.TrainerStub, job_id: str, metadata: tuple[tuple[str, str], ...], console: Console
+) -> None:
     """Shows the job's progress until it ends; Ctrl-C cancels the job."""
     stream = None
     try:

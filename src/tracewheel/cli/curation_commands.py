@@ -31,7 +31,7 @@ STATUS = {"pending": dataset_pb2.CURATION_STATUS_PENDING, "approved": dataset_pb
 EXPORT_PAGE_SIZE = 500  # the store's largest page
 
 
-def status_name(status: int) -> str:
+def status_name(status: dataset_pb2.CurationStatus.ValueType) -> str:
     return dataset_pb2.CurationStatus.Name(status).removeprefix("CURATION_STATUS_").lower()
 
 
@@ -56,7 +56,7 @@ def build_json(built: events_pb2.DatasetBuilt) -> dict[str, Any]:
     }
 
 
-def _stub(args: argparse.Namespace) -> tuple[Any, dataset_pb2_grpc.DatasetStub, list[tuple[str, str]]]:
+def _stub(args: argparse.Namespace) -> tuple[Any, dataset_pb2_grpc.DatasetStub, tuple[tuple[str, str], ...]]:
     channel, metadata = connect("dataset", args.address)
     return channel, dataset_pb2_grpc.DatasetStub(channel), metadata
 
@@ -135,11 +135,11 @@ def traces_tag(args: argparse.Namespace, console: Console) -> int:
 
 
 def stored_traces(
-    stub: dataset_pb2_grpc.DatasetStub, metadata: list[tuple[str, str]], status: str | None, suite: str | None
+    stub: dataset_pb2_grpc.DatasetStub, metadata: tuple[tuple[str, str], ...], status: str | None, suite: str | None
 ) -> Iterator[dataset_pb2.StoredTrace]:
     """Every stored trace under the filters, page after page (newest first)."""
-    request = dataset_pb2.ListTracesRequest(status=STATUS.get(status or "", 0), suite=suite or "",
-                                            page_size=EXPORT_PAGE_SIZE)  # fmt: skip
+    request = dataset_pb2.ListTracesRequest(status=STATUS.get(status or "", dataset_pb2.CURATION_STATUS_UNSPECIFIED),
+                                            suite=suite or "", page_size=EXPORT_PAGE_SIZE)  # fmt: skip
     while True:
         page = stub.ListTraces(request, metadata=metadata)
         yield from page.traces

@@ -234,6 +234,7 @@ def demo(args: argparse.Namespace, console: Console) -> int:
             running = supervisor.start()
         console.print(f"[green]✓[/green] stack up in {time.monotonic() - started:.0f} s (logs: {log.name})")
     else:
+        assert running is not None  # not started here: one was running
         console.print(f"using the stack already running for {home}")
     flywheel = Flywheel(running)
     try:

@@ -26,8 +26,8 @@ class Endpoints:
     grpc: dict[str, str]
     token: str | None
 
-    def metadata(self) -> list[tuple[str, str]]:
-        return [("authorization", f"Bearer {self.token}")] if self.token else []
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
 
 def resolve_endpoints(overrides: dict[str, str | None] | None = None) -> Endpoints:
@@ -52,7 +52,7 @@ class Target:
 _last_target: ContextVar[Target | None] = ContextVar("last_target", default=None)
 
 
-def connect(service: str, address: str | None = None) -> tuple[grpc.Channel, list[tuple[str, str]]]:
+def connect(service: str, address: str | None = None) -> tuple[grpc.Channel, tuple[tuple[str, str], ...]]:
     """A channel to `service` (`address`, else as `resolve_endpoints` finds it) and the call
     metadata (the bearer token); the target is kept for the error message of a failed call."""
     endpoints = resolve_endpoints({service: address})

@@ -80,5 +80,5 @@ def local_failure(error: TracewheelError | OSError) -> tuple[int, str]:
     setting: usage errors) or raised by code it runs in-process."""
     if isinstance(error, OSError):
         return USAGE, f"error: {error.strerror or error}: {error.filename}" if error.filename else f"error: {error}"
-    code = USAGE if isinstance(error, ConfigError) else exit_code(Code[error.grpc_code_name])
+    code = USAGE if isinstance(error, ConfigError) else exit_code(grpc.StatusCode[error.grpc_code_name])
     return code, f"error: {_one_line(str(error))}"

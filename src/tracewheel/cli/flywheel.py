@@ -85,7 +85,7 @@ def result_json(message: evaluation_pb2.EvalResult) -> dict[str, Any]:
     return eval_result_from_proto(message).model_dump(mode="json")
 
 
-def _state(state: int) -> str:
+def _state(state: trainer_pb2.JobState.ValueType) -> str:
     return trainer_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
 
 

@@ -9,7 +9,7 @@ tasks, and the gate's reason. Nothing is recomputed here.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -38,7 +38,7 @@ def deployment_json(deployment: inference_pb2.Deployment) -> dict[str, Any]:
     """The recorded decision as one JSON document (evaluations in `EvalResult`'s JSON form)."""
     gate, split = deployment.gate, deployment.split
 
-    def result(field: str) -> dict[str, Any] | None:
+    def result(field: Literal["candidate", "compared_with"]) -> dict[str, Any] | None:
         return (
             eval_result_from_proto(getattr(deployment, field)).model_dump(mode="json")
             if deployment.HasField(field)

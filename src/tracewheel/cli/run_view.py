@@ -74,6 +74,7 @@ def event_json(event: agent_pb2.StepEvent) -> dict[str, Any]:
         return finished_json(trace_from_proto(event.finished))
     if kind == "approval_needed":
         return {"event": kind, "step": event.step, "tool_call": MessageToDict(event.approval_needed)}
+    assert kind is not None  # the agent sets one kind on every event
     return {"event": kind, "step": event.step, "message": _message_json(getattr(event, kind))}
 
 

@@ -30,7 +30,9 @@ def _status_code(error: TracewheelError) -> grpc.StatusCode:
     return grpc.StatusCode[error.grpc_code_name]
 
 
-def _wrap_handler(handler: grpc.RpcMethodHandler, wrap_unary: Callable, wrap_stream: Callable) -> grpc.RpcMethodHandler:
+def _wrap_handler(
+    handler: grpc.RpcMethodHandler[Any, Any], wrap_unary: Callable[..., Any], wrap_stream: Callable[..., Any]
+) -> grpc.RpcMethodHandler[Any, Any]:
     kinds = {
         "unary_unary": grpc.unary_unary_rpc_method_handler,
         "unary_stream": grpc.unary_stream_rpc_method_handler,
@@ -52,14 +54,14 @@ def _wrap_handler(handler: grpc.RpcMethodHandler, wrap_unary: Callable, wrap_str
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Maps TracewheelError to its status code; logs anything else as an internal error."""
 
-    async def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
         if handler is None:
             return None
         method = details.method
 
         def wrap_unary(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
                     return await behaviour(request, context)
                 except TracewheelError as exc:
@@ -73,7 +75,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             return run
 
         def wrap_stream(behaviour: Callable[..., Any]) -> Callable[..., Any]:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
                     async for item in behaviour(request, context):
                         yield item
@@ -91,14 +93,14 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
 
-    async def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
         if details.method.startswith(_OPEN_METHOD_PREFIXES):
             return await continuation(details)
         sent = dict(details.invocation_metadata or ()).get("authorization", "")
         if hmac.compare_digest(str(sent).encode(), self._expected):
             return await continuation(details)
 
-        async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def deny(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             await context.abort(
                 grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (authorization metadata)"
             )

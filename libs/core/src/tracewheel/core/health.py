@@ -17,7 +17,8 @@ def check_health(address: str, service: str = "", timeout_s: float = 1.0) -> boo
     """True when the server at `address` reports SERVING for `service` ("" = the server)."""
     try:
         with grpc.insecure_channel(address) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply: health_pb2.HealthCheckResponse = stub.Check(  # type: ignore[attr-defined]  # stub lists no methods
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
             )
     except grpc.RpcError:

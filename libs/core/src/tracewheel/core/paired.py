@@ -40,11 +40,11 @@ class PairedSplit:
         """One-sided exact sign test: the chance that a candidate no better than the reference
         wins at least `won` of the `won + lost` tasks on which the two differ."""
         n = self.won + self.lost
-        return sum(math.comb(n, k) for k in range(self.won, n + 1)) / 2**n
+        return float(sum(math.comb(n, k) for k in range(self.won, n + 1)) / 2**n)
 
     def p_two_sided(self) -> float:
         """Two-sided exact sign test: the chance of a split at least this uneven either way
         between two equally good models (1.0 when they differ on no task)."""
         n = self.won + self.lost
-        tail = sum(math.comb(n, k) for k in range(min(self.won, self.lost) + 1)) / 2**n
+        tail = float(sum(math.comb(n, k) for k in range(min(self.won, self.lost) + 1)) / 2**n)
         return min(1.0, 2 * tail)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC
-from typing import Any
+from typing import Any, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -29,7 +29,12 @@ _VERDICT_TO_PROTO = {
     Verdict.ERROR: trace_pb2.VERDICT_ERROR,
 }
 _VERDICT_FROM_PROTO = {value: key for key, value in _VERDICT_TO_PROTO.items()}
-_OPTIONAL_MESSAGE_FIELDS = ("content", "reasoning_content", "tool_call_id", "name")
+_OPTIONAL_MESSAGE_FIELDS: tuple[Literal["content", "reasoning_content", "tool_call_id", "name"], ...] = (
+    "content",
+    "reasoning_content",
+    "tool_call_id",
+    "name",
+)
 
 
 def message_to_proto(message: Message) -> trace_pb2.Message:

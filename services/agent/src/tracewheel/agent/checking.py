@@ -30,7 +30,8 @@ async def fetch_site_state(site_url: str, http: httpx.AsyncClient | None = None)
         async with httpx.AsyncClient() as client:
             response = await client.get(f"{site_url.rstrip('/')}/api/state")
     response.raise_for_status()
-    return response.json()
+    state: dict[str, Any] = response.json()
+    return state
 
 
 async def reset_site(site_url: str) -> None:

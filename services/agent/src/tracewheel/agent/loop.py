@@ -91,7 +91,7 @@ async def _complete(run: Conversation, llm: openai.AsyncOpenAI) -> ChatCompletio
             await asyncio.sleep(config.retry_backoff_s * 2 ** (attempt - 1))
         started = time.perf_counter()
         try:
-            completion = await llm.chat.completions.create(**kwargs)
+            completion: ChatCompletion = await llm.chat.completions.create(**kwargs)
         except _RETRIED_ERRORS as exc:
             last = exc
             logger.warning("inference attempt %d/%d failed: %s", attempt + 1, config.inference_attempts, exc)

@@ -15,6 +15,7 @@ import json
 import re
 import time
 import uuid
+from typing import Any
 
 from tracewheel.agent.checking import core_task, judge
 from tracewheel.agent.conversation import (
@@ -54,12 +55,12 @@ class _Demo:
         """Offered tools and their offered arguments: a demonstration uses no others."""
         self.tool_errors = 0
 
-    def offer(self, tools: list[dict]) -> None:
+    def offer(self, tools: list[dict[str, Any]]) -> None:
         for tool in tools:
             properties = (tool["function"].get("parameters") or {}).get("properties") or {}
             self.arguments[tool["function"]["name"]] = set(properties)
 
-    async def call(self, tool: str, arguments: dict, reasoning: str) -> None:
+    async def call(self, tool: str, arguments: dict[str, Any], reasoning: str) -> None:
         unoffered = sorted(set(arguments) - self.arguments.get(tool, set()))
         if tool not in self.arguments or unoffered:
             what = f"{tool} arguments {', '.join(unoffered)}" if tool in self.arguments else tool
@@ -81,7 +82,7 @@ class _Demo:
             raise FailedPrecondition(f"the replay needs {SNAPSHOT_TOOL} in the session's tools")
         await self.call(SNAPSHOT_TOOL, {}, SNAPSHOT_REASONING)
 
-    def _resolved(self, step: Step) -> dict | None:
+    def _resolved(self, step: Step) -> dict[str, Any] | None:
         """The step's arguments resolved in the last result, else in the last whole snapshot of the
         same page (the last result showed only what changed); None: in neither."""
         texts = [self.last_text]
@@ -143,7 +144,7 @@ async def replay_task(
 
 
 def _demo_trace(
-    task: Task, demo: _Demo, session_tools: list[dict], outcome: Outcome, model: str, total_s: float
+    task: Task, demo: _Demo, session_tools: list[dict[str, Any]], outcome: Outcome, model: str, total_s: float
 ) -> Trace:
     return Trace(
         id=new_trace_id(),

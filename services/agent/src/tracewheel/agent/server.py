@@ -67,7 +67,7 @@ async def _stream(work: Coroutine[Any, Any, Any], queue: asyncio.Queue[Any]) -> 
 
 
 async def _stream_run(
-    run: Callable[[Callable[[AgentEvent], Awaitable[None]]], Awaitable[Trace]], queue: asyncio.Queue[Any]
+    run: Callable[[Callable[[AgentEvent], Awaitable[None]]], Coroutine[Any, Any, Trace]], queue: asyncio.Queue[Any]
 ) -> AsyncIterator[agent_pb2.StepEvent]:
     """Yields the run's events as they come, then the finished trace; cancels the run if the client goes."""
 

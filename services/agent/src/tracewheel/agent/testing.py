@@ -125,7 +125,7 @@ class StaticToolSession:
         *,
         answers: dict[str, str] | None = None,
     ) -> None:
-        self.tools = [
+        self.tools: list[dict[str, Any]] = [
             {
                 "type": "function",
                 "function": {

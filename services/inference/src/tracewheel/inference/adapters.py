@@ -45,7 +45,7 @@ def check_adapter(path: Path, model: Any) -> dict[str, Any]:
     weights_file = path / "adapter_model.safetensors"
     if not config_file.exists() or not weights_file.exists():
         raise InvalidArgument(f"{path} is not a PEFT adapter (needs adapter_config.json and adapter_model.safetensors)")
-    config = json.loads(config_file.read_text())
+    config: dict[str, Any] = json.loads(config_file.read_text())
     if config.get("peft_type") != "LORA":
         raise InvalidArgument(f"{path}: only LoRA adapters are served, this one is {config.get('peft_type')!r}")
     if config.get("use_dora"):
@@ -64,7 +64,7 @@ def check_adapter(path: Path, model: Any) -> dict[str, Any]:
                 raise InvalidArgument(
                     f"{path} was trained for another base model: it has {module_path}, this model does not"
                 )
-            base_layer = getattr(module, "base_layer", module)
+            base_layer: Any = getattr(module, "base_layer", module)
             shape = weights.get_slice(key).get_shape()
             expected = base_layer.in_features if kind.startswith("A") else base_layer.out_features
             actual = shape[1] if kind.startswith("A") else shape[0]

@@ -15,6 +15,7 @@ from tracewheel.core.events import (
     SUBJECT_MODEL_DEPLOYED,
     SUBJECT_MODEL_TRAINED,
     ConsumerSpec,
+    Handler,
     PoisonMessage,
     publish,
 )
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 TRAINED = ConsumerSpec("MODELS", SUBJECT_MODEL_TRAINED, "inference-deploy", events_pb2.ModelTrained)
 
 
-def make_trained_handler(js: JetStreamContext, deployer: Deployer):  # type: ignore[no-untyped-def]
+def make_trained_handler(js: JetStreamContext, deployer: Deployer) -> Handler[events_pb2.ModelTrained]:
     async def on_trained(event: events_pb2.ModelTrained, msg: Msg) -> None:
         try:
             metrics = eval_result_from_proto(event.metrics)

@@ -99,7 +99,7 @@ class VllmProcess:
     def __init__(self, command: list[str], base_url: str) -> None:
         self.command = command
         self.base_url = base_url
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[str] | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._relay: threading.Thread | None = None
 
@@ -142,7 +142,7 @@ class VllmProcess:
             self._relay.join(timeout=5)
 
 
-def wait_ready(base_url: str, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+def wait_ready(base_url: str, timeout_s: float, process: subprocess.Popen[str] | None = None) -> None:
     """Polls `<base_url>/health` until 200.
 
     Raises:

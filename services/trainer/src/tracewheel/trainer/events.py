@@ -22,6 +22,7 @@ from tracewheel.core.events import (
     SUBJECT_MODEL_TRAINED,
     SUBJECT_TRAINING_PROGRESS,
     ConsumerSpec,
+    Handler,
     PoisonMessage,
     publish,
 )
@@ -37,7 +38,7 @@ DATASET_CONSUMER = ConsumerSpec("DATASETS", SUBJECT_DATASET_BUILT, "trainer", ev
 DEPLOYED_CONSUMER = ConsumerSpec("MODELS", SUBJECT_MODEL_DEPLOYED, "trainer-deployed", events_pb2.ModelDeployed)
 
 
-def dataset_built_handler(queue: JobQueue):  # type: ignore[no-untyped-def]
+def dataset_built_handler(queue: JobQueue) -> Handler[events_pb2.DatasetBuilt]:
     """The consumer's handler: validates the event and queues a job (durably) before the ack."""
 
     async def handle(event: events_pb2.DatasetBuilt, msg: Msg) -> None:
@@ -49,7 +50,7 @@ def dataset_built_handler(queue: JobQueue):  # type: ignore[no-untyped-def]
     return handle
 
 
-def model_deployed_handler(deployments: DeploymentLog):  # type: ignore[no-untyped-def]
+def model_deployed_handler(deployments: DeploymentLog) -> Handler[events_pb2.ModelDeployed]:
     """The consumer's handler: records which adapter the alias serves now, before the ack."""
 
     async def handle(event: events_pb2.ModelDeployed, msg: Msg) -> None:

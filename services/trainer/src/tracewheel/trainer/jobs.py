@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from tracewheel.core.errors import FailedPrecondition, NotFound
 from tracewheel.core.evaluation import EvalResult
@@ -100,7 +101,7 @@ def _job_to_json(job: Job) -> dict[str, object]:
     return row
 
 
-def _job_from_json(row: dict) -> Job:
+def _job_from_json(row: dict[str, Any]) -> Job:
     # `{}` is how files written before EvalResult said "not evaluated"
     results = {name: EvalResult.model_validate(row[name]) if row.get(name) else None for name in _RESULTS}
     return Job(**{**row, "state": JobState(row["state"]), **results})
@@ -195,7 +196,8 @@ class JobQueue:
     def _next(self) -> Job | None:
         running = [j for j in self._jobs.values() if j.state == JobState.RUNNING]  # recovered after a crash
         queued = sorted((j for j in self._jobs.values() if j.state == JobState.QUEUED), key=lambda j: j.created_at)
-        return (running or queued or [None])[0]
+        pending = running or queued
+        return pending[0] if pending else None
 
     def _should_stop(self, job_id: str) -> bool:
         return self._closed or job_id in self._cancel_requested
@@ -203,9 +205,10 @@ class JobQueue:
     def run_next(self) -> Job | None:
         """Runs the recovered RUNNING job or the oldest QUEUED one to a final state; None if idle."""
         with self._lock:
-            job = self._next()
-            if job is None:
+            next_job = self._next()
+            if next_job is None:
                 return None
+            job = next_job  # a Job from here on, also in the callbacks below
             if job.state == JobState.QUEUED:
                 init = self._warm_start(job, list(self._jobs.values())) if self._warm_start else ""
                 job = self._set(job, state=JobState.RUNNING, init_adapter=init)

@@ -129,7 +129,7 @@ class DecisionWeightedSFTTrainer(SFTTrainer):  # type: ignore[misc]
             self._blank[token] = not self.processing_class.decode([token]).strip()
         return self._blank[token]
 
-    def compute_loss(  # type: ignore[override]
+    def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
         if TREE_MASK_KEY in inputs:  # prefix-tree rows (prefix_tree.py): the mask goes in as a custom 4D mask

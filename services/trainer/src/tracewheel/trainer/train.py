@@ -89,7 +89,9 @@ def _make_progress_callback(on_progress: ProgressCallback | None, should_stop: C
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.started = (time.monotonic(), state.global_step, state.num_input_tokens_seen)
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
             if logs and "loss" in logs:
                 self.loss = float(logs["loss"])
 

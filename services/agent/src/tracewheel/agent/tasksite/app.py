@@ -47,7 +47,8 @@ class SiteState:
 
 
 def _catalog(request: Request) -> Catalog:
-    return request.app.state.catalog
+    catalog: Catalog = request.app.state.catalog
+    return catalog
 
 
 async def _home(request: Request) -> Response:

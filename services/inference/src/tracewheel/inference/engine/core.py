@@ -54,9 +54,9 @@ class GenerationResult:
     error: str = ""
 
 
-# on_text(delta) for each piece of text; on_done(result) once at the end
-TextCallback = Callable[[str], None]
-DoneCallback = Callable[[GenerationResult], None]
+# on_text(delta) for each piece of text; on_done(result) once at the end; what they return is ignored
+TextCallback = Callable[[str], object]
+DoneCallback = Callable[[GenerationResult], object]
 
 
 @dataclass
@@ -364,7 +364,12 @@ class Engine:
         pieces: list[str] = []
         done = threading.Event()
         result: list[GenerationResult] = []
-        self.submit(prompt_ids, params, adapter, pieces.append, lambda r: (result.append(r), done.set()))
+
+        def finish(r: GenerationResult) -> None:
+            result.append(r)
+            done.set()
+
+        self.submit(prompt_ids, params, adapter, pieces.append, finish)
         if not done.wait(timeout_s):
             raise TimeoutError(f"generation did not finish within {timeout_s} s")
         return "".join(pieces), result[0]

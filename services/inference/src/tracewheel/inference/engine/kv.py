@@ -23,7 +23,7 @@ DEFAULT_HEADROOM = 256
 """Spare token slots allocated beyond the filled part (each growth adds this many again)."""
 
 
-class GrowingLayer(DynamicLayer):
+class GrowingLayer(DynamicLayer):  # type: ignore[misc]  # transformers is read as Any (mypy skips it)
     """One layer's keys and values in a buffer with spare room; `update` appends in place."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, headroom: int = DEFAULT_HEADROOM) -> None:

@@ -45,5 +45,6 @@ def propose(context: Sequence[int] | np.ndarray, tokens: int, max_ngram: int, mi
         hits = np.flatnonzero((windows == tail).all(axis=1))
         if hits.size:
             start = int(hits[-1]) + n
-            return ids[start : start + tokens].tolist()
+            drafts: list[int] = ids[start : start + tokens].tolist()
+            return drafts
     return []

@@ -7,7 +7,7 @@ Waiting a given time is what the model asked for, so it sleeps (at most 30 s, as
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
@@ -30,7 +30,8 @@ async def wait_for(ctx: ToolContext, args: dict[str, Any]) -> list[Part]:
         await asyncio.sleep(min(MAX_WAIT_S, max(0.0, float(args["time"]))))
     page = ctx.page
     timeout = ctx.timeouts.navigation
-    for key, state in (("textGone", "hidden"), ("text", "visible")):
+    waits: tuple[tuple[str, Literal["hidden", "visible"]], ...] = (("textGone", "hidden"), ("text", "visible"))
+    for key, state in waits:
         if not args.get(key):
             continue
         try:
