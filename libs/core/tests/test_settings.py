@@ -53,7 +53,22 @@ def test_production_requires_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="TW_DEMO_AUTH_TOKEN is required"):
         load_settings(DemoSettings)
     monkeypatch.setenv("TW_DEMO_AUTH_TOKEN", "s3cret")
+    monkeypatch.setenv("TW_DEMO_NATS_USER", "dataset")
+    monkeypatch.setenv("TW_DEMO_NATS_PASSWORD", "tw0123456789abcdef")
     assert load_settings(DemoSettings).auth_token.get_secret_value() == "s3cret"
+
+
+def test_production_requires_nats_credentials_in_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TW_DEMO_MODEL_DIR", "/m")
+    monkeypatch.setenv("TW_DEMO_ENVIRONMENT", "production")
+    monkeypatch.setenv("TW_DEMO_AUTH_TOKEN", "s3cret")
+    with pytest.raises(ConfigError, match="TW_DEMO_NATS_USER and TW_DEMO_NATS_PASSWORD are required"):
+        load_settings(DemoSettings)
+    monkeypatch.setenv("TW_DEMO_NATS_USER", "dataset")
+    with pytest.raises(ConfigError, match="nats_user and nats_password go together"):
+        load_settings(DemoSettings)
+    monkeypatch.setenv("TW_DEMO_NATS_PASSWORD", "tw0123456789abcdef")
+    assert load_settings(DemoSettings).nats_password.get_secret_value() == "tw0123456789abcdef"
 
 
 class LimitOptions(BaseModel):

@@ -17,9 +17,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-import nats
 from google.protobuf.message import DecodeError, Message
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -27,6 +26,9 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
+
+from tracewheel.core.errors import ConfigError
+from tracewheel.core.settings import NatsOptions
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,44 @@ class PoisonMessage(Exception):
     """A handler raises this for a payload that will never succeed (e.g. an invalid trace)."""
 
 
-async def connect(url: str, name: str) -> tuple[NatsClient, JetStreamContext]:
-    """Connects to NATS and returns the client and its JetStream context."""
-    client = await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+def inbox_prefix(user: str) -> str:
+    """The reply-subject prefix of `user`'s connections; its NATS permissions let only it subscribe there."""
+    return f"_INBOX_{user}"
+
+
+async def connect(url: str, name: str, options: NatsOptions | None = None) -> tuple[NatsClient, JetStreamContext]:
+    """Connects to NATS (with `options`' user, password and TLS when given) and returns the client
+    and its JetStream context. A user's replies come on its own inbox prefix (`inbox_prefix`).
+    While the server is unreachable it keeps trying; credentials it refuses fail at once.
+
+    Raises:
+        ConfigError: the server refused the credentials (or their absence).
+    """
+    kwargs: dict[str, Any] = {}
+    user = options.nats_user if options is not None else ""
+    if options is not None and options.nats_password is not None:
+        password = options.nats_password.get_secret_value()
+        kwargs |= {"user": user, "password": password, "inbox_prefix": inbox_prefix(user)}
+    if options is not None and (tls := options.nats_tls()) is not None:
+        kwargs["tls"] = tls
+    client = NatsClient()
+    connected = False
+
+    async def on_error(exc: Exception) -> None:
+        # a refused permission arrives here too (the request it belonged to then times out)
+        if not connected and "authorization violation" in str(exc).lower():
+            who = f"user {user!r}" if user else "a client without credentials"
+            raise ConfigError(f"NATS at {url} refused {who}; check the NATS user and password settings")
+        log.error("NATS (%s): %s", name, exc)
+
+    try:
+        await client.connect(
+            url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error, **kwargs
+        )
+    except ConfigError:
+        await client.close()
+        raise
+    connected = True
     return client, client.jetstream()
 
 

@@ -8,21 +8,62 @@ be ignored silently); the error names the variable.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tracewheel.core.errors import ConfigError
+from tracewheel.core.trace_size import DEFAULT_MAX_TRACE_BYTES, MAX_TRACE_BYTES_VARIABLE
 
 HOME_VARIABLE = "TRACEWHEEL_HOME"
 DEFAULT_HOME = Path(".tracewheel")
 
 
-class ServiceSettings(BaseSettings):
+class NatsOptions(BaseModel):
+    """How a service reaches NATS, declared once: every service's settings inherit these, so each is
+    also `TW_<SERVICE>_<NAME>`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="NATS server with JetStream; tls://host:port for TLS."
+    )
+    nats_user: str = Field(
+        default="", description="The service's NATS user (nats_auth.ROLES); '' connects anonymously."
+    )
+    nats_password: SecretStr | None = Field(default=None, description="The NATS user's password.")
+    nats_tls_ca: Path | None = Field(default=None, description="CA file that signed the NATS server's certificate.")
+    nats_tls_cert: Path | None = Field(
+        default=None, description="Client certificate, for a NATS server that verifies clients (with nats_tls_key)."
+    )
+    nats_tls_key: Path | None = Field(default=None, description="The client certificate's private key.")
+
+    @model_validator(mode="after")
+    def _nats_pairs(self) -> NatsOptions:
+        if bool(self.nats_user) != (self.nats_password is not None):
+            raise ValueError("nats_user and nats_password go together: set both or neither")
+        if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
+            raise ValueError("nats_tls_cert and nats_tls_key go together: set both or neither")
+        return self
+
+    def nats_tls(self) -> ssl.SSLContext | None:
+        """The TLS context for the connection (None: plain TCP)."""
+        if self.nats_tls_ca is None and self.nats_tls_cert is None and not self.nats_url.startswith("tls://"):
+            return None
+        context = ssl.create_default_context(cafile=str(self.nats_tls_ca) if self.nats_tls_ca else None)
+        if self.nats_tls_cert is not None and self.nats_tls_key is not None:
+            context.load_cert_chain(str(self.nats_tls_cert), str(self.nats_tls_key))
+        return context
+
+
+class ServiceSettings(BaseSettings, NatsOptions):
     """What every service has. Subclasses set `env_prefix` (e.g. `TW_DATASET_`)."""
+
+    uses_nats: ClassVar[bool] = True  # production then requires NATS credentials
 
     model_config = SettingsConfigDict(env_prefix="TW_", extra="forbid", frozen=True)
 
@@ -34,19 +75,30 @@ class ServiceSettings(BaseSettings):
     environment: Literal["development", "production"] = Field(
         default="development", description="production refuses insecure defaults (no auth token)."
     )
+    max_trace_bytes: int = Field(
+        default=DEFAULT_MAX_TRACE_BYTES,
+        ge=1024,
+        validation_alias=AliasChoices(MAX_TRACE_BYTES_VARIABLE),
+        description="The largest trace (its JSON, in bytes) any path accepts; set the same on every service "
+        "and the CLI (trace_size.py). NATS and gRPC carry wire_limit() of it.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level name.")
     grpc_host: str = Field(default="127.0.0.1", description="Address the gRPC server binds to.")
     grpc_port: int = Field(default=0, ge=0, le=65535, description="gRPC port; each service sets its default.")
     auth_token: SecretStr | None = Field(
         default=None, description="When set, gRPC calls must send `authorization: Bearer <token>`."
     )
-    nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS server with JetStream.")
 
     @model_validator(mode="after")
     def _secure_outside_development(self) -> ServiceSettings:
         if self.environment == "production" and self.auth_token is None:
             prefix = self.model_config.get("env_prefix", "")
             raise ValueError(f"{prefix}AUTH_TOKEN is required when {prefix}ENVIRONMENT=production")
+        if self.environment == "production" and self.uses_nats and not self.nats_user:
+            prefix = self.model_config.get("env_prefix", "")
+            raise ValueError(
+                f"{prefix}NATS_USER and {prefix}NATS_PASSWORD are required when {prefix}ENVIRONMENT=production"
+            )
         return self
 
 

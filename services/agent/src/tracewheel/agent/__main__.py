@@ -22,6 +22,7 @@ from tracewheel.agent.tasksite import create_app
 from tracewheel.agent.tools import LocalGateway, ToolSessionFactory
 from tracewheel.core.events import connect, ensure_streams
 from tracewheel.core.grpc_server import GrpcServer
+from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.http_server import HttpServer
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.v1 import agent_pb2_grpc
@@ -69,8 +70,8 @@ async def _runner(settings: AgentSettings, stack: contextlib.AsyncExitStack) -> 
     stack.push_async_callback(llm.close)
     js = None
     if settings.publish_traces:
-        client, js = await connect(settings.nats_url, "agent")
-        await ensure_streams(js)
+        client, js = await connect(settings.nats_url, "agent", settings)
+        await ensure_streams(js, declared_streams(settings.nats_user))
         stack.push_async_callback(client.close)
     return AgentRunner(
         llm=llm,

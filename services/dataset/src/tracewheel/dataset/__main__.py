@@ -9,6 +9,7 @@ import uvicorn
 
 from tracewheel.core.events import connect, ensure_streams, run_consumer
 from tracewheel.core.grpc_server import GrpcServer
+from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.dataset.build import BuildConfig, DatasetBuilder, load_chat_template
 from tracewheel.dataset.build_options import BuildOptions
@@ -37,8 +38,8 @@ async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
     builder = DatasetBuilder(
         store, LazyTokenizer(settings.base_model), build_config(settings), settings.resolved_artifacts_dir
     )
-    client, js = await connect(settings.nats_url, "dataset")
-    await ensure_streams(js)
+    client, js = await connect(settings.nats_url, "dataset", settings)
+    await ensure_streams(js, declared_streams(settings.nats_user))
     events = DatasetEvents(js, store, builder, threshold=settings.build_threshold, debounce_s=settings.build_debounce_s)
     await events.republish_latest()
     await events.resume_trigger()

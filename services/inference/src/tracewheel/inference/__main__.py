@@ -9,6 +9,7 @@ from typing import Any
 
 from tracewheel.core.events import connect, ensure_streams, run_consumer
 from tracewheel.core.grpc_server import GrpcServer
+from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.http_server import HttpServer
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.inference.adapters import ModelRegistry
@@ -56,8 +57,8 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
     stop = asyncio.Event()
     consumer, nats_client = None, None
     if settings.consume_events:
-        nats_client, js = await connect(settings.nats_url, "inference")
-        await ensure_streams(js)
+        nats_client, js = await connect(settings.nats_url, "inference", settings)
+        await ensure_streams(js, declared_streams(settings.nats_user))
         consumer = asyncio.create_task(run_consumer(js, TRAINED, make_trained_handler(js, deployer), stop))
 
     async def cleanup() -> None:

@@ -8,6 +8,7 @@ settings inherit them. Lists are JSON in the environment:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -18,6 +19,8 @@ from tracewheel.gateway.browser_options import BrowserConfig, BrowserOptions
 
 class GatewaySettings(ServiceSettings, BrowserOptions):
     model_config = SettingsConfigDict(env_prefix="TW_GATEWAY_", extra="forbid", frozen=True)
+
+    uses_nats: ClassVar[bool] = False  # the gateway publishes and consumes no event
 
     grpc_port: int = Field(default=50052, ge=0, le=65535, description="gRPC port.")
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server (MCP at /mcp) binds to.")

@@ -8,6 +8,7 @@ import threading
 
 from tracewheel.core.events import connect, ensure_streams, run_consumer
 from tracewheel.core.grpc_server import GrpcServer
+from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.trainer.config import TrainerSettings
 from tracewheel.trainer.events import (
@@ -54,8 +55,8 @@ async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
     consumers: list[asyncio.Task[None]] = []
     client = None
     if settings.events:
-        client, js = await connect(settings.nats_url, "trainer")
-        await ensure_streams(js)
+        client, js = await connect(settings.nats_url, "trainer", settings)
+        await ensure_streams(js, declared_streams(settings.nats_user))
         queue.add_listener(EventPublisher(client, js, loop).on_job)
         consumers.append(asyncio.create_task(run_consumer(js, DATASET_CONSUMER, dataset_built_handler(queue), stop)))
         deployed = model_deployed_handler(deployments)
