@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tracewheel.cli.stack import NATS_PORT, SERVICES, TASK_SITE_PORT
+from tracewheel.cli.stack import NATS_PORT, SERVICES, TASK_SITE_PORT, RestartPolicy
 from tracewheel.inference.testing import tiny_test_model
 
 
@@ -101,3 +101,50 @@ def test_up_then_sigterm_leaves_no_process_and_frees_every_port(tmp_path: Path) 
 
     after = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True, timeout=60)
     assert after.returncode == 1 and "no stack running" in after.stdout
+
+
+def test_restart_delays_grow_to_a_cap() -> None:
+    policy = RestartPolicy(first_delay_s=1.0, max_delay_s=30.0)
+    assert [policy.delay(n) for n in (1, 2, 3, 4, 5, 6, 7)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+
+
+def _dataset_row(cli: list[str], env: dict[str, str]) -> dict:
+    ran = subprocess.run([*cli, "status", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return next(row for row in json.loads(ran.stdout)["services"] if row["service"] == "dataset")
+
+
+@pytest.mark.slow
+def test_a_killed_service_is_started_again_and_counted(tmp_path: Path) -> None:
+    offset = free_offset()
+    env = {**os.environ, "TRACEWHEEL_HOME": str(tmp_path), "TW_INFERENCE_MODEL": str(tiny_test_model())}
+    cli = [sys.executable, "-m", "tracewheel.cli"]
+    log = (tmp_path / "up.log").open("w")
+    up = subprocess.Popen([*cli, "up", "--port-offset", str(offset)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    stack_file = tmp_path / "stack.json"
+    try:
+        wait_for(lambda: stack_file.exists() or up.poll() is not None, 120, "stack.json")
+        assert up.poll() is None, (tmp_path / "up.log").read_text()
+        killed = json.loads(stack_file.read_text())["services"]["dataset"]["pid"]
+        os.kill(killed, signal.SIGKILL)  # a crash: no shutdown of its own
+
+        def restarted() -> bool:
+            entry = json.loads(stack_file.read_text())["services"]["dataset"]
+            return entry["restarts"] == 1 and entry["pid"] != killed
+
+        wait_for(restarted, 60, "the dataset service to be started again")
+        wait_for(lambda: _dataset_row(cli, env)["health"] == "serving", 120, "the restarted dataset to be healthy")
+        row = _dataset_row(cli, env)
+        assert (row["restarts"], row["last_exit"]) == (1, -signal.SIGKILL)
+        assert up.poll() is None  # the rest of the stack kept running
+        pids = [s["pid"] for s in json.loads(stack_file.read_text())["services"].values()]
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(60) == 130
+    finally:
+        if up.poll() is None:
+            up.kill()
+        log.close()
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), 10, "children to exit")
+    wait_for(lambda: all(port_is_free(p) for p in all_ports(offset)), 10, "ports to be freed")
+    logs = (tmp_path / "up.log").read_text()
+    assert "dataset exited with code -9" in logs and "dataset started again (restart 1" in logs

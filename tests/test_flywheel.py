@@ -24,6 +24,8 @@ from tracewheel.cli.demo_profiles import quick_profile
 from tracewheel.cli.flywheel import Flywheel
 from tracewheel.cli.stack import StackInfo, Supervisor
 from tracewheel.core.events import SUBJECT_DATASET_BUILT, SUBJECT_MODEL_TRAINED, connect
+from tracewheel.core.nats_auth import ADMIN_USER
+from tracewheel.core.settings import NatsOptions
 from tracewheel.inference.testing import tiny_test_model
 from tracewheel.v1 import agent_pb2, dataset_pb2, inference_pb2, trainer_pb2
 
@@ -64,8 +66,8 @@ def _wait(condition, timeout_s: float, what: str):  # type: ignore[no-untyped-de
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def _count_events(nats_url: str, subject: str) -> int:
-    client, js = await connect(nats_url, "test")
+async def _count_events(nats: NatsOptions, subject: str) -> int:
+    client, js = await connect(nats.nats_url, "test", nats)
     try:
         stream = "DATASETS" if subject == SUBJECT_DATASET_BUILT else "MODELS"
         info = await js.stream_info(stream, subjects_filter=subject)
@@ -122,8 +124,9 @@ def test_published_traces_alone_reach_a_deployment_through_crashes(tmp_path: Pat
         assert result.state == "SUCCEEDED" and result.deployed
         assert result.metrics["model"] == result.job_id and result.metrics["tasks"] == 2
         succeeded = sum(j.state == trainer_pb2.JOB_STATE_SUCCEEDED for j in jobs)
-        assert asyncio.run(_count_events(info.nats_url, SUBJECT_DATASET_BUILT)) == len(builds)
-        assert asyncio.run(_count_events(info.nats_url, SUBJECT_MODEL_TRAINED)) == succeeded
+        admin = supervisor.nats.credentials(ADMIN_USER)  # the stack's NATS admits its users only
+        assert asyncio.run(_count_events(admin, SUBJECT_DATASET_BUILT)) == len(builds)
+        assert asyncio.run(_count_events(admin, SUBJECT_MODEL_TRAINED)) == succeeded
         served = fw.inference.ListModels(inference_pb2.ListModelsRequest(), timeout=10).models
         assert {m.name: m.target for m in served}["agent"] == result.job_id
     finally:

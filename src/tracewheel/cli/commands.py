@@ -25,21 +25,25 @@ def _service_rows(info: StackInfo) -> list[dict[str, Any]]:
         healthy = alive and check_health(f"127.0.0.1:{grpc_port}")
         rows.append({"service": name, "pid": pid, "grpc": f"127.0.0.1:{grpc_port}",
                      "http": f"http://127.0.0.1:{http_port}" if http_port else None,
-                     "health": "serving" if healthy else ("not serving" if alive else "down")})  # fmt: skip
+                     "health": "serving" if healthy else ("not serving" if alive else "down"),
+                     "restarts": service.get("restarts", 0), "last_exit": service.get("last_exit")})  # fmt: skip
     return rows
 
 
 def _status_table(info: StackInfo, rows: list[dict[str, Any]] | None = None) -> Table:
     table = Table(title=f"tracewheel stack (supervisor pid {info.supervisor_pid}, NATS {info.nats_url})")
-    for column in ("service", "pid", "gRPC", "HTTP", "health"):
+    for column in ("service", "pid", "gRPC", "HTTP", "health", "restarts", "last exit"):
         table.add_column(column)
     for row in rows if rows is not None else _service_rows(info):
         health = f"[{HEALTH_STYLE[row['health']]}]{row['health']}[/]"
-        table.add_row(row["service"], str(row["pid"]), row["grpc"], row["http"] or "-", health)
+        last_exit = "-" if row["last_exit"] is None else str(row["last_exit"])
+        cells = (str(row["pid"]), row["grpc"], row["http"] or "-", health, str(row["restarts"]), last_exit)
+        table.add_row(row["service"], *cells)
     return table
 
 
 def up(args: argparse.Namespace, console: Console) -> int:
+    """Runs the stack until SIGTERM or Ctrl-C; a service that dies is started again (stack.RestartPolicy)."""
     home = home_dir()
     supervisor = Supervisor(home, port_offset=args.port_offset, health_timeout_s=args.health_timeout)
     console.print(f"starting the stack in {home} ...")
@@ -49,10 +53,8 @@ def up(args: argparse.Namespace, console: Console) -> int:
         console.print("all services healthy; Ctrl-C or SIGTERM stops them")
         stopped = threading.Event()
         while not stopped.wait(0.5):
-            failed = supervisor.failed_child()
-            if failed:
-                console.print(f"[red]{failed} exited; stopping the stack[/red]")
-                return 1
+            for event in supervisor.watch():
+                console.print(f"[yellow]{event}[/yellow]")
         return 0
     finally:
         console.print("stopping ...")

@@ -1,9 +1,12 @@
 """The local stack: nats-server plus every service as a child process.
 
-`Supervisor` starts NATS, then the services in order, waits on their gRPC health, streams
+`Supervisor` starts NATS (a user per service, tracewheel.core.nats_auth; the passwords are kept
+in `<home>/nats/passwords.json`), then the services in order, waits on their gRPC health, streams
 their output with a `[name]` prefix, and on stop sends SIGTERM to each child's process group
 (then SIGKILL after a grace period) so no process, grandchildren included, is left behind.
-The stack's addresses are written to `<home>/stack.json` for `tracewheel status`.
+`watch()` restarts a service that died, after an exponentially growing, capped delay, as compose
+and k8s restart a container. The stack's addresses, restart counts and last exit codes are written
+to `<home>/stack.json` for `tracewheel status`.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from typing import TextIO
 from tracewheel.core.errors import Unavailable
 from tracewheel.core.files import write_json_atomically
 from tracewheel.core.health import wait_healthy
+from tracewheel.core.nats_auth import ROLES, load_or_create_passwords
 from tracewheel.core.natsserver import NatsServer
 from tracewheel.core.settings import DEFAULT_HOME, HOME_VARIABLE
+from tracewheel.core.trace_size import DEFAULT_MAX_TRACE_BYTES, MAX_TRACE_BYTES_VARIABLE
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class StackInfo:
 
     supervisor_pid: int
     nats_url: str
+    # name -> pid, grpc_port, http_port, restarts, last_exit (None: has not exited)
     services: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
     @staticmethod
@@ -83,6 +89,30 @@ class StackInfo:
             return cls(**json.loads(cls.path(home).read_text()))
         except FileNotFoundError:
             return None
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a service that died is started again: `first_delay_s` after its exit, doubling with each
+    crash in a row up to `max_delay_s`; one that had run `stable_s` before dying starts the count anew."""
+
+    first_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    stable_s: float = 60.0
+
+    def delay(self, crashes_in_a_row: int) -> float:
+        return min(self.max_delay_s, self.first_delay_s * 2 ** max(0, crashes_in_a_row - 1))
+
+
+@dataclass
+class RestartState:
+    """One service's restarts, as `tracewheel status` shows them."""
+
+    restarts: int = 0
+    last_exit: int | None = None  # the exit code (negative: the signal) of its last death
+    crashes_in_a_row: int = 0
+    started_at: float = 0.0  # time.monotonic() of its last start
+    due_at: float | None = None  # when a pending restart happens (None: none pending)
 
 
 def _stream_output(name: str, stream: TextIO, sink: TextIO, lock: threading.Lock) -> None:
@@ -105,6 +135,7 @@ class Supervisor:
         sink: TextIO = sys.stdout,
         health_timeout_s: float = 60.0,
         env: dict[str, str] | None = None,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         self.home = home
         self.env = dict(env or {})
@@ -112,8 +143,18 @@ class Supervisor:
         self.services = services
         self.sink = sink
         self.health_timeout_s = health_timeout_s
-        self.nats = NatsServer(home / "nats", port=NATS_PORT + port_offset, log_file=home / "logs" / "nats.log")
+        max_trace_bytes = int(self.env.get(MAX_TRACE_BYTES_VARIABLE) or os.environ.get(MAX_TRACE_BYTES_VARIABLE) or 0)
+        self.nats = NatsServer(
+            home / "nats",
+            port=NATS_PORT + port_offset,
+            log_file=home / "logs" / "nats.log",
+            max_trace_bytes=max_trace_bytes or DEFAULT_MAX_TRACE_BYTES,
+            passwords=load_or_create_passwords(home / "nats" / "passwords.json"),
+        )
         self.children: dict[str, subprocess.Popen] = {}
+        self.policy = restart_policy or RestartPolicy()
+        self.states = {spec.name: RestartState() for spec in services}
+        self._stopping = False
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -130,6 +171,10 @@ class Supervisor:
             f"{spec.env_prefix}NATS_URL": self.nats.url,
             "PYTHONUNBUFFERED": "1",
         }
+        if spec.name in ROLES:  # its own NATS user; the gateway uses no NATS
+            credentials = self.nats.credentials(spec.name)
+            env[f"{spec.env_prefix}NATS_USER"] = credentials.nats_user
+            env[f"{spec.env_prefix}NATS_PASSWORD"] = credentials.nats_password.get_secret_value()  # type: ignore[union-attr]
         env |= self.wiring(spec)
         # keep the user's own settings for this service (e.g. TW_INFERENCE_MODEL), but not ports
         env |= {k: v for k, v in os.environ.items() if k.startswith(spec.env_prefix) and not k.endswith("_PORT")}
@@ -178,6 +223,7 @@ class Supervisor:
             start_new_session=True,  # its own process group: stop() reaches grandchildren too
         )
         self.children[spec.name] = process
+        self.states[spec.name].started_at = time.monotonic()
         thread = threading.Thread(
             target=_stream_output, args=(spec.name, process.stdout, self.sink, self._lock), daemon=True
         )
@@ -200,20 +246,51 @@ class Supervisor:
         except BaseException:
             self.stop()
             raise
-        info = StackInfo(
-            supervisor_pid=os.getpid(),
-            nats_url=self.nats.url,
-            services={
-                s.name: {
-                    "pid": self.children[s.name].pid,
-                    "grpc_port": self.grpc_port(s),
-                    "http_port": self.http_port(s),
-                }
-                for s in self.services
-            },
-        )
+        info = self.info()
         info.write(self.home)
         return info
+
+    def info(self) -> StackInfo:
+        """What runs where now, with each service's restarts."""
+        services: dict[str, dict[str, int | None]] = {}
+        for spec in self.services:
+            state = self.states[spec.name]
+            services[spec.name] = {
+                "pid": self.children[spec.name].pid,
+                "grpc_port": self.grpc_port(spec),
+                "http_port": self.http_port(spec),
+                "restarts": state.restarts,
+                "last_exit": state.last_exit,
+            }
+        return StackInfo(supervisor_pid=os.getpid(), nats_url=self.nats.url, services=services)
+
+    def watch(self) -> list[str]:
+        """Restarts the services that died: notes the exit, waits the policy's delay, starts the
+        service again (not waiting on its health: `tracewheel status` shows it). Call it
+        periodically; returns what happened, a line per event, and rewrites stack.json then."""
+        events: list[str] = []
+        now = time.monotonic()
+        for spec in self.services:
+            state, process = self.states[spec.name], self.children[spec.name]
+            if self._stopping:
+                break
+            if state.due_at is None and (code := process.poll()) is not None:
+                ran_s = now - state.started_at
+                state.crashes_in_a_row = 1 if ran_s >= self.policy.stable_s else state.crashes_in_a_row + 1
+                state.last_exit = code
+                delay = self.policy.delay(state.crashes_in_a_row)
+                state.due_at = now + delay
+                events.append(f"{spec.name} exited with code {code} after {ran_s:.0f} s; restarting in {delay:.0f} s")
+            elif state.due_at is not None and now >= state.due_at:
+                state.due_at = None
+                state.restarts += 1
+                self._start_child(spec)
+                events.append(
+                    f"{spec.name} started again (restart {state.restarts}, pid {self.children[spec.name].pid})"
+                )
+        if events and not self._stopping:
+            self.info().write(self.home)
+        return events
 
     def _wait_healthy(self, spec: ServiceSpec) -> None:
         address = f"127.0.0.1:{self.grpc_port(spec)}"
@@ -227,6 +304,7 @@ class Supervisor:
 
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM to every child's process group, SIGKILL after `grace_s`, then NATS."""
+        self._stopping = True  # no restart from here on
         for process in self.children.values():
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
@@ -262,10 +340,6 @@ class Supervisor:
             self.kill(name)
         self._start_child(spec)
         self._wait_healthy(spec)
-
-    def failed_child(self) -> str | None:
-        """The name of a service that exited on its own, if any."""
-        return next((name for name, p in self.children.items() if p.poll() is not None), None)
 
     def __enter__(self) -> Supervisor:
         self.start()
