@@ -5,7 +5,7 @@ INSTALL_INPUTS := scripts/install.sh scripts/system-deps.sh constraints.txt pypr
 	libs/core/pyproject.toml libs/core/hatch_build.py $(wildcard services/*/pyproject.toml) \
 	$(wildcard proto/tracewheel/v1/*.proto)
 
-.PHONY: install demo test test-all test-containers lint
+.PHONY: install demo test test-all test-containers lint typecheck
 
 install: $(STAMP)
 
@@ -30,3 +30,8 @@ test-containers: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# mypy over every src folder: strict on libs/core, the parsers and the domain modules; the gRPC/NATS
+# edges and the CLI checked, not strict ([tool.mypy] in pyproject.toml, docs/development.md).
+typecheck: install
+	$(VENV)/bin/mypy
