@@ -17,6 +17,8 @@ from tracewheel.core.chat import (
     detect_family,
     load_template,
     resolve_chat_format,
+    template_label,
+    template_sha256,
 )
 
 PLAIN = "{% for m in messages %}{{ m.content }}{% endfor %}"
@@ -133,3 +135,19 @@ def test_a_training_template_without_generation_markers_is_refused(tmp_path: Pat
         resolve_chat_format("SmolLM2-135M-Instruct", training=SERVING_TEMPLATE)
     # a serving template needs no markers
     assert resolve_chat_format("", serving=str(plain)).serving_template == PLAIN
+
+
+def test_a_parser_setting_replaces_the_familys_and_empty_turns_parsing_off() -> None:
+    chat = resolve_chat_format("Qwen/Qwen3-4B", tool_call_parser="qwen3_xml", reasoning_parser="")
+
+    assert (chat.tool_call_parser, chat.reasoning_parser) == ("qwen3_xml", "")
+    assert chat.serving_template == load_template("qwen3")  # the rest stays the family's
+    assert resolve_chat_format("some/other-model", reasoning_parser="deepseek_r1").reasoning_parser == "deepseek_r1"
+
+
+def test_a_template_hash_reads_as_its_shipped_name() -> None:
+    sha = template_sha256(load_template("qwen3_train"))
+
+    assert template_label(sha) == f"qwen3_train (sha256 {sha[:12]})"
+    assert resolve_chat_format("Qwen3-4B").training_template_sha256 == sha
+    assert template_label("ab" * 32) == "a template not shipped here (sha256 abababababab)"

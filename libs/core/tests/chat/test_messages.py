@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracewheel.core.chat import openai_message, openai_messages, openai_tools
+from tracewheel.core.chat import as_written, openai_message, openai_messages, openai_tools
 from tracewheel.core.trace import FunctionCall, FunctionTool, Message, Tool, ToolCall
 
 CALL = ToolCall(id="chatcmpl-tool-1", function=FunctionCall(name="navigate", arguments='{"url": "http://shop"}'))
@@ -57,3 +57,18 @@ def test_tools_are_openai_function_tools() -> None:
             "function": {"name": "navigate", "description": "", "parameters": {"type": "object", "properties": {}}},
         }
     ]
+
+
+def test_as_written_drops_the_one_newline_hermes_leaves_before_the_first_call() -> None:
+    written = as_written(Message(role="assistant", content="\n\nLet me look.\n", tool_calls=[CALL]))
+
+    assert written.content == "\n\nLet me look." and written.tool_calls == [CALL]
+    two = Message(role="assistant", content="Look.\n\n", tool_calls=[CALL])
+    assert as_written(two).content == "Look.\n"  # the model wrote a blank line: one newline is the template's
+    for unchanged in (
+        Message(role="assistant", content="Done.\n"),  # no call: the content is all the model wrote
+        Message(role="assistant", content="Look.", tool_calls=[CALL]),
+        Message(role="assistant", content=None, tool_calls=[CALL]),
+        Message(role="user", content="Hi.\n"),
+    ):
+        assert as_written(unchanged) is unchanged

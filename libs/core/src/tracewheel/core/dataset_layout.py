@@ -113,7 +113,11 @@ class Manifest(_Strict):
     """The base model's name (a folder under the trainer's models_dir) or path."""
     template_sha256: str = ""
     """sha256 of the training chat template's source; "" when not recorded."""
+    tokenizer_sha256: str = ""
+    """`tracewheel.core.base_model.tokenizer_sha256` of the tokenizer the rows were tokenized with;
+    "" when not recorded. The trainer refuses the dataset for a tokenizer with another one."""
     max_length: int | None = None
+    """The longest row kept, in tokens; the trainer trains rows up to this length."""
     eval_ratio: float | None = None
     split_seed: str = ""
     reasoning: bool = True

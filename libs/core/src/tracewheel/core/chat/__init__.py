@@ -16,9 +16,11 @@ from tracewheel.core.chat.formats import (
     load_template,
     require_generation_markers,
     resolve_chat_format,
+    template_label,
+    template_sha256,
     template_text,
 )
-from tracewheel.core.chat.messages import ReasoningKey, openai_message, openai_messages, openai_tools
+from tracewheel.core.chat.messages import ReasoningKey, as_written, openai_message, openai_messages, openai_tools
 
 __all__ = [
     "FAMILIES",
@@ -30,6 +32,7 @@ __all__ = [
     "ChatTemplateError",
     "ReasoningKey",
     "UnknownTemplateError",
+    "as_written",
     "detect_family",
     "load_template",
     "openai_message",
@@ -37,5 +40,7 @@ __all__ = [
     "openai_tools",
     "require_generation_markers",
     "resolve_chat_format",
+    "template_label",
+    "template_sha256",
     "template_text",
 ]

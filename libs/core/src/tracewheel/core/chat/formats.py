@@ -90,8 +90,8 @@ class ChatFormat:
         serving_template: the Jinja source to serve with; None keeps the tokenizer's own.
         training_template: the Jinja source to train with (it has `{% generation %}` markers);
             None when neither the family nor a setting gives one.
-        tool_call_parser: the vLLM tool-call parser name.
-        reasoning_parser: the vLLM reasoning parser name.
+        tool_call_parser: the vLLM tool-call parser name; "" when output is not parsed for calls.
+        reasoning_parser: the vLLM reasoning parser name; "" when output is not parsed for reasoning.
     """
 
     family: str | None
@@ -103,9 +103,19 @@ class ChatFormat:
     @property
     def training_template_sha256(self) -> str | None:
         """The SHA-256 (hex) of the training template's text, as a dataset manifest records it."""
-        if self.training_template is None:
-            return None
-        return hashlib.sha256(self.training_template.encode()).hexdigest()
+        return None if self.training_template is None else template_sha256(self.training_template)
+
+
+def template_sha256(template: str) -> str:
+    """The SHA-256 (hex) of a template's source: what a dataset manifest records."""
+    return hashlib.sha256(template.encode()).hexdigest()
+
+
+def template_label(sha256: str) -> str:
+    """A template's hash as people read it: the shipped name it is the hash of, with its first
+    12 hex digits (`qwen3_train (sha256 1a2b3c4d5e6f)`); a template of one's own otherwise."""
+    name = next((name for name in TEMPLATE_NAMES if template_sha256(load_template(name)) == sha256), None)
+    return f"{name or 'a template not shipped here'} (sha256 {sha256[:12]})"
 
 
 class UnknownTemplateError(ConfigError):
@@ -196,15 +206,23 @@ def detect_family(base_model: str) -> ChatFamily | None:
 
 
 def resolve_chat_format(
-    base_model: str, *, serving: str | None = None, training: str | None = None, setting: str = "chat_template"
+    base_model: str,
+    *,
+    serving: str | None = None,
+    training: str | None = None,
+    tool_call_parser: str | None = None,
+    reasoning_parser: str | None = None,
+    setting: str = "chat_template",
 ) -> ChatFormat:
-    """The chat format of `base_model`, with a setting's template in place of the family's.
+    """The chat format of `base_model`, with a setting's template or parser in place of the family's.
 
     Args:
         base_model: a model id ("HuggingFaceTB/SmolLM2-135M-Instruct") or a local model folder.
         serving: a shipped template name or .jinja path to serve with instead of the family's.
         training: a shipped template name or .jinja path to train with instead of the family's.
-        setting: the setting the override came from, named in error messages.
+        tool_call_parser: a vLLM tool-call parser name instead of the family's; "" for none.
+        reasoning_parser: a vLLM reasoning parser name instead of the family's; "" for none.
+        setting: the setting the template override came from, named in error messages.
 
     Raises:
         UnknownTemplateError: an override is neither a shipped name nor a file.
@@ -221,8 +239,11 @@ def resolve_chat_format(
     training_template = pick(training, family.training_template if family else None)
     if training_template is not None:
         require_generation_markers(training_template, setting)
-    if family is None:
-        return ChatFormat(None, serving_template, training_template)
+    defaults = family or ChatFormat(None, None, None)
     return ChatFormat(
-        family.name, serving_template, training_template, family.tool_call_parser, family.reasoning_parser
+        family.name if family else None,
+        serving_template,
+        training_template,
+        defaults.tool_call_parser if tool_call_parser is None else tool_call_parser,
+        defaults.reasoning_parser if reasoning_parser is None else reasoning_parser,
     )

@@ -17,6 +17,23 @@ ReasoningKey = Literal["reasoning_content", "reasoning"]
 or `reasoning` (what newer vLLM returns and clients send back)."""
 
 
+def as_written(message: Message) -> Message:
+    r"""`message` with the content the model wrote before its first tool call, as the chat
+    templates render it back.
+
+    vLLM's `hermes` parser returns the text before the first `<tool_call>` as content, with the
+    newline that separated them ("I'll search.\n"); the templates (Qwen3's and ours) put a
+    newline between content and the first call themselves, so the content as returned renders
+    as "I'll search.\n\n<tool_call>" where the model wrote one newline. Without that one
+    trailing newline it renders as written. Other messages, and content that does not end in a
+    newline, are returned as they are. Apply it once: it is not idempotent (docs/inference-parsing.md).
+    """
+    content = message.content
+    if message.role != "assistant" or not message.tool_calls or not content or not content.endswith("\n"):
+        return message
+    return message.model_copy(update={"content": content[:-1]})
+
+
 def openai_message(message: Message, *, reasoning_key: ReasoningKey = "reasoning_content") -> dict[str, Any]:
     """One message as an OpenAI chat dict; reasoning, when there is some, under `reasoning_key`."""
     out: dict[str, Any] = {"role": message.role, "content": message.content}
