@@ -85,7 +85,12 @@ async def connect(url: str, name: str, options: NatsOptions | None = None) -> tu
 
     try:
         await client.connect(
-            url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, error_cb=on_error, **kwargs
+            url,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,  # type: ignore[arg-type]  # nats-py annotates int; it sleeps for a float
+            error_cb=on_error,
+            **kwargs,
         )
     except ConfigError:
         await client.close()
