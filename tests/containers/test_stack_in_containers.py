@@ -27,6 +27,8 @@ import grpc
 import pytest
 
 from tracewheel.core.health import check_health
+from tracewheel.core.nats_auth import USERS, new_password, server_config, server_environment
+from tracewheel.core.trace_size import DEFAULT_MAX_TRACE_BYTES, wire_limit
 
 pytestmark = [
     pytest.mark.containers,
@@ -36,6 +38,7 @@ pytestmark = [
 ]
 
 TOKEN = secrets.token_hex(16)
+NATS_PASSWORDS = {user: new_password() for user in USERS}  # a user per service, as in docker-compose.yml
 HEALTH_TIMEOUT_S = 600  # a busy 2-core machine starting chromium and torch at once
 GRPC = {"inference": 50051, "mcp-gateway": 50052, "agent": 50053, "dataset": 50054, "trainer": 50055}
 
@@ -90,12 +93,23 @@ def _service(
     return container.with_kwargs(**options, **({"entrypoint": entrypoint} if entrypoint else {}))
 
 
-def _production(prefix: str) -> dict[str, str]:
-    return {
+def _production(prefix: str, nats_user: str = "") -> dict[str, str]:
+    env = {
         f"{prefix}ENVIRONMENT": "production",
         f"{prefix}AUTH_TOKEN": TOKEN,
         f"{prefix}NATS_URL": "nats://nats:4222",
     }
+    if nats_user:
+        env |= {f"{prefix}NATS_USER": nats_user, f"{prefix}NATS_PASSWORD": NATS_PASSWORDS[nats_user]}
+    return env
+
+
+def _nats_config(folder: Path) -> Path:
+    """The server configuration of docker-compose.yml, readable by the container's user."""
+    path = folder / "tracewheel.conf"
+    path.write_text(server_config(max_payload=wire_limit(DEFAULT_MAX_TRACE_BYTES)))
+    path.chmod(0o644)
+    return path
 
 
 def _readable_copy(source: Path, target: Path) -> Path:
@@ -106,22 +120,22 @@ def _readable_copy(source: Path, target: Path) -> Path:
     return target
 
 
-def _containers(images: dict[str, str], network: Any, model: Path, volume: str) -> dict[str, Any]:
+def _containers(images: dict[str, str], network: Any, model: Path, volume: str, nats: Path) -> dict[str, Any]:
     """NATS, the task site and the services, configured as in docker-compose.yml."""
     return {
         "nats": _service(
             images["dataset"],
             network,
             "nats",
-            {},
+            server_environment(NATS_PASSWORDS),
             writable=("/data/nats",),
-            entrypoint=["nats-server", "-js", "-sd", "/data/nats", "-p", "4222"],
-        ),
+            entrypoint=["nats-server", "-c", "/etc/nats/tracewheel.conf", "-js", "-sd", "/data/nats", "-p", "4222"],
+        ).with_volume_mapping(str(nats), "/etc/nats/tracewheel.conf", "ro"),
         "inference": _service(
             images["inference"],
             network,
             "inference",
-            _production("TW_INFERENCE_")
+            _production("TW_INFERENCE_", "inference")
             | {"TW_INFERENCE_MODEL": "/models/tiny", "TW_INFERENCE_DEFAULT_MAX_TOKENS": "24"},
             writable=("/data/inference",),
         ).with_volume_mapping(str(model), "/models/tiny", "ro"),
@@ -143,7 +157,7 @@ def _containers(images: dict[str, str], network: Any, model: Path, volume: str) 
             images["agent"],
             network,
             "agent",
-            _production("TW_AGENT_")
+            _production("TW_AGENT_", "agent")
             | {
                 "TW_AGENT_INFERENCE_URL": "http://inference:8000/v1",
                 "TW_AGENT_GATEWAY_ADDRESS": "mcp-gateway:50052",
@@ -153,14 +167,14 @@ def _containers(images: dict[str, str], network: Any, model: Path, volume: str) 
             writable=("/data/agent",),
         ),
         "dataset": _service(
-            images["dataset"], network, "dataset", _production("TW_DATASET_"), writable=("/data/datasets",)
+            images["dataset"], network, "dataset", _production("TW_DATASET_", "dataset"), writable=("/data/datasets",)
         ).with_volume_mapping(volume, "/data/dataset", "rw"),
         # started to check its image comes up in production mode; training is not exercised here
         "trainer": _service(
             images["trainer"],
             network,
             "trainer",
-            _production("TW_TRAINER_"),
+            _production("TW_TRAINER_", "trainer"),
             writable=("/data/trainer", "/data/adapters"),
         ),
     }
@@ -177,7 +191,8 @@ def stack(service_images: dict[str, str], tmp_path_factory: pytest.TempPathFacto
     volume = f"tracewheel-test-dataset-{secrets.token_hex(4)}"
     stack = Stack()
     with Network() as network:
-        stack.containers = _containers(service_images, network, model, volume)
+        nats = _nats_config(tmp_path_factory.mktemp("nats"))
+        stack.containers = _containers(service_images, network, model, volume, nats)
         for name, port in GRPC.items():
             stack.containers[name].with_exposed_ports(port)
         try:
