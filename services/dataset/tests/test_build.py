@@ -182,3 +182,27 @@ def test_the_training_template_is_the_setting_or_the_base_model_familys(train_te
         load_chat_template("chatml")
     with pytest.raises(ChatTemplateError, match="TW_DATASET_CHAT_TEMPLATE: smollm2_tools_train"):
         load_chat_template("smollm2_tools")
+
+
+def test_the_manifest_records_the_tokenizer_and_a_length_from_the_base_model(
+    store, make_trace, make_builder, tokenizer, tmp_path
+) -> None:
+    from tracewheel.core.base_model import tokenizer_sha256
+
+    store.ingest(make_trace("run-1"))
+    model = tmp_path / "Qwen3-4B"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "qwen3", "max_position_embeddings": 40960}))
+
+    manifest = read_manifest(Path(make_builder(base_model=str(model)).build().record.path))
+
+    assert manifest.tokenizer_sha256 == tokenizer_sha256(tokenizer)
+    assert manifest.max_length == 32768  # Qwen3's 40960 positions, capped
+    assert make_builder(max_length=2048).config.max_length == 2048  # a length set is kept
+    assert make_builder().config.max_length == 8192  # no config.json to read ("tiny-qwen3" is a name)
+
+
+def test_a_build_without_a_base_model_is_refused_with_what_to_set(store, make_trace, make_builder) -> None:
+    store.ingest(make_trace("run-1"))
+    with pytest.raises(FailedPrecondition, match="set TW_DATASET_BASE_MODEL"):
+        make_builder(base_model="", chat_template="").build()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tracewheel.core.trace import validate_trace
-from tracewheel.dataset.render import RenderError, assistant_spans, masked_runs, render_row
+from tracewheel.dataset.render import RenderError, assistant_spans, masked_runs, render_row, row_messages_json
 from tracewheel.dataset.unroll import TrainingRow, unroll_at_user_turns
 
 
@@ -44,3 +44,18 @@ def test_a_mask_that_does_not_match_the_text_names_the_trace(make_trace, tokeniz
     row = _row(make_trace, trace_id="sneaky", answer="Done.<|im_end|>")
     with pytest.raises(RenderError, match=r"sneaky.*messages\[4\]"):
         render_row(tokenizer, train_template, row)
+
+
+def test_content_before_a_call_is_rendered_as_the_model_wrote_it(make_trace, tokenizer, train_template) -> None:
+    # vLLM's hermes parser leaves the newline before the first <tool_call> in content; the
+    # template adds its own, so the row renders the content without it (core.chat.as_written)
+    data = make_trace()
+    data["messages"][2]["content"] = "Opening the shop.\n"
+    row = _row(lambda **_: data)
+
+    rendered = render_row(tokenizer, train_template, row)
+    text = tokenizer.decode(rendered.input_ids, skip_special_tokens=False)
+
+    assert "Opening the shop.\n<tool_call>" in text and "\n\n<tool_call>" not in text
+    assert row.messages[2].content == "Opening the shop.\n"  # the trace keeps what the API returned
+    assert '"content": "Opening the shop."' in row_messages_json(row)  # the JSONL rows as rendered

@@ -25,9 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def build_config(settings: DatasetSettings) -> BuildConfig:
+    """The build's configuration; without a base model or template setting there is no template
+    yet, and builds are refused until TW_DATASET_BASE_MODEL is set."""
+    configured = settings.base_model or settings.chat_template
     return BuildConfig(
         base_model=settings.base_model,
-        chat_template=load_chat_template(settings.chat_template, settings.base_model),
+        chat_template=load_chat_template(settings.chat_template, settings.base_model) if configured else "",
         **{name: getattr(settings, name) for name in BuildOptions.model_fields},
     )
 

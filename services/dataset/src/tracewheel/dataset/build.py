@@ -10,7 +10,6 @@ the build in the store. The same selection is never built twice (`store.find_bui
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from collections import Counter
@@ -19,7 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tracewheel.core.chat import TEMPLATE_NAMES, resolve_chat_format
+from pydantic import Field, model_validator
+
+from tracewheel.core.base_model import default_max_length, tokenizer_sha256
+from tracewheel.core.chat import TEMPLATE_NAMES, resolve_chat_format, template_sha256
 from tracewheel.core.dataset_layout import SPLITS, DroppedRow, Manifest, ManifestTrace, SplitCounts, TokenCounts
 from tracewheel.core.errors import ConfigError, FailedPrecondition
 from tracewheel.core.trace import Trace
@@ -37,15 +39,27 @@ logger = logging.getLogger(__name__)
 
 
 class BuildConfig(BuildOptions):
-    """What a build depends on besides the traces: the options, the base model and its template."""
+    """What a build depends on besides the traces: the options, the base model and its template.
+
+    `max_length` left out (or None) is the base model's (`core.base_model.default_max_length`).
+    """
 
     base_model: str
     chat_template: str
-    """The training template's Jinja source (with `{% generation %}` markers)."""
+    """The training template's Jinja source (with `{% generation %}` markers); "" while no base
+    model is set (a build is then refused)."""
+    max_length: int = Field(ge=16, description="Rows longer than this many tokens are dropped.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _base_models_length(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("max_length") is None:
+            return {**data, "max_length": default_max_length(data.get("base_model") or "")}
+        return data
 
     @property
     def template_sha256(self) -> str:
-        return hashlib.sha256(self.chat_template.encode()).hexdigest()
+        return template_sha256(self.chat_template)
 
 
 @dataclass
@@ -134,6 +148,7 @@ def build_manifest(
     splits: dict[str, list[EncodedRow]],
     dropped: list[DroppedRow],
     duplicates_removed: int,
+    tokenizer_hash: str = "",
 ) -> Manifest:
     """The manifest.json of a build: inputs, settings, counts, and what was left out and why."""
     every = [encoded for name in SPLITS for encoded in splits[name]]
@@ -147,6 +162,7 @@ def build_manifest(
         selection_sha256=selection_sha256(revisions),
         base_model=config.base_model,
         template_sha256=config.template_sha256,
+        tokenizer_sha256=tokenizer_hash,
         max_length=config.max_length,
         eval_ratio=config.eval_ratio,
         split_seed=config.split_seed,
@@ -212,6 +228,8 @@ class DatasetBuilder:
             FailedPrecondition: no approved traces, or no row left after dropping over-length ones.
             RenderError: a row's loss mask failed its check (names the trace); nothing is written.
         """
+        if not self.config.chat_template:
+            raise FailedPrecondition("no base model to build for; set TW_DATASET_BASE_MODEL to its directory")
         revisions = self.store.approved_revisions()
         if not revisions:
             raise FailedPrecondition("no approved traces to build from; approve traces (curate) first")
@@ -222,7 +240,9 @@ class DatasetBuilder:
         splits, dropped, duplicates = self._encode(revisions)
         built_at = built_at or datetime.now(UTC)
         version = dataset_version(built_at, selection_sha256(revisions))
-        manifest = build_manifest(version, built_at, self.config, revisions, splits, dropped, duplicates)
+        manifest = build_manifest(
+            version, built_at, self.config, revisions, splits, dropped, duplicates, tokenizer_sha256(self.tokenizer)
+        )
         path = write_dataset_dir(self.artifacts_dir, version, splits, manifest)
         try:
             record = self.store.record_build(

@@ -15,8 +15,12 @@ class BuildOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_length: int = Field(
-        default=8192, ge=16, description="Rows longer than this many tokens are dropped (and reported in the manifest)."
+    max_length: int | None = Field(
+        default=None,
+        ge=16,
+        description="Rows longer than this many tokens are dropped (and reported in the manifest); the trainer "
+        "trains up to the same length. None: the base model's context (config.json max_position_embeddings), at "
+        "most 32768, or 8192 when it is not readable (tracewheel.core.base_model.default_max_length).",
     )
     eval_ratio: float = Field(default=0.1, ge=0.0, le=1.0, description="Share of trace ids sent to the eval split.")
     split_seed: str = Field(default="", description="Seed of the train/eval split by trace id.")

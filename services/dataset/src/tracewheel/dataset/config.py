@@ -38,9 +38,10 @@ class DatasetSettings(ServiceSettings, BuildOptions):
         " a build without it is refused.",
     )
     chat_template: str = Field(
-        default="smollm2_tools_train",
-        description="The training chat template: a template name shipped in tracewheel.core.chat, a path to a"
-        " .jinja file, or '' for the base model family's; it must mark assistant turns with {% generation %}.",
+        default="",
+        description="The training chat template: '' for the base model family's (tracewheel.core.chat"
+        " resolve_chat_format, as the trainer and inference resolve it), a template name shipped in"
+        " tracewheel.core.chat, or a path to a .jinja file; it must mark assistant turns with {% generation %}.",
     )
     build_threshold: int = Field(
         default=20, ge=1, description="Approved traces not in the last build that trigger an automatic build."

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tracewheel.core.chat import openai_messages, openai_tools
+from tracewheel.core.chat import as_written, openai_messages, openai_tools
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.dataset.unroll import TrainingRow
 
@@ -52,8 +52,10 @@ class RenderError(FailedPrecondition):
 
 
 def chat_messages(row: TrainingRow) -> list[dict[str, Any]]:
-    """The row's messages as the chat template takes them (tool-call arguments stay JSON strings)."""
-    return openai_messages(row.messages)
+    """The row's messages as the chat template takes them (tool-call arguments stay JSON strings),
+    each assistant turn's content as the model wrote it before its calls (`as_written`: without the
+    newline vLLM's hermes parser leaves before the first `<tool_call>`)."""
+    return openai_messages(as_written(message) for message in row.messages)
 
 
 def chat_tools(row: TrainingRow) -> list[dict[str, Any]]:
