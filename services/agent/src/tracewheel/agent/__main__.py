@@ -18,12 +18,13 @@ from tracewheel.agent.eval_cache import EvalCache
 from tracewheel.agent.events import EvalTraceFiles, TraceOutput
 from tracewheel.agent.runner import AgentRunner
 from tracewheel.agent.server import AgentServicer
+from tracewheel.agent.suites.checks import InferenceEndpoint
 from tracewheel.agent.tasksite import create_app
 from tracewheel.agent.tools import LocalGateway, ToolSessionFactory
 from tracewheel.core.events import connect, ensure_streams
 from tracewheel.core.grpc_server import GrpcServer
-from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.http_server import HttpServer
+from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.v1 import agent_pb2_grpc
 
@@ -86,6 +87,8 @@ async def _runner(settings: AgentSettings, stack: contextlib.AsyncExitStack) -> 
         suite_sizes=settings.suite_sizes,
         eval_cache=EvalCache(settings.resolved_eval_cache_dir),
         on_eval_trace=EvalTraceFiles(settings.resolved_eval_trace_dir) if settings.keep_eval_traces else None,
+        suites_dir=settings.resolved_suites_dir,
+        inference=InferenceEndpoint(settings.inference_url, settings.inference_api_key),
     )
 
 

@@ -61,6 +61,11 @@ class AgentSettings(ServiceSettings, LoopOptions):
         "default TRACEWHEEL_HOME/agent/eval-traces.",
     )
     publish_traces: bool = Field(default=True, description="Publish traces to traces.v1.completed (NATS).")
+    suites_dir: Path | None = Field(
+        default=None,
+        description="Where registered suite files are kept (`tracewheel suites add`); "
+        "default TRACEWHEEL_HOME/agent/suites.",
+    )
 
     @property
     def suite_sizes(self) -> dict[str, int]:
@@ -71,6 +76,10 @@ class AgentSettings(ServiceSettings, LoopOptions):
     @property
     def resolved_eval_trace_dir(self) -> Path:
         return self.eval_trace_dir or self.home / "agent" / "eval-traces"
+
+    @property
+    def resolved_suites_dir(self) -> Path:
+        return self.suites_dir or self.home / "agent" / "suites"
 
     @property
     def resolved_eval_cache_dir(self) -> Path:

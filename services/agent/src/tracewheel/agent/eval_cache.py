@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from tracewheel.agent.conversation import LoopOptions
+from tracewheel.agent.suites.spec import Python
 from tracewheel.agent.tasks import Task
+from tracewheel.agent.tasks.suites import SHOP_CHECK
 from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.files import write_json_atomically
 
@@ -31,7 +33,16 @@ def cache_key(model: str, tasks: list[Task], config: LoopOptions) -> str:
         "tasks": [(t.task_id, t.prompt, t.answer) for t in tasks],
         "config": config.model_dump(mode="json", include=set(LoopOptions.model_fields)),
     }
+    checks = [_check_material(t) for t in tasks]
+    if any(checks):  # a suite file's checkers and task options; the shop's follow from its ids and prompts
+        material["checks"] = checks
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _check_material(task: Task) -> Any:
+    if task.check is None or (isinstance(task.check, Python) and task.check.entry_point == SHOP_CHECK):
+        return None
+    return [task.check.model_dump(mode="json"), task.split, task.tools, task.mcp_servers, task.allowed_hosts]
 
 
 class EvalCache:

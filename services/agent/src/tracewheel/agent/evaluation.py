@@ -6,8 +6,10 @@ module's docstring). A valid tool call names a tool of the session with a JSON-o
 that the tool's parameter schema (as offered to the model) accepts; the right tool is one the
 task's reference solution uses.
 
-The site's orders are cleared once at the start of a run, not per task: tasks run concurrently,
-and a suite never has two form tasks on the same product, so their orders cannot be mistaken.
+A suite's `reset_url` (the shop's: clear its orders) is POSTed once at the start of a run, not
+per task: tasks run concurrently, and the shop never has two form tasks on the same product, so
+their orders cannot be mistaken. Each task is checked before its tool session closes, so an
+end-state check reads the page the run ended on.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from typing import Literal
 
 import openai
 
-from tracewheel.agent.checking import core_task, judge, reset_site
+from tracewheel.agent.checking import core_task, judge, reset_site, reset_suite
 from tracewheel.agent.conversation import LoopOptions, new_trace_id
 from tracewheel.agent.loop import run_agent
 from tracewheel.agent.replay import replay_task
+from tracewheel.agent.suites.checks import InferenceEndpoint
+from tracewheel.agent.task_session import final_page, open_task_session
 from tracewheel.agent.tasks import Task
 from tracewheel.agent.tools import ToolSessionFactory
 from tracewheel.core.errors import TracewheelError
@@ -78,50 +82,65 @@ async def _run_one(
     model: str,
     config: LoopOptions,
     mode: Mode,
+    inference: InferenceEndpoint | None,
 ) -> Trace:
-    tools = await factory.open(config.tools, config.result_char_limit)
+    """Runs (or replays) the task in a session of its own and checks it before the session closes."""
+    tools, config = await open_task_session(factory, task, config)
     try:
         if mode == "replay":
-            return await replay_task(task, tools, config=config, model=model)
-        if llm is None:
+            trace = await replay_task(task, tools, config=config, model=model)
+        elif llm is None:
             raise ValueError("agent mode needs an llm client")
-        return await run_agent(task.prompt, llm=llm, model=model, tools=tools, config=config, task=core_task(task))
+        else:
+            trace = await run_agent(task.prompt, llm=llm, model=model, tools=tools, config=config, task=core_task(task))
+        page = await final_page(task, tools)
     finally:
         await tools.close()
+    outcome = await judge(task, trace.outcome or Outcome(), page=page, messages=trace.messages, inference=inference)
+    return trace.model_copy(update={"outcome": outcome})
 
 
 async def evaluate(
     tasks: Sequence[Task],
     *,
     factory: ToolSessionFactory,
-    site_url: str,
     model: str,
+    site_url: str | None = None,
+    reset_url: str | None = None,
+    suite: str = "",
     llm: openai.AsyncOpenAI | None = None,
     config: LoopOptions | None = None,
     concurrency: int = 2,
     mode: Mode = "agent",
+    inference: InferenceEndpoint | None = None,
     on_trace: TraceSink | None = None,
     on_progress: ProgressSink | None = None,
 ) -> EvalResult:
     """Runs `tasks` (`concurrency` at once, one tool session each), checks them, and reports.
 
     Args:
-        tasks: the suite's tasks (from `load_suite` with `base_url=site_url`).
+        tasks: the suite's tasks.
         factory: opens one tool session per task.
-        site_url: the task site (its orders are reset first and read by form checkers).
         model: the model (or adapter) name sent to inference; recorded in traces.
+        site_url: the shop's site, whose orders are reset first (the shop's `reset_url`).
+        reset_url: POSTed once first (a suite's `reset_url`).
+        suite: the name the result is recorded under (default: the first task's suite).
         llm: OpenAI client on the inference server (agent mode).
         config: agent limits, tools and guidance.
         concurrency: tasks at once.
         mode: `agent` runs the model; `replay` replays the reference solutions (demonstrations).
+        inference: the agent's inference server, where judges without a base_url are asked.
         on_trace: given every checked trace (publish it, write it).
         on_progress: told as tasks finish (a client's progress bar).
 
     Raises:
-        httpx.HTTPError: the task site did not answer the reset.
+        httpx.HTTPError: the reset URL did not answer.
     """
     config = config or LoopOptions()
-    await reset_site(site_url)
+    if site_url is not None:
+        await reset_site(site_url)
+    if reset_url is not None:
+        await reset_suite(reset_url)
     limit = asyncio.Semaphore(concurrency)
     finished: list[TaskResult] = []
     if on_progress is not None:
@@ -131,13 +150,13 @@ async def evaluate(
         async with limit:
             started = time.perf_counter()
             try:
-                trace = await _run_one(task, factory=factory, llm=llm, model=model, config=config, mode=mode)
+                trace = await _run_one(
+                    task, factory=factory, llm=llm, model=model, config=config, mode=mode, inference=inference
+                )
             except TracewheelError as exc:  # a session that could not open, a replay whose target is gone
                 logger.warning("task %s failed to run: %s", task.task_id, exc)
                 trace = _failed_trace(task, model, exc)
             latency = time.perf_counter() - started
-            outcome = await judge(task, trace.outcome or Outcome(), site_url)
-            trace = trace.model_copy(update={"outcome": outcome})
             if on_trace is not None:
                 await on_trace(trace)
             finished.append(task_result(task, trace, latency))
@@ -146,7 +165,7 @@ async def evaluate(
             return finished[-1]
 
     results = await asyncio.gather(*(one(task) for task in tasks))
-    suite = tasks[0].suite if tasks else ""
+    suite = suite or (tasks[0].suite if tasks else "")
     report = EvalResult(model=model, suite=suite, task_results=results)
     logger.info("evaluated %s on %s: success %.2f over %d tasks", model, suite, report.success_rate, report.tasks)
     return report

@@ -26,6 +26,7 @@ from tracewheel.agent.conversation import (
     trace_metadata,
     with_reminder,
 )
+from tracewheel.agent.task_session import final_page
 from tracewheel.agent.tasks import RefNotFound, Step, Task
 from tracewheel.agent.tools import ToolSession
 from tracewheel.core.errors import FailedPrecondition
@@ -111,6 +112,7 @@ async def replay_task(
     config: LoopOptions | None = None,
     site_url: str | None = None,
     model: str = "reference",
+    check: bool = False,
 ) -> Trace:
     """Replays `task.reference` in `tools` and returns the demonstration trace.
 
@@ -118,8 +120,9 @@ async def replay_task(
         task: a suite task with a reference solution.
         tools: a fresh session on the task site (not closed here).
         config: guidance prompt, result truncation and tool subset, as for agent runs.
-        site_url: when given, the outcome is checked (form tasks read the site's state).
+        site_url: when given, the outcome is checked (as `check`; kept for the shop's callers).
         model: the trace's model name.
+        check: check the outcome with the task's checker (end-state checks read the final page).
 
     Raises:
         RefNotFound: a step's target is not on the page (the site and suite disagree).
@@ -138,8 +141,8 @@ async def replay_task(
     reasoning = task.answer_reasoning or f"The task is done; the answer is {task.answer}."
     demo.messages.append(Message(role="assistant", content=task.answer, reasoning_content=reasoning))
     outcome = Outcome(final_answer=task.answer)
-    if site_url is not None:
-        outcome = await judge(task, outcome, site_url)
+    if check or site_url is not None:
+        outcome = await judge(task, outcome, page=await final_page(task, tools), messages=demo.messages)
     return _demo_trace(task, demo, session_tools, outcome, model, time.perf_counter() - started)
 
 

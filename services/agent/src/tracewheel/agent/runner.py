@@ -6,8 +6,10 @@ works in-process (CLI, tests) and over the network.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import openai
 
@@ -16,10 +18,15 @@ from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.eval_cache import EvalCache, cache_key
 from tracewheel.agent.evaluation import Mode, ProgressSink, evaluate
 from tracewheel.agent.loop import Approver, EventSink, run_agent
-from tracewheel.agent.tasks import Task, load_suite, slice_tasks
+from tracewheel.agent.suites.checks import InferenceEndpoint
+from tracewheel.agent.suites.registry import Entry, Resolved, SuiteRegistry
+from tracewheel.agent.suites.shop import shop_suite
+from tracewheel.agent.suites.suite import SHOP, Suite, SuiteRef
+from tracewheel.agent.task_session import final_page, open_task_session
+from tracewheel.agent.tasks import Task, slice_tasks
 from tracewheel.agent.tools import ToolSessionFactory
 from tracewheel.core import trace as core
-from tracewheel.core.errors import InvalidArgument, NotFound
+from tracewheel.core.errors import FailedPrecondition, InvalidArgument
 from tracewheel.core.evaluation import EvalResult
 
 logger = logging.getLogger(__name__)
@@ -42,6 +49,8 @@ class AgentRunner:
         suite_sizes: tasks per suite where not the default.
         eval_cache: keeps evaluations asked for with `use_cache`.
         on_eval_trace: given every trace of an evaluation (kept to be read, never published).
+        suites_dir: where registered suite files are kept (None: the bundled shop only).
+        inference: the inference server, where judges without a base_url are asked.
     """
 
     def __init__(
@@ -59,6 +68,8 @@ class AgentRunner:
         suite_sizes: dict[str, int] | None = None,
         eval_cache: EvalCache | None = None,
         on_eval_trace: TraceSink | None = None,
+        suites_dir: Path | None = None,
+        inference: InferenceEndpoint | None = None,
     ) -> None:
         self.llm = llm
         self.factory = factory
@@ -72,25 +83,44 @@ class AgentRunner:
         self.suite_sizes = suite_sizes or {}
         self.eval_cache = eval_cache
         self.on_eval_trace = on_eval_trace
+        self.inference = inference
+        shop = functools.partial(shop_suite, seed, n_items, self.suite_sizes, site_url)
+        self.suites = SuiteRegistry(suites_dir, {SHOP: shop})
 
     def suite(self, name: str) -> list[Task]:
-        """The suite's tasks, pointing at this runner's site.
+        """The tasks a suite reference names (`train`, `heldout`, `NAME`, `NAME:SPLIT`).
 
         Raises:
             NotFound: an unknown suite.
         """
-        return load_suite(
-            name, self.seed, size=self.suite_sizes.get(name), n_items=self.n_items, base_url=self.site_url
-        )
+        return self.suites.resolve(name, None).tasks
 
     def find_task(self, suite: str, task_id: str) -> Task:
         """Raises:
         NotFound: no such suite or task.
         """
-        for task in self.suite(suite):
-            if task.task_id == task_id:
-                return task
-        raise NotFound(f"suite {suite!r} has no task {task_id!r}")
+        return self.suites.get(SuiteRef.parse(suite).name).task(task_id)
+
+    def add_suite(self, content: str, filename: str, *, replace: bool = False) -> Suite:
+        """Validates and registers a suite file (nothing is registered when it does not validate).
+
+        Raises:
+            SuiteFileError: the file does not validate; every problem names the file, task and field.
+            Conflict: the name is taken and `replace` is not set.
+            FailedPrecondition: this agent keeps no suite files.
+        """
+        return self.suites.add(content, filename, replace=replace)
+
+    def list_suites(self) -> list[Entry]:
+        """Every registered suite (a file that no longer loads comes with its error)."""
+        return self.suites.entries()
+
+    def get_suite(self, name: str) -> Suite:
+        """Raises:
+        NotFound: no suite of that name.
+        SuiteFileError: its file no longer validates.
+        """
+        return self.suites.get(name)
 
     async def run_task(
         self,
@@ -118,7 +148,8 @@ class AgentRunner:
             config = config.model_copy(update={"max_steps": max_steps})
         if time_limit_s > 0:
             config = config.model_copy(update={"time_limit_s": time_limit_s})
-        tools = await self.factory.open(config.tools, config.result_char_limit)
+        tools, config = await open_task_session(self.factory, task, config)
+        page = None
         try:
             trace = await run_agent(
                 task.prompt if task else prompt,
@@ -130,12 +161,15 @@ class AgentRunner:
                 approver=approver,
                 on_event=on_event,
             )
+            if task is not None:
+                page = await final_page(task, tools)
         finally:
             await tools.close()
         if task is not None:
-            trace = trace.model_copy(
-                update={"outcome": await judge(task, trace.outcome or core.Outcome(), self.site_url)}
+            outcome = await judge(
+                task, trace.outcome or core.Outcome(), page=page, messages=trace.messages, inference=self.inference
             )
+            trace = trace.model_copy(update={"outcome": outcome})
         if self.on_trace is not None:
             await self.on_trace(trace)
         return trace
@@ -151,18 +185,23 @@ class AgentRunner:
         task_count: int = 0,
         on_progress: ProgressSink | None = None,
     ) -> EvalResult:
-        """Runs a suite's tasks (all, or the slice `first_task`, `task_count`); their traces go on
-        (to the dataset) when `publish`. `on_progress` is told as tasks finish.
+        """Runs a suite's tasks (its train split unless the reference names one; all, or the slice
+        `first_task`, `task_count`); their traces go on (to the dataset) when `publish`. `on_progress`
+        is told as tasks finish.
 
         Raises:
             NotFound: an unknown suite.
-            InvalidArgument: a slice outside the suite.
+            InvalidArgument: a slice outside the suite, or held-out tasks to publish.
         """
-        tasks = slice_tasks(self.suite(suite), first_task, task_count)
-        return await self._run(tasks, model or self.default_model, "agent", concurrency, publish, on_progress)
+        resolved = self.suites.resolve(suite, "train")
+        if publish:
+            _refuse_heldout(resolved, "publish the traces of")
+        tasks = slice_tasks(resolved.tasks, first_task, task_count)
+        return await self._run(resolved, tasks, model or self.default_model, "agent", concurrency, publish, on_progress)
 
     async def _run(
         self,
+        resolved: Resolved,
         tasks: list[Task],
         model: str,
         mode: Mode,
@@ -185,12 +224,14 @@ class AgentRunner:
         report = await evaluate(
             tasks,
             factory=self.factory,
-            site_url=self.site_url,
+            reset_url=resolved.suite.reset_url,
+            suite=str(resolved.ref),
             model=model,
             llm=self.llm,
             config=self.config,
             concurrency=concurrency or self.concurrency,
             mode=mode,
+            inference=self.inference,
             on_trace=None if sink is None else keep,
             on_progress=on_progress,
         )
@@ -218,9 +259,9 @@ class AgentRunner:
             NotFound: an unknown suite.
             InvalidArgument: `use_cache` for an alias (its target moves), or for no model.
         """
-        suite = suite or "heldout"
+        resolved = self.suites.resolve(suite or "heldout", "heldout")
         model = model or self.default_model
-        tasks = self.suite(suite)
+        tasks, suite = resolved.tasks, str(resolved.ref)
         key = None
         if use_cache and self.eval_cache is not None:
             await self._refuse_alias(model)
@@ -229,7 +270,7 @@ class AgentRunner:
             if cached is not None:
                 logger.info("evaluation of %s on %s read from the cache", model, suite)
                 return cached
-        report = await self._run(tasks, model, "agent", concurrency, False, on_progress)
+        report = await self._run(resolved, tasks, model, "agent", concurrency, False, on_progress)
         if key is not None:
             self.eval_cache.put(key, report)  # type: ignore[union-attr]
         return report
@@ -248,12 +289,31 @@ class AgentRunner:
         task_count: int = 0,
         on_progress: ProgressSink | None = None,
     ) -> EvalResult:
-        """Replays the reference solutions of `suite` (all, or a slice) through the tools; the
-        checked traces go on. `on_progress` is told as tasks finish.
+        """Replays the reference solutions of a suite's train split (all its tasks with one, or a slice
+        of those); the checked traces go on. `on_progress` is told as tasks finish.
 
         Raises:
             NotFound: an unknown suite.
-            InvalidArgument: a slice outside the suite.
+            InvalidArgument: a slice outside the tasks, or the held-out split.
+            FailedPrecondition: no task of the split has a reference solution.
         """
-        tasks = slice_tasks(self.suite(suite or "train"), first_task, task_count)
-        return await self._run(tasks, "reference", "replay", concurrency, True, on_progress)
+        resolved = self.suites.resolve(suite or "train", "train")
+        _refuse_heldout(resolved, "replay demonstrations of")
+        with_reference = [task for task in resolved.tasks if task.has_reference]
+        if not with_reference:
+            raise FailedPrecondition(f"no task of {resolved.ref} has a reference solution to replay")
+        tasks = slice_tasks(with_reference, first_task, task_count)
+        return await self._run(resolved, tasks, "reference", "replay", concurrency, True, on_progress)
+
+
+def _refuse_heldout(resolved: Resolved, action: str) -> None:
+    """Held-out tasks never feed a build: nothing of theirs is published.
+
+    Raises:
+        InvalidArgument: the reference names held-out tasks.
+    """
+    if resolved.ref.split != "train":
+        raise InvalidArgument(
+            f"will not {action} {resolved.ref}: held-out tasks never feed a build; name the train split "
+            f"({resolved.ref.name}:train) or evaluate the held-out one"
+        )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -13,6 +14,9 @@ import grpc
 from tracewheel.agent.evaluation import ProgressSink
 from tracewheel.agent.loop import AgentEvent
 from tracewheel.agent.runner import AgentRunner
+from tracewheel.agent.suites.checks import checks_of
+from tracewheel.agent.suites.suite import Suite
+from tracewheel.agent.tasks import Task
 from tracewheel.core.errors import InvalidArgument
 from tracewheel.core.evaluation import TaskResult
 from tracewheel.core.evaluation_proto import eval_result_to_proto
@@ -180,6 +184,48 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
 
         async for item in _stream(self._suite(request, on_progress), queue):
             yield item if isinstance(item, agent_pb2.SuiteProgress) else agent_pb2.SuiteProgress(result=item)
+
+    async def AddSuite(self, request: agent_pb2.AddSuiteRequest, context: grpc.aio.ServicerContext) -> Any:
+        suite = self.runner.add_suite(request.content, request.filename, replace=request.replace)
+        return _suite_info(suite, with_tasks=True)
+
+    async def ListSuites(self, request: agent_pb2.ListSuitesRequest, context: grpc.aio.ServicerContext) -> Any:
+        suites = []
+        for entry in self.runner.list_suites():
+            if entry.suite is None:
+                suites.append(agent_pb2.SuiteInfo(name=entry.name, source=entry.source, error=entry.error))
+            else:
+                suites.append(_suite_info(entry.suite, with_tasks=False))
+        return agent_pb2.ListSuitesResponse(suites=suites)
+
+    async def GetSuite(self, request: agent_pb2.GetSuiteRequest, context: grpc.aio.ServicerContext) -> Any:
+        suite = self.runner.get_suite(request.name)
+        info = _suite_info(suite, with_tasks=True)
+        if suite.source != "bundled":
+            info.content = await asyncio.to_thread(Path(suite.source).read_text, encoding="utf-8")
+        return info
+
+
+def _check_kinds(tasks: list[Task]) -> list[str]:
+    return sorted({check.kind for task in tasks if task.check for check in checks_of(task.check)})
+
+
+def _suite_info(suite: Suite, *, with_tasks: bool) -> agent_pb2.SuiteInfo:
+    info = agent_pb2.SuiteInfo(
+        name=suite.name,
+        description=suite.description,
+        source=suite.source,
+        train_tasks=suite.split_sizes["train"],
+        heldout_tasks=suite.split_sizes["heldout"],
+        check_kinds=_check_kinds(list(suite.tasks)),
+    )
+    if with_tasks:
+        for task in suite.tasks:
+            info.tasks.add(
+                task_id=task.task_id, split=task.split, prompt=task.prompt, check_kinds=_check_kinds([task]),
+                has_reference=task.has_reference, group=task.template,
+            )  # fmt: skip
+    return info
 
 
 async def _read_decisions(

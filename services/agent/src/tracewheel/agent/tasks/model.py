@@ -11,9 +11,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracewheel.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from tracewheel.agent.suites.spec import Check
 
 
 class RefNotFound(NotFound):
@@ -86,13 +89,18 @@ class Step:
 
 @dataclass(frozen=True)
 class Task:
-    """One task of a suite: the prompt, its parameters and a reference solution.
+    """One task of a suite: the prompt, its parameters, a reference solution and its checker.
 
     The reference solution is `reference` (tool calls, each with its thought), then `answer`,
     with `answer_reasoning` as the thought before it.
 
-    `params` always holds `skus` (every product the task involves; suites are split on them)
-    and `phrasing` (the id of the prompt wording, e.g. `price_lookup/2`).
+    For the bundled shop, `params` always holds `skus` (every product the task involves; suites
+    are split on them) and `phrasing` (the id of the prompt wording, e.g. `price_lookup/2`), and
+    `suite` is its split's name (`train`, `heldout`), as it always was. A task from a suite file
+    (`tracewheel.agent.suites`) has its suite's name, and `template` is its `group`.
+
+    `tools` (empty: the agent's default subset), `mcp_servers` and `allowed_hosts` narrow what
+    the run may use; `check` is the checker (None: the run is not checked).
     """
 
     suite: str
@@ -103,6 +111,16 @@ class Task:
     reference: tuple[Step, ...] = field(default=())
     answer: str = ""
     answer_reasoning: str = ""
+    split: str = ""
+    tools: tuple[str, ...] = ()
+    mcp_servers: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    check: Check | None = None
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether the task has a reference solution to replay as a demonstration."""
+        return bool(self.reference or self.answer)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from tracewheel.agent.suites.checks.context import CheckContext, CheckResult
+from tracewheel.agent.suites.spec import Python
 from tracewheel.agent.tasks.model import Task, Verdict
 from tracewheel.agent.tasks.templates import TEMPLATES, Draft, Template
 from tracewheel.agent.tasksite.catalog import Catalog, build_catalog
@@ -25,6 +27,9 @@ DEFAULT_SIZES = {"train": 40, "heldout": 20}
 HELDOUT_SHARE = 0.3
 """Share of the catalogue's items reserved for held-out tasks."""
 DEFAULT_BASE_URL = "http://127.0.0.1:8400"
+FORM_TEMPLATES = frozenset({"order_form"})
+"""Templates whose checker reads the site's `/api/state` (the orders placed)."""
+SHOP_CHECK = "tracewheel.agent.tasks.suites:check_shop_task"
 
 
 def split_items(catalog: Catalog) -> dict[str, frozenset[str]]:
@@ -121,7 +126,44 @@ def _make_task(suite: str, index: int, template: Template, draft: Draft, rng: ra
     params = {**draft.params, "phrasing": f"{template.name}/{offset + choice}"}
     prompt = f"{wordings[choice].format(**params)} The shop is at {base_url}/."
     task_id = f"{suite}-{index:03d}-{template.name}"
-    return Task(suite, task_id, template.name, prompt, params, tuple(draft.steps), draft.answer, draft.answer_reasoning)
+    return Task(
+        suite,
+        task_id,
+        template.name,
+        prompt,
+        params,
+        tuple(draft.steps),
+        draft.answer,
+        draft.answer_reasoning,
+        split=suite,
+        check=_check_spec(template.name, params, base_url),
+    )
+
+
+def _check_spec(template: str, params: Mapping[str, Any], base_url: str) -> Python:
+    """The shop's checker as any suite's: a `python` check, its entry point `check_shop_task`."""
+    state = {"state_url": f"{base_url.rstrip('/')}/api/state"} if template in FORM_TEMPLATES else {}
+    return Python(kind="python", entry_point=SHOP_CHECK, params={"template": template, **params, **state})
+
+
+async def check_shop_task(context: CheckContext) -> CheckResult:
+    """The shop's entry point: the template's checker on the final answer (and, for form tasks, the
+    site's `/api/state` with the orders placed).
+
+    Raises:
+        httpx.HTTPError: the site did not answer (the check is then an error, not a failure).
+        NotFound: an unknown template.
+    """
+    params = dict(context.params)
+    template, state_url = params.pop("template"), params.pop("state_url", None)
+    state: dict[str, Any] = {}
+    if state_url is not None:
+        response = await context.http.get(state_url)
+        response.raise_for_status()
+        state = response.json()
+    task = Task("", "", template, "", params)
+    verdict = check_task(task, context.final_answer, state)
+    return CheckResult.of(verdict.passed, verdict.reason)
 
 
 def check_task(task: Task, answer: str, site_state: Mapping[str, Any] | None = None) -> Verdict:
