@@ -28,6 +28,10 @@ from tracewheel.core.trace import Trace, Verdict
 logger = logging.getLogger(__name__)
 
 
+HELD_OUT = "heldout"
+"""The split of a suite's tasks that evaluations and the deployment gate use (`Task.split`)."""
+
+
 class CurationStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
@@ -129,6 +133,22 @@ def verified_pass(trace: Trace, context: RuleContext) -> Finding | None:
     return None
 
 
+def is_held_out(trace: Trace) -> bool:
+    """Whether the trace is a run of a suite's held-out task (its split is `heldout`)."""
+    return trace.task is not None and trace.task.split == HELD_OUT
+
+
+def held_out_task(trace: Trace, context: RuleContext) -> Finding | None:
+    """Reject a run of a held-out task: held-out tasks never feed a build, whatever the verdict
+    (no setting turns this off; the store also refuses to approve one by hand)."""
+    if is_held_out(trace):
+        task = trace.task
+        assert task is not None
+        reason = f"a run of held-out task {task.suite}/{task.task_id}: held-out tasks never feed a build"
+        return Finding(effect="reject", reason=reason, tag="held-out")
+    return None
+
+
 def parse_errors(trace: Trace, context: RuleContext) -> Finding | None:
     """Reject a run in which the model's output failed to parse."""
     errors = trace.metadata.parse_errors
@@ -196,6 +216,7 @@ def over_length(trace: Trace, context: RuleContext) -> Finding | None:
 
 RULES: tuple[Rule, ...] = (
     verified_pass,
+    held_out_task,
     parse_errors,
     errored_run,
     rejected_tool_calls,

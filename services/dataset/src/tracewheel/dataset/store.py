@@ -17,11 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from tracewheel.core.errors import Conflict, InvalidArgument, NotFound
+from tracewheel.core.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from tracewheel.core.trace import Trace, validate_trace
 from tracewheel.dataset import edits
 from tracewheel.dataset.builds import BuildLog
-from tracewheel.dataset.curation import CurationSettings, CurationStatus, curate, duplicate_fingerprint
+from tracewheel.dataset.curation import (
+    CurationSettings,
+    CurationStatus,
+    curate,
+    duplicate_fingerprint,
+    is_held_out,
+)
 from tracewheel.dataset.navigation import TraceNavigation
 from tracewheel.dataset.records import IngestResult, RevisionInfo, StoredTrace, TracePage, TraceQuery
 from tracewheel.dataset.store_schema import (
@@ -268,11 +274,17 @@ class TraceStore(BuildLog, TraceNavigation):
             NotFound: no such trace.
             Conflict: base_revision is given and is not the current revision.
             InvalidArgument: a rejection without a reason.
+            FailedPrecondition: an approval of a run of a held-out task.
         """
         status = CurationStatus(status)
         if status == CurationStatus.REJECTED and not reason.strip():
             raise InvalidArgument("reason: a rejection needs a reason (it is shown to the next curator)")
         with self._transaction() as db:
+            if status == CurationStatus.APPROVED and is_held_out(self._get(db, trace_id).trace):
+                raise FailedPrecondition(
+                    f"trace {trace_id} is a run of a held-out task: held-out tasks never feed a build, "
+                    "so it cannot be approved"
+                )
             self._touch(db, trace_id, base_revision)
             db.execute("UPDATE traces SET status = ?, reason = ? WHERE id = ?", (status, reason.strip(), trace_id))
             logger.info("trace %s set to %s", trace_id, status)
