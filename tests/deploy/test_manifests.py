@@ -9,6 +9,7 @@ into `K8sJobTemplate`; field names checked against the kubernetes client's model
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
@@ -196,7 +197,10 @@ def test_gpu_only_in_the_gpu_overlay(rendered, overlay):
             on_gpu.add(workload["metadata"]["name"])
             assert workload["spec"]["template"]["spec"].get("nodeSelector"), f"{workload['metadata']['name']}"
     if overlay == "gpu":
-        assert on_gpu == {"inference", "trainer"}
+        # the trainer's pod holds no GPU: each training is a Job that asks for its own
+        assert on_gpu == {"inference"}
+        assert _config_maps(objects)["trainer-config"]["TW_TRAINER_RUNNER"] == "kubernetes"
+        assert _training_job(objects)[0].gpus >= 1
         assert _config_maps(objects)["inference-config"]["TW_INFERENCE_BACKEND"] == "vllm"
     else:
         assert on_gpu == set()
@@ -233,6 +237,9 @@ def test_trainer_job_template_loads_and_renders_a_valid_job(rendered, compose, o
     assert {template.datasets_mount, template.adapters_mount, template.models_mount} <= mounts
     assert bool(template.node_selector) == (overlay == "gpu")
     assert pod["securityContext"]["runAsNonRoot"] is True
+    template_file = _config_maps(objects)["trainer-config"].get("TW_TRAINER_JOB_TEMPLATE")
+    if template_file:  # the runner reads the ConfigMap where the Deployment mounts it
+        assert str(PurePosixPath(template_file).parent) in mounts
 
 
 def test_objects_match_the_kubernetes_schema(rendered, overlay):

@@ -33,7 +33,8 @@ async def _serve(settings: S, service_names: list[str], setup: Setup[S] | None) 
 
 
 def service_main(name: str, settings_cls: type[S], service_names: list[str], setup: Setup[S] | None = None) -> None:
-    """Runs a service until SIGTERM/SIGINT. A configuration error exits 2 with its message."""
+    """Runs a service until SIGTERM/SIGINT. A configuration error (a setting, or one `setup` finds) exits 2
+    with its message."""
     try:
         settings = load_settings(settings_cls)
     except ConfigError as exc:
@@ -41,4 +42,8 @@ def service_main(name: str, settings_cls: type[S], service_names: list[str], set
         raise SystemExit(2) from None
     configure_logging(name, settings.log_level)
     log.info("starting %s", name)
-    asyncio.run(_serve(settings, service_names, setup))
+    try:
+        asyncio.run(_serve(settings, service_names, setup))
+    except ConfigError as exc:  # found by setup: a template, a volume or a server the settings name
+        print(f"{name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,4 +1,8 @@
-"""Entrypoint: `python -m tracewheel.trainer`: gRPC server, NATS consumer, one training worker thread."""
+"""Entrypoint: `python -m tracewheel.trainer`: gRPC server, NATS consumer, one training worker thread.
+
+With TW_TRAINER_RUNNER=kubernetes the worker runs each job as a Kubernetes Job (k8s_runner.py),
+after the start-up checks of k8s_setup.py.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from tracewheel.trainer.events import (
     model_deployed_handler,
 )
 from tracewheel.trainer.jobs import Job, JobQueue, JobStore, training_runner
+from tracewheel.trainer.k8s_setup import start_kubernetes_training
 from tracewheel.trainer.recipe import load_recipe
 from tracewheel.trainer.server import ProgressHub, TrainerServicer
 from tracewheel.trainer.warm_start import DeploymentLog, warm_start_adapter
@@ -30,6 +35,11 @@ log = logging.getLogger(__name__)
 async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
     loop = asyncio.get_running_loop()
     recipe = load_recipe(settings.recipe_path)
+    store = JobStore(settings.resolved_state_dir() / "jobs.json")
+    remote = None
+    if settings.runner == "kubernetes":
+        jobs = list(store.load().values())
+        remote = await asyncio.to_thread(start_kubernetes_training, settings, recipe, jobs)
     runner = training_runner(
         settings.resolved_adapters_dir(),
         recipe,
@@ -37,6 +47,7 @@ async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
         settings.eval_target(),
         isolate=settings.isolate,
         recipe_path=settings.recipe_path,
+        remote=remote,
     )
     deployments = DeploymentLog(settings.resolved_state_dir() / "deployments.json")
 
@@ -45,7 +56,7 @@ async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
             return ""
         return warm_start_adapter(job, deployments.adapter_for(settings.deploy_alias), jobs)
 
-    queue = JobQueue(JobStore(settings.resolved_state_dir() / "jobs.json"), runner, warm_start)
+    queue = JobQueue(store, runner, warm_start)
     hub = ProgressHub(loop)
     queue.add_listener(hub.on_job)
     default_base = str(settings.base_model_dir or "")

@@ -1,7 +1,8 @@
 """Settings of the trainer service (environment variables TW_TRAINER_*).
 
 Where adapters are evaluated (`agent_address`, `eval_suite`...) is declared once, in
-`evaluation.EvalOptions`, which the settings inherit. The training recipe has its own variables
+`evaluation.EvalOptions`, and where training runs (`runner`, `job_template`...), in
+`k8s_runner.KubernetesOptions`; the settings inherit both. The training recipe has its own variables
 (TW_RECIPE_*) and an optional file (`recipe_path`, see recipe.py).
 """
 
@@ -15,9 +16,10 @@ from pydantic_settings import SettingsConfigDict
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.settings import ServiceSettings
 from tracewheel.trainer.evaluation import EvalOptions, EvalTarget
+from tracewheel.trainer.k8s_runner import KubernetesOptions
 
 
-class TrainerSettings(ServiceSettings, EvalOptions):
+class TrainerSettings(ServiceSettings, EvalOptions, KubernetesOptions):
     model_config = SettingsConfigDict(env_prefix="TW_TRAINER_", extra="forbid", frozen=True)
 
     grpc_port: int = Field(default=50055, ge=0, le=65535, description="gRPC port.")

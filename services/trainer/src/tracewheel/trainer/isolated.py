@@ -48,7 +48,7 @@ def train_in_subprocess(
     output_dir: Path,
     recipe_path: Path | None,
     on_progress: Callable[[Progress], None],
-    should_stop: Callable[[], bool],
+    should_stop: Callable[[], object],
     init_adapter: Path | None = None,
 ) -> Path:
     """Runs one training in `python -m tracewheel.trainer.train_cli` and returns the adapter dir.

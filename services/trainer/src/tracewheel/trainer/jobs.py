@@ -43,6 +43,13 @@ class JobState(StrEnum):
 FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.SUPERSEDED})
 
 
+class StopReason(StrEnum):
+    """Why a runner is asked to stop: what `should_stop()` returns (None: keep going)."""
+
+    CANCEL = "cancel"  # the job is cancelled: a Job on the cluster is deleted
+    SHUTDOWN = "shutdown"  # the service stops: the job stays RUNNING and resumes (or is adopted) at the next start
+
+
 @dataclass(frozen=True)
 class Job:
     id: str
@@ -107,8 +114,11 @@ def _job_from_json(row: dict[str, Any]) -> Job:
     return Job(**{**row, "state": JobState(row["state"]), **results})
 
 
+ShouldStop = Callable[[], "StopReason | None"]
 # runner(job, progress, should_stop) -> adapter path or RunOutput; raises on failure, TrainingCancelled on cancel
-Runner = Callable[[Job, Callable[[Progress], None], Callable[[], bool]], "str | RunOutput"]
+Runner = Callable[[Job, Callable[[Progress], None], ShouldStop], "str | RunOutput"]
+# remote(job, job_dir, progress, should_stop) -> the adapter folder: training somewhere else (k8s_runner.py)
+RemoteTraining = Callable[[Job, Path, Callable[[Progress], None], ShouldStop], Path]
 Listener = Callable[[Job, Progress | None], None]  # progress is None on a state change
 # warm_start(job, jobs) -> the adapter folder the job starts from, "" for the base model
 WarmStart = Callable[[Job, list[Job]], str]
@@ -199,8 +209,10 @@ class JobQueue:
         pending = running or queued
         return pending[0] if pending else None
 
-    def _should_stop(self, job_id: str) -> bool:
-        return self._closed or job_id in self._cancel_requested
+    def _should_stop(self, job_id: str) -> StopReason | None:
+        if job_id in self._cancel_requested:
+            return StopReason.CANCEL
+        return StopReason.SHUTDOWN if self._closed else None
 
     def run_next(self) -> Job | None:
         """Runs the recovered RUNNING job or the oldest QUEUED one to a final state; None if idle."""
@@ -266,20 +278,24 @@ def training_runner(
     *,
     isolate: bool = False,
     recipe_path: Path | None = None,
+    remote: RemoteTraining | None = None,
 ) -> Runner:
     """The in-process runner: trains into `adapters_dir/<job id>/`, then evaluates when a target is set.
 
     With `isolate`, training runs in a child process (`isolated.py`): an out-of-memory kill fails
-    the job instead of the service. Each phase leaves its result on disk (checkpoints,
-    `adapter/`, `eval.json`), so a job resumed after a crash redoes only the phase it was in.
+    the job instead of the service; with `remote`, somewhere else (a Kubernetes Job, k8s_runner.py).
+    Each phase leaves its result on disk (checkpoints, `adapter/`, `eval.json`), so a job resumed
+    after a crash redoes only the phase it was in.
     """
 
-    def run(job: Job, on_progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> RunOutput:
+    def run(job: Job, on_progress: Callable[[Progress], None], should_stop: ShouldStop) -> RunOutput:
         job_dir = adapters_dir / job.id
         adapter_dir = job_dir / ADAPTER
         init_adapter = Path(job.init_adapter) if job.init_adapter else None
         if (adapter_dir / "adapter_config.json").exists():
             log.info("job %s: adapter already trained, not training again", job.id)
+        elif remote is not None:
+            adapter_dir = remote(job, job_dir, on_progress, should_stop)
         elif isolate:
             adapter_dir = train_in_subprocess(
                 Path(job.dataset_path),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -76,7 +77,7 @@ def last_checkpoint(checkpoints_dir: Path) -> Path | None:
     return max(complete)[1] if complete else None
 
 
-def _make_progress_callback(on_progress: ProgressCallback | None, should_stop: Callable[[], bool] | None) -> Any:
+def _make_progress_callback(on_progress: ProgressCallback | None, should_stop: Callable[[], object] | None) -> Any:
     from transformers import TrainerCallback
 
     class ProgressReporter(TrainerCallback):  # type: ignore[misc]
@@ -151,6 +152,8 @@ def _load_model_and_tokenizer(base_model_dir: Path, recipe: Recipe) -> tuple[Any
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
+        if "LOCAL_RANK" in os.environ:  # under torchrun each process quantizes its copy onto its own GPU
+            kwargs["device_map"] = {"": int(os.environ["LOCAL_RANK"])}
     return AutoModelForCausalLM.from_pretrained(base_model_dir, **kwargs), tokenizer
 
 
@@ -309,7 +312,7 @@ def train(
     output_dir: Path,
     recipe: Recipe,
     progress_callback: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: Callable[[], object] | None = None,
     init_adapter: Path | None = None,
 ) -> TrainResult:
     """Fits a LoRA adapter; resumes from the last checkpoint in `output_dir` if there is one.
@@ -363,7 +366,9 @@ def train(
         eval_loss = float(trainer.evaluate()["eval_loss"])
     # the record is cumulative: an init adapter whose rows are unknown leaves them unknown
     trained = None if seen is None else seen | set(keys)
-    adapter_dir = save_adapter_atomically(trainer.model, trainer.processing_class, output_dir / ADAPTER, trained)
+    adapter_dir = output_dir / ADAPTER
+    if trainer.is_world_process_zero():  # under torchrun one process writes the adapter
+        save_adapter_atomically(trainer.model, trainer.processing_class, adapter_dir, trained)
     return TrainResult(
         adapter_dir=adapter_dir,
         global_step=trainer.state.global_step,
