@@ -10,6 +10,7 @@ from typing import Any
 from tracewheel.core.events import connect, ensure_streams, run_consumer
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.core.nats_auth import declared_streams
+from tracewheel.core.http_security import HttpSecurity
 from tracewheel.core.http_server import HttpServer
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.inference.adapters import ModelRegistry
@@ -27,15 +28,16 @@ SERVICE_NAME = "tracewheel.v1.InferenceControl"
 
 async def _backend(settings: InferenceSettings) -> tuple[ModelRegistry, Any, Callable[[], None]]:
     """The registry, the HTTP app and a stop function of the configured backend."""
+    security = HttpSecurity.from_settings(settings.auth_token, settings, settings.http_host, "TW_INFERENCE_")
     if settings.backend == "vllm":
         served = settings.served_model_name or settings.model
         url = f"http://127.0.0.1:{settings.vllm_port}"
         process = VllmProcess(vllm_command(settings, settings.model, served), url)
         await asyncio.to_thread(process.start)
         registry = ModelRegistry(VllmAdapters(url), served, aliases={settings.deploy_alias: served})
-        return registry, create_proxy_app(registry, url), process.stop
+        return registry, create_proxy_app(registry, url, security), process.stop
     state = await asyncio.to_thread(build_state, settings)
-    return state.registry, create_app(state), state.engine.stop
+    return state.registry, create_app(state, security), state.engine.stop
 
 
 async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:

@@ -7,6 +7,7 @@ HTTP layer turns that into a 400 with an OpenAI-style error body.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,6 +20,27 @@ from tracewheel.inference.engine import SamplingParams
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 EMPTY_THINK = "<think>\n\n</think>\n\n"
+SEED_RANGE = (-(2**63), 2**63 - 1)  # what a torch generator takes (vLLM's bound too)
+# apply_chat_template's own arguments: in chat_template_kwargs they would clash with ours or change
+# what is returned, so they are refused rather than passed on (chat_template is the request's template)
+RESERVED_TEMPLATE_KWARGS = frozenset(
+    {
+        "conversation",
+        "tools",
+        "documents",
+        "add_generation_prompt",
+        "continue_final_message",
+        "tokenize",
+        "sanitize_control_tokens",
+        "padding",
+        "truncation",
+        "max_length",
+        "return_tensors",
+        "return_dict",
+        "return_assistant_tokens_mask",
+        "tokenizer_kwargs",
+    }
+)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -35,16 +57,18 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEED_RANGE[0], le=SEED_RANGE[1])
     n: int = 1
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
+    chat_template: str | None = None  # used only when the server trusts request templates
 
-    def sampling(self, default_max_tokens: int) -> SamplingParams:
+    def sampling(self, max_tokens: int) -> SamplingParams:
+        """The sampler's parameters, with `max_tokens` from `token_budget`."""
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return SamplingParams(
-            max_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens,
+            max_tokens=max_tokens,
             temperature=1.0 if self.temperature is None else self.temperature,
             top_p=1.0 if self.top_p is None else self.top_p,
             stop=stop,
@@ -181,30 +205,67 @@ def resolve_tool_choice(request: ChatCompletionRequest, tools: list[dict[str, An
         return ToolChoice(parse_tools=True)
     if choice == "required":
         return ToolChoice(parse_tools=True, forced_prefix='<tool_call>\n{"name": "')
-    name = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    function = choice.get("function")
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise InvalidArgument('tool_choice: expected {"type": "function", "function": {"name": "<tool name>"}}')
+    name = function["name"]
     known = [t["function"]["name"] for t in tools]
     if name not in known:
         raise InvalidArgument(f"tool_choice names {name!r}, which is not among the tools {known}")
     return ToolChoice(parse_tools=True, forced_prefix=f'<tool_call>\n{{"name": {json.dumps(name)}, "arguments": ')
 
 
-def build_prompt(tokenizer: Any, request: ChatCompletionRequest, context_length: int) -> tuple[list[int], ToolChoice]:
-    """Renders and tokenizes the prompt for a request.
+def template_kwargs(request: ChatCompletionRequest, trust_request_template: bool) -> tuple[dict[str, Any], str | None]:
+    """The request's chat_template_kwargs to render with, and its own template (None: the server's).
 
     Raises:
-        InvalidArgument: bad messages or tools, n != 1, or a prompt longer than the context.
+        InvalidArgument: a kwarg that is apply_chat_template's own argument, or a request template
+            while the server does not trust them (vLLM's --trust-request-chat-template).
+    """
+    kwargs = dict(request.chat_template_kwargs or {})
+    reserved = sorted(RESERVED_TEMPLATE_KWARGS & kwargs.keys())
+    if reserved:
+        raise InvalidArgument(f"chat_template_kwargs: {', '.join(reserved)} is set by the server, not by a request")
+    template = kwargs.pop("chat_template", None) or request.chat_template
+    if template is not None and not trust_request_template:
+        # a template is code: rendering one a client sent can loop for as long as it likes
+        raise InvalidArgument(
+            "chat_template: this server renders only its own chat template; start it with "
+            "TW_INFERENCE_TRUST_REQUEST_CHAT_TEMPLATE=true to accept a request's"
+        )
+    if template is not None and not isinstance(template, str):
+        raise InvalidArgument("chat_template: expected the template's text")
+    kwargs.setdefault("enable_thinking", True)
+    return kwargs, template
+
+
+def build_prompt(
+    tokenizer: Any, request: ChatCompletionRequest, context_length: int, *, trust_request_template: bool = False
+) -> tuple[list[int], ToolChoice]:
+    """Renders and tokenizes the prompt for a request (CPU work: callers keep it off the event loop).
+
+    Raises:
+        InvalidArgument: bad messages, tools or template kwargs, n != 1, an untrusted request
+            template, or a prompt longer than the context.
     """
     if request.n != 1:
         raise InvalidArgument("n: only n=1 is supported")
     messages = normalize_messages(request.messages)
     tools = validate_tools(request.tools)
     choice = resolve_tool_choice(request, tools)
-    kwargs = dict(request.chat_template_kwargs or {})
-    kwargs.setdefault("enable_thinking", True)
-    text = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False, **kwargs)
+    kwargs, template = template_kwargs(request, trust_request_template)
+    text = tokenizer.apply_chat_template(
+        messages, tools=tools, chat_template=template, add_generation_prompt=True, tokenize=False, **kwargs
+    )
     if choice.forced_prefix and kwargs["enable_thinking"]:
         # a forced call ends the (empty) reasoning first, as the template does with thinking off
         choice = ToolChoice(choice.parse_tools, EMPTY_THINK + choice.forced_prefix)
+    most = context_length * longest_token(tokenizer)
+    if len(text) > most:  # certainly over the context: refused without tokenizing megabytes
+        raise InvalidArgument(
+            f"the prompt is {len(text)} characters, longer than the model's context of {context_length} tokens "
+            f"can hold (at most {most} characters); shorten the messages or tool results"
+        )
     ids = tokenizer(text + choice.forced_prefix, add_special_tokens=False)["input_ids"]
     if len(ids) >= context_length:
         raise InvalidArgument(
@@ -212,3 +273,29 @@ def build_prompt(tokenizer: Any, request: ChatCompletionRequest, context_length:
             "shorten the messages or tool results"
         )
     return ids, choice
+
+
+@functools.lru_cache(maxsize=4)
+def longest_token(tokenizer: Any) -> int:
+    """The most characters one token of the vocabulary stands for (its longest entry)."""
+    return max(len(token) for token in tokenizer.get_vocab())
+
+
+def token_budget(request: ChatCompletionRequest, prompt_tokens: int, context_length: int, default: int) -> int:
+    """The request's max_tokens: as asked when it fits the context after the prompt, else an error;
+    when it asks none, `default` cut to what is left (as vLLM).
+
+    Raises:
+        InvalidArgument: max_tokens (or max_completion_tokens) runs past the context, with the numbers.
+    """
+    left = context_length - prompt_tokens
+    asked = request.max_completion_tokens or request.max_tokens
+    if asked is None:
+        return min(default, left)
+    if asked > left:
+        raise InvalidArgument(
+            f"max_tokens: this model's context is {context_length} tokens; the prompt takes {prompt_tokens}, "
+            f"which leaves {left}, and the request asks for {asked} ({prompt_tokens + asked} in all); "
+            "lower max_tokens or shorten the messages"
+        )
+    return asked

@@ -7,11 +7,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from tracewheel.core.http_security import HttpOptions
 from tracewheel.core.settings import ServiceSettings
 from tracewheel.inference.gate import GateMode
 
 
-class InferenceSettings(ServiceSettings):
+class InferenceSettings(ServiceSettings, HttpOptions):
     model_config = SettingsConfigDict(env_prefix="TW_INFERENCE_", extra="forbid", frozen=True)
 
     grpc_port: int = Field(default=50051, ge=0, le=65535, description="gRPC control port.")
@@ -36,6 +37,12 @@ class InferenceSettings(ServiceSettings):
     )
     reasoning_parser: str = Field(default="qwen3", description="Reasoning parser by vLLM name; '' disables it.")
     max_batch: int = Field(default=8, ge=1, description="Requests decoded together in one forward pass.")
+    max_waiting_requests: int = Field(
+        default=64,
+        ge=0,
+        description="CPU engine: requests that may wait for a place in the batch; one more is answered 429 "
+        "with Retry-After.",
+    )
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto",
         description="Weights and activations. auto: float32 on the CPU engine (its outputs are the reference), "
@@ -55,7 +62,14 @@ class InferenceSettings(ServiceSettings):
         "on the CPU engine); 0 disables.",
     )
     prefix_cache_tokens: int = Field(default=32768, ge=0, description="Tokens of prompt KV kept for reuse; 0 disables.")
-    default_max_tokens: int = Field(default=512, ge=1, description="max_tokens when a request gives none.")
+    default_max_tokens: int = Field(
+        default=512, ge=1, description="max_tokens when a request gives none (cut to what the context leaves)."
+    )
+    trust_request_chat_template: bool = Field(
+        default=False,
+        description="Render a request's own chat_template (vLLM's --trust-request-chat-template); off, such a "
+        "request is a 400: a template is code the server runs.",
+    )
     torch_threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
     consume_events: bool = Field(default=True, description="Consume models.v1.trained from NATS (deployments).")
     deploy_alias: str = Field(

@@ -64,6 +64,7 @@ def build_state(settings: InferenceSettings) -> ServingState:
         stop_token_ids=stop_ids,
         speculative_tokens=settings.speculative_tokens,
         merge_adapters=settings.merge_adapters,
+        max_waiting=settings.max_waiting_requests,
     ).start()
     served_name = settings.served_model_name or (DEFAULT_MODEL if settings.model == DEFAULT_MODEL else model_dir.name)
     return ServingState(
@@ -72,4 +73,5 @@ def build_state(settings: InferenceSettings) -> ServingState:
         tool_parser=settings.tool_call_parser or None,
         reasoning_parser=settings.reasoning_parser or None,
         default_max_tokens=settings.default_max_tokens,
+        trust_request_chat_template=settings.trust_request_chat_template,
     )

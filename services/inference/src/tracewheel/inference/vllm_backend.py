@@ -30,9 +30,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tracewheel.core.errors import InvalidArgument, TracewheelError, Unavailable
+from tracewheel.core.http_security import HttpSecurity
 from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.inference.config import InferenceSettings
-from tracewheel.inference.openai_api import LoadAdapterRequest, UnloadAdapterRequest, error_body
+from tracewheel.inference.openai_api import LoadAdapterRequest, UnloadAdapterRequest, error_body, guard
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +184,11 @@ class VllmAdapters:
         self._post("/v1/unload_lora_adapter", {"lora_name": name})
 
 
-def create_proxy_app(registry: ModelRegistry, vllm_url: str) -> FastAPI:
-    """The same OpenAI API as the embedded backend, served by vLLM behind it."""
+def create_proxy_app(registry: ModelRegistry, vllm_url: str, security: HttpSecurity | None = None) -> FastAPI:
+    """The same OpenAI API as the embedded backend, served by vLLM behind it; `security` guards it
+    as the embedded one (vLLM itself listens on 127.0.0.1 only)."""
     app = FastAPI(title="tracewheel inference (vLLM)", docs_url=None, redoc_url=None)
+    guard(app, security)
     client = httpx.AsyncClient(base_url=vllm_url, timeout=httpx.Timeout(600.0, connect=5.0))
 
     @app.exception_handler(TracewheelError)

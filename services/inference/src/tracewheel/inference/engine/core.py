@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import Cache
 
+from tracewheel.core.errors import ResourceExhausted
 from tracewheel.inference.engine.attention import use_gqa_attention
 from tracewheel.inference.engine.kv import KV, cache_kv, growing_cache
 from tracewheel.inference.engine.merging import BASE_ADAPTER, MergedWeights
@@ -139,6 +141,7 @@ class Engine:
         prompt_lookup_max: int = PROMPT_LOOKUP_MAX,
         prompt_lookup_min: int = PROMPT_LOOKUP_MIN,
         merge_adapters: bool = True,
+        max_waiting: int | None = None,
     ) -> None:
         if speculative_tokens < 0:
             raise ValueError(f"speculative_tokens must be 0 (off) or more, got {speculative_tokens}")
@@ -150,12 +153,14 @@ class Engine:
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch = max_batch
+        self.max_waiting = max_waiting  # None: the queue is unbounded
         self.prefix_cache = prefix_cache
         self.stop_token_ids = stop_token_ids or {tokenizer.eos_token_id}
         self.context_length = int(getattr(model.config, "max_position_embeddings", 8192))
         self.speculative_tokens = speculative_tokens
         self.prompt_lookup = (prompt_lookup_max, prompt_lookup_min)
         self.drafted = self.accepted = 0  # speculation counters (tokens), for benchmarks and logs
+        self.finished: Counter[str] = Counter()  # requests by finish reason
         self.lock = threading.RLock()  # held for each forward; adapter loading takes it too
         # single-adapter forwards on merged weights; reset under the lock before PEFT changes the model
         self.weights = MergedWeights() if merge_adapters else None
@@ -172,6 +177,16 @@ class Engine:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    @property
+    def waiting(self) -> int:
+        """Requests submitted and not yet admitted to the batch."""
+        return self._inbox.qsize()
+
+    @property
+    def running(self) -> int:
+        """Requests in the batch (decoding)."""
+        return len(self._batch.rows)
+
     def submit(
         self,
         prompt_ids: list[int],
@@ -180,6 +195,15 @@ class Engine:
         on_text: TextCallback,
         on_done: DoneCallback,
     ) -> GenerationHandle:
+        """Queues a request; the callbacks run on the engine's thread.
+
+        Raises: ResourceExhausted: `max_waiting` requests already wait for a place in the batch.
+        """
+        if self.max_waiting is not None and self.waiting >= self.max_waiting:
+            raise ResourceExhausted(
+                f"the engine is busy: {self.waiting} requests wait for it, the most it queues "
+                f"(TW_INFERENCE_MAX_WAITING_REQUESTS={self.max_waiting}); retry shortly"
+            )
         handle = GenerationHandle(prompt_ids, params, adapter, on_text, on_done, generator=make_generator(params.seed))
         self._inbox.put(handle)
         return handle
@@ -353,6 +377,7 @@ class Engine:
         return False
 
     def _finish(self, handle: GenerationHandle, reason: str, error: str = "") -> None:
+        self.finished[reason] += 1
         handle.on_done(
             GenerationResult(reason, len(handle.prompt_ids), len(handle.out_ids), handle.cached_tokens, error)
         )
