@@ -59,7 +59,7 @@ def test_device_defaults() -> None:
         "cuda",
         True,
         True,
-        "adamw_8bit",
+        "paged_adamw_8bit",
         True,
     )
     cpu = Recipe().for_device(cuda_available=False)

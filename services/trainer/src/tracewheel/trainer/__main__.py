@@ -22,6 +22,7 @@ from tracewheel.trainer.events import (
     dataset_built_handler,
     model_deployed_handler,
 )
+from tracewheel.trainer.export import export_on_success
 from tracewheel.trainer.jobs import Job, JobQueue, JobStore, training_runner
 from tracewheel.trainer.k8s_setup import start_kubernetes_training
 from tracewheel.trainer.recipe import load_recipe
@@ -49,6 +50,8 @@ async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
         recipe_path=settings.recipe_path,
         remote=remote,
     )
+    if recipe.export_merged:
+        runner = export_on_success(runner)
     deployments = DeploymentLog(settings.resolved_state_dir() / "deployments.json")
 
     def warm_start(job: Job, jobs: list[Job]) -> str:

@@ -9,9 +9,10 @@ environment variables (`TW_RECIPE_LORA_R=8`), whose values are YAML like the fil
 unknown `TW_RECIPE_*` is refused the same way.
 
 Device-dependent options (`bf16`, `load_in_4bit`, `optim`, `gradient_checkpointing`) default to
-None = "choose for the device": on CUDA bf16 + QLoRA 4-bit (bitsandbytes) + adamw_8bit +
+None = "choose for the device": on CUDA bf16 + QLoRA 4-bit (bitsandbytes) + paged_adamw_8bit +
 gradient checkpointing; on CPU fp32, no quantization, adamw_torch, no checkpointing (TRL's own
-defaults assume a GPU). `Recipe.for_device(device)` resolves them.
+defaults assume a GPU). `Recipe.for_device(device)` resolves them; `qlora.require_device` refuses
+what the machine cannot do (4-bit on the CPU).
 """
 
 from __future__ import annotations
@@ -139,13 +140,21 @@ class Recipe(BaseSettings):
         "tracewheel.core.chat, a path to a .jinja file, or null for the base model family's, else the "
         "tokenizer's own.",
     )
+    export_merged: bool = Field(
+        default=False,
+        description="After a job succeeds (evaluated, when evaluation is configured), merge its adapter into the "
+        "base model as a 16-bit (bf16) safetensors folder with the tokenizer, the serving chat template and a model "
+        "card, in <job dir>/merged/: what `vllm serve` takes (export.py).",
+    )
     # --- device-dependent (None = chosen by for_device) ---
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto picks cuda when available.")
     bf16: bool | None = Field(default=None, description="bf16 mixed precision; default: True on CUDA, False on CPU.")
     load_in_4bit: bool | None = Field(
         default=None, description="QLoRA: load the base model in 4-bit NF4 (bitsandbytes); default: CUDA only."
     )
-    optim: str | None = Field(default=None, description="Optimizer; default: adamw_8bit on CUDA, adamw_torch on CPU.")
+    optim: str | None = Field(
+        default=None, description="Optimizer; default: paged_adamw_8bit on CUDA, adamw_torch on CPU."
+    )
     gradient_checkpointing: bool | None = Field(
         default=None, description="Recompute activations to save memory; default: True on CUDA, False on CPU."
     )
@@ -159,7 +168,7 @@ class Recipe(BaseSettings):
                 "device": device,
                 "bf16": on_gpu if self.bf16 is None else self.bf16,
                 "load_in_4bit": on_gpu if self.load_in_4bit is None else self.load_in_4bit,
-                "optim": ("adamw_8bit" if on_gpu else "adamw_torch") if self.optim is None else self.optim,
+                "optim": ("paged_adamw_8bit" if on_gpu else "adamw_torch") if self.optim is None else self.optim,
                 "gradient_checkpointing": on_gpu
                 if self.gradient_checkpointing is None
                 else self.gradient_checkpointing,

@@ -23,8 +23,10 @@ from typing import Any
 from tracewheel.core.chat import ChatTemplateError, require_generation_markers, resolve_chat_format
 from tracewheel.core.errors import FailedPrecondition, TracewheelError
 from tracewheel.trainer.data import DatasetError, TrainingData, load_training_data
+from tracewheel.trainer.qlora import lora_config, quantization_config, require_device
 from tracewheel.trainer.recipe import Recipe
 from tracewheel.trainer.trained_rows import read_trained_rows, row_keys, warm_start_rows, write_trained_rows
+from tracewheel.trainer.training_record import TrainingRecord, write_training_record
 
 log = logging.getLogger(__name__)
 
@@ -144,14 +146,7 @@ def _load_model_and_tokenizer(base_model_dir: Path, recipe: Recipe) -> tuple[Any
     tokenizer.chat_template = resolve_chat_template(recipe, base_model_dir, tokenizer.chat_template)
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if recipe.bf16 else torch.float32}
     if recipe.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
+        kwargs["quantization_config"] = quantization_config(recipe)
         if "LOCAL_RANK" in os.environ:  # under torchrun each process quantizes its copy onto its own GPU
             kwargs["device_map"] = {"": int(os.environ["LOCAL_RANK"])}
     return AutoModelForCausalLM.from_pretrained(base_model_dir, **kwargs), tokenizer
@@ -210,16 +205,23 @@ def _tensorboard_callbacks(output_dir: Path) -> list[Any]:
 
 
 def save_adapter_atomically(
-    model: Any, tokenizer: Any, adapter_dir: Path, trained_rows: Iterable[str] | None = None
+    model: Any,
+    tokenizer: Any,
+    adapter_dir: Path,
+    trained_rows: Iterable[str] | None = None,
+    record: TrainingRecord | None = None,
 ) -> Path:
-    """Writes the adapter (and the keys of the rows it was trained on, trained_rows.py) beside
-    `adapter_dir` and renames it into place (replacing an old one)."""
+    """Writes the adapter (with the keys of the rows it was trained on, trained_rows.py, and what
+    it was trained from, training_record.py) beside `adapter_dir` and renames it into place
+    (replacing an old one)."""
     staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=adapter_dir.parent))
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         if trained_rows is not None:
             write_trained_rows(staging, trained_rows)
+        if record is not None:
+            write_training_record(staging, record)
         if adapter_dir.exists():
             old = adapter_dir.with_name(f".{adapter_dir.name}-old-{time.time_ns()}")
             adapter_dir.rename(old)
@@ -256,7 +258,6 @@ def build_trainer(
         ChatTemplateError: the chat template cannot mask assistant tokens.
         DatasetError: a row renders with no assistant tokens.
     """
-    from peft import LoraConfig
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
@@ -266,17 +267,7 @@ def build_trainer(
     model, tokenizer = _load_model_and_tokenizer(base_model_dir, recipe)
     if init_adapter is not None:
         model = _warm_adapter(model, init_adapter, recipe)
-    lora = (
-        None
-        if init_adapter is not None
-        else LoraConfig(
-            r=recipe.lora_r,
-            lora_alpha=recipe.lora_alpha,
-            lora_dropout=recipe.lora_dropout,
-            task_type="CAUSAL_LM",
-            target_modules=recipe.target_modules,
-        )
-    )
+    lora = None if init_adapter is not None else lora_config(recipe)
     use_eval = recipe.eval and data.eval is not None
     # pre-tokenized rows (the dataset service's): labelled positions only, weighted decisions (loss.py)
     weights = {
@@ -332,6 +323,7 @@ def train(
     import torch
 
     recipe = recipe.for_device(torch.cuda.is_available())
+    require_device(recipe, torch.cuda.is_available())
     if init_adapter is not None:
         recipe = recipe.model_copy(
             update={
@@ -366,9 +358,20 @@ def train(
         eval_loss = float(trainer.evaluate()["eval_loss"])
     # the record is cumulative: an init adapter whose rows are unknown leaves them unknown
     trained = None if seen is None else seen | set(keys)
+    record = TrainingRecord(
+        base_model=str(base_model_dir),
+        dataset_version=data.manifest.version,
+        dataset_path=str(dataset_dir),
+        recipe=recipe.model_dump(mode="json"),
+        global_step=trainer.state.global_step,
+        train_loss=float(output.training_loss),
+        eval_loss=eval_loss,
+        train_rows=len(data.train),
+        init_adapter=str(init_adapter or ""),
+    )
     adapter_dir = output_dir / ADAPTER
     if trainer.is_world_process_zero():  # under torchrun one process writes the adapter
-        save_adapter_atomically(trainer.model, trainer.processing_class, adapter_dir, trained)
+        save_adapter_atomically(trainer.model, trainer.processing_class, adapter_dir, trained, record)
     return TrainResult(
         adapter_dir=adapter_dir,
         global_step=trainer.state.global_step,
