@@ -181,3 +181,16 @@ async def test_trained_events_deploy_only_better_adapters_and_survive_restarts(
     again = ModelRegistry(PeftAdapters(new_engine(tiny_model_dir)), "tiny")
     Deployer(again, state_file, alias="agent")
     assert again.aliases["agent"] == "tiny"
+
+
+def test_the_base_model_is_compared_on_the_suite_the_candidate_was_scored_on(
+    engine: Engine, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    deployer = Deployer(ModelRegistry(PeftAdapters(engine), "tiny"), tmp_path / "deployments.json", alias="agent")
+    shop_base, shop_adapter = solved("t1 t2 t3 t4", suite="heldout"), solved("t1", suite="heldout")
+    first = deployer.apply("a1", str(make_adapter(tiny_model_dir, tmp_path / "a1", seed=1)), shop_adapter, shop_base)
+    team_base, team_adapter = solved("t1", suite="team:heldout"), solved("t1 t2", suite="team:heldout")
+    second = deployer.apply("a2", str(make_adapter(tiny_model_dir, tmp_path / "a2", seed=2)), team_adapter, team_base)
+    assert not first.deployed and first.compared_with == shop_base
+    # the team's suite: the base model's figures on it (from the event), not the shop's recorded earlier
+    assert second.deployed and second.previous == "tiny" and second.compared_with == team_base

@@ -95,3 +95,11 @@ def test_the_rule_in_words() -> None:
     )
     assert "p <= 0.1" in DeployGate("paired", max_p=0.1).describe()
     assert ALWAYS.describe() == "always: deploys without comparing"
+
+
+def test_the_strict_gate_does_not_compare_rates_of_different_suites() -> None:
+    team, shop = solved("t1 t2 t3", suite="team:heldout"), solved("t1", suite="heldout")
+    decision = STRICT.decide(team, shop)
+    assert not decision.deploy and "different suites (the candidate on 'team:heldout'" in decision.reason
+    assert STRICT.decide(team, solved("t1", suite="team:heldout")).deploy
+    assert ALWAYS.decide(team, shop).deploy

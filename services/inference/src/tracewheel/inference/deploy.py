@@ -165,8 +165,10 @@ class Deployer:
             return self.record.decisions[adapter]  # a redelivery: already decided
         self.registry.load(adapter, path)
         self.record.evaluations[adapter] = evaluation
-        if baseline is not None:
-            self.record.evaluations.setdefault(self.registry.base_name, baseline)
+        recorded = self.record.evaluations.get(self.registry.base_name)
+        if baseline is not None and (recorded is None or recorded.suite != baseline.suite):
+            # the base model's figures on the suite the candidate was scored on (the trainer's eval_suite)
+            self.record.evaluations[self.registry.base_name] = baseline
         current = self.registry.aliases.get(self.alias, self.registry.base_name)
         compared_with = self.record.evaluation(current)
         verdict = self.gate.decide(evaluation, compared_with)

@@ -10,7 +10,8 @@ It reads two `EvalResult`s, the candidate's and the current model's, and answers
 - `always`: no comparison (the quick demo's random tiny model only).
 
 Whatever the mode, the decision carries the task-by-task split when both results list their
-tasks on the same suite, so an explanation can show it.
+tasks on the same suite, so an explanation can show it. Results on different suites (a team's
+suite against the shop's held-out) are never compared: only `always` deploys then.
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ class DeployGate:
             return GateDecision(False, "no evaluation of the current model to compare with; not deploying")
         if self.mode == "paired":
             return self._paired(candidate, current, split)
+        if candidate.suite and current.suite and candidate.suite != current.suite:  # "": recorded without one
+            return GateDecision(
+                False,
+                f"evaluated on different suites (the candidate on {candidate.suite!r}, the current model on "
+                f"{current.suite!r}): success rates not comparable; evaluate both on one suite (the trainer's "
+                "eval_suite)",
+            )
         gain = f"(+{self.min_gain:.3f} required)"
         if candidate.success_rate > current.success_rate + self.min_gain:
             reason = f"success {candidate.success_rate:.3f} beats {current.success_rate:.3f} {gain}"
