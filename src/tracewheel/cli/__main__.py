@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import grpc
 from rich.console import Console
 
-from tracewheel.cli import client_commands, commands, curation_commands, demo
+from tracewheel.cli import client_commands, commands, curation_commands, demo, hub_commands
 from tracewheel.cli.curation_commands import STATUS
 from tracewheel.cli.exit_codes import INTERRUPTED, local_failure, rpc_failure
 from tracewheel.cli.output import console_for
@@ -67,14 +67,34 @@ def _add_client_commands(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--timeout", type=float, default=3600.0)
     _client(dataset, "list", "list the dataset builds")
     _client(dataset, "show", "show one dataset build").add_argument("version")
+    push = _client(dataset, "push", "push a build's rows (TRL format, its split) and manifest to the Hugging Face Hub")
+    push.add_argument("version", help="a build's version (`dataset list`) or a dataset folder")
+    _add_push_options(push, required=True)
     train = _client(sub, "train", "start a training job on a dataset, or list jobs")
     train.add_argument("--dataset-path", help="a built dataset directory (default: only list jobs)")
     train.add_argument("--dataset-version")
     train.add_argument("--wait", action="store_true", help="follow the job to its end; Ctrl-C cancels it")
-    models = _client(sub, "models", "list served models, roll the alias back, or explain a deployment decision")
-    models.add_argument("action", nargs="?", choices=["list", "rollback", "explain"], default="list")
-    models.add_argument("name", nargs="?", help="explain: the adapter whose deployment decision to show")
+    models = _client(sub, "models", "list served models, roll the alias back, explain a deployment decision, "
+                     "export an adapter (merged: --merge) or push it to the Hugging Face Hub")  # fmt: skip
+    models.add_argument("action", nargs="?", choices=["list", "rollback", "explain", "export", "push"], default="list")
+    models.add_argument("name", nargs="?", help="explain: the adapter whose deployment decision to show; "
+                        "export, push: an adapter or alias inference serves, or a folder")  # fmt: skip
     models.add_argument("--alias", default="agent")
+    _add_export_options(models)
+
+
+def _add_push_options(command: argparse.ArgumentParser, required: bool) -> None:
+    command.add_argument("--repo", required=required, metavar="ORG/NAME", help="the Hub repository (HF_TOKEN)")
+    command.add_argument("--private", action="store_true", help="create the repository private")
+
+
+def _add_export_options(models: argparse.ArgumentParser) -> None:
+    models.add_argument("--merge", action="store_true", help="export: merge the adapter into its base model")
+    models.add_argument("--dtype", default="bfloat16", help="export --merge: the weights' dtype (default bfloat16)")
+    models.add_argument("--out", metavar="DIR", help="export: a new or empty folder to write")
+    models.add_argument("--base-model", metavar="DIR", help="export, push: the base model folder, if not the "
+                        "one the adapter was trained on")  # fmt: skip
+    _add_push_options(models, required=False)
 
 
 def _add_traces_commands(sub: argparse._SubParsersAction) -> None:
@@ -121,6 +141,7 @@ COMMANDS = {
     "dataset build": client_commands.dataset_build,
     "dataset list": curation_commands.dataset_list,
     "dataset show": curation_commands.dataset_show,
+    "dataset push": hub_commands.dataset_push,
     "train": client_commands.train_command,
     "models": client_commands.models_command,
 }

@@ -222,6 +222,10 @@ def train_command(args: argparse.Namespace, console: Console) -> int:
 def models_command(args: argparse.Namespace, console: Console) -> int:
     if args.action == "explain":
         return models_explain(args, console)
+    if args.action in ("export", "push"):
+        from tracewheel.cli.hub_commands import models_export, models_push
+
+        return (models_export if args.action == "export" else models_push)(args, console)
     channel, metadata = connect("inference", args.address)
     with channel:
         stub = inference_pb2_grpc.InferenceControlStub(channel)

@@ -211,11 +211,20 @@ def dataset_list(args: argparse.Namespace, console: Console) -> int:
     return OK
 
 
-def dataset_show(args: argparse.Namespace, console: Console) -> int:
-    found = [built for built in _builds(args) if built.version == args.version]
+def find_build(args: argparse.Namespace, version: str) -> events_pb2.DatasetBuilt:
+    """The dataset build `version`, as the dataset service lists it.
+
+    Raises:
+        NotFound: the service lists no build of that version.
+    """
+    found = [built for built in _builds(args) if built.version == version]
     if not found:
-        raise NotFound(f"no dataset build {args.version!r}; `tracewheel dataset list` shows the builds")
-    build = build_json(found[0])
+        raise NotFound(f"no dataset build {version!r}; `tracewheel dataset list` shows the builds")
+    return found[0]
+
+
+def dataset_show(args: argparse.Namespace, console: Console) -> int:
+    build = build_json(find_build(args, args.version))
     view = Table.grid(padding=(0, 2))
     for name, value in build.items():
         view.add_row(name, escape(", ".join(value) if isinstance(value, list) else str(value)))
