@@ -21,7 +21,11 @@ IMAGE_TYPES = {
 }
 """Served inline as images; anything else is served as plain text (never as HTML or SVG)."""
 
-_IMAGE_PATH = re.compile(r"(?P<path>[^\s\[\]()'\"<>]+\.(?:png|jpe?g|gif|webp))\b", re.IGNORECASE)
+# A path is the longest run of characters outside these delimiters up to its last image extension.
+# Found in two linear passes (runs, then extensions inside a run): one pattern doing both backtracks
+# over every start of a long run: quadratic in its length, seconds for a long tool result.
+_RUN = re.compile(r"[^\s\[\]()'\"<>]+")
+_IMAGE_EXTENSION = re.compile(r"\.(?:png|jpe?g|gif|webp)\b", re.IGNORECASE)
 
 
 def resolve_attachment(root: Path, relative: str) -> Path:
@@ -40,20 +44,31 @@ def resolve_attachment(root: Path, relative: str) -> Path:
     return target
 
 
+def mentioned_images(text: str) -> list[str]:
+    """The image paths `text` mentions (in order), in time linear in its length."""
+    paths = []
+    for run in _RUN.finditer(text):
+        ends = [m.end() for m in _IMAGE_EXTENSION.finditer(run[0]) if m.start() > 0]
+        if ends:
+            paths.append(run[0][: ends[-1]])
+    return paths
+
+
 def image_paths(text: str, root: Path | None) -> list[str]:
     """The images `text` mentions that exist inside `root`, as paths relative to it (in order, once each)."""
     if root is None:
         return []
     base = root.resolve()
     found: list[str] = []
-    for match in _IMAGE_PATH.finditer(text):
-        candidate = Path(match["path"])
-        try:
+    for mentioned in mentioned_images(text):
+        candidate = Path(mentioned)
+        try:  # a name too long for the file system is no attachment (and no reason to fail the page)
             target = (candidate if candidate.is_absolute() else base / candidate).resolve()
+            if not (target.is_relative_to(base) and target.is_file()):
+                continue
         except OSError:
             continue
-        if target.is_relative_to(base) and target.is_file():
-            relative = target.relative_to(base).as_posix()
-            if relative not in found:
-                found.append(relative)
+        relative = target.relative_to(base).as_posix()
+        if relative not in found:
+            found.append(relative)
     return found
