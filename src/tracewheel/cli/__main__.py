@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import grpc
 from rich.console import Console
 
-from tracewheel.cli import client_commands, commands, curation_commands, demo, hub_commands
+from tracewheel.cli import client_commands, commands, curation_commands, demo, hub_commands, suite_commands
 from tracewheel.cli.curation_commands import STATUS
 from tracewheel.cli.exit_codes import INTERRUPTED, local_failure, rpc_failure
 from tracewheel.cli.output import console_for
@@ -57,11 +57,14 @@ def _add_client_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--max-steps", type=int, default=0)
     evaluate = _client(sub, "eval", "evaluate a model on a suite, with progress; Ctrl-C cancels it")
     evaluate.add_argument("--model", required=True)
-    evaluate.add_argument("--suite", default="heldout")
+    evaluate.add_argument(
+        "--suite", default="heldout", help="NAME or NAME:SPLIT (`suites list`; default: the shop's held-out split)"
+    )
     evaluate.add_argument("--concurrency", type=int, default=0)
     evaluate.add_argument("--timeout", type=float, default=3600.0)
     evaluate.add_argument("--min-success", type=float, metavar="RATE", help="exit 1 when the success rate is below")
     _add_traces_commands(sub)
+    suite_commands.add_suites_commands(sub, _client)
     dataset = sub.add_parser("dataset", help="dataset builds").add_subparsers(dest="dataset_command", required=True)
     build = _client(dataset, "build", "build a dataset from the approved traces now")
     build.add_argument("--timeout", type=float, default=3600.0)
@@ -144,11 +147,16 @@ COMMANDS = {
     "dataset push": hub_commands.dataset_push,
     "train": client_commands.train_command,
     "models": client_commands.models_command,
+    **suite_commands.COMMANDS,
 }
 
 
 def _command_name(args: argparse.Namespace) -> str:
-    sub = getattr(args, "traces_command", None) or getattr(args, "dataset_command", None)
+    sub = (
+        getattr(args, "traces_command", None)
+        or getattr(args, "dataset_command", None)
+        or getattr(args, "suites_command", None)
+    )
     return f"{args.command} {sub}" if sub else args.command
 
 
