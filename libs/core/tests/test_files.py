@@ -53,3 +53,9 @@ def test_staging_dir_appears_whole_or_not_at_all(tmp_path: Path) -> None:
 
     assert (target / "weights").read_text() == "whole"
     assert [path.name for path in target.parent.iterdir()] == ["tiny"]
+
+
+def test_staging_dir_lands_readable_by_others(tmp_path: Path) -> None:
+    with staging_dir(tmp_path / "out") as staging:
+        (staging / "a").write_text("x")
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755

@@ -56,6 +56,7 @@ def staging_dir(target: Path) -> Iterator[Path]:
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp's folder is private; the result is for other readers of a shared volume
     try:
         yield staging
         staging.rename(target)

@@ -147,7 +147,6 @@ def export_adapter(source: ExportSource, out: Path) -> Path:
                 shutil.copy2(path, staging / path.name)
         tokenizer.save_pretrained(staging)
         (staging / CARD).write_text(model_card(_facts(source, chat, None)), encoding="utf-8")
-        staging.chmod(0o755)  # a temporary folder is private; the export is for a server to read
     log.info("exported adapter %s to %s", source.name, out)
     return out
 
@@ -189,7 +188,6 @@ def export_merged(source: ExportSource, out: Path, dtype: str = "bfloat16") -> P
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / CARD).write_text(model_card(_facts(source, chat, dtype)), encoding="utf-8")
-        staging.chmod(0o755)  # a temporary folder is private; the export is for a server to read
     log.info("exported %s merged into %s (%s) to %s", source.name, source.base_model_dir, dtype, out)
     return out
 
