@@ -62,3 +62,13 @@ def test_a_step_recorded_in_the_demo_state_reads_back_as_its_evaluation() -> Non
     # a state written before task results were kept: figures only, so no task-by-task comparison
     older = evaluation_of({"success_rate": 0.5, "tasks": 4, "passed_task_ids": ["t1", "t2"], "wall_s": 1.0})
     assert older == EvalResult(success_rate=0.5, tasks=4) and older.passed_tasks is None
+
+
+def test_the_report_names_the_suite_and_demo_suite_reads_a_file(tmp_path) -> None:
+    from tracewheel.cli.demo import demo_suite
+
+    assert "Evaluated on `team:heldout`" in rounds_markdown([], {}, [], "team:heldout")
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: team\ntasks:\n  - {id: a, prompt: p, check: {kind: contains, value: x}}\n")
+    assert demo_suite(str(path)) == ("team", path)
+    assert demo_suite("team") == ("team", None) and demo_suite(None) == ("", None)

@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a service setting over the profile's (TW_AGENT_*, TW_RECIPE_*...; repeatable), e.g. "
         "TW_RECIPE_NUM_TRAIN_EPOCHS=5; checked before the stack starts; use a fresh TRACEWHEEL_HOME",
     )
+    demo.add_argument(
+        "--suite",
+        metavar="NAME|FILE",
+        help="a suite (a registered name, or a suite file registered when the stack is up) instead of the shop: "
+        "the baseline, every round's evaluation and the gate use its held-out split, demonstrations and the "
+        "student its train split (docs/suites.md)",
+    )
     _add_client_commands(sub)
     return parser
 

@@ -36,9 +36,10 @@ from tracewheel.cli.progress import Progress
 from tracewheel.cli.stack import StackInfo, Supervisor, home_dir, pid_alive
 from tracewheel.core.errors import FailedPrecondition, TracewheelError
 from tracewheel.core.files import write_json_atomically
-from tracewheel.v1 import inference_pb2
+from tracewheel.v1 import agent_pb2, inference_pb2
 
 ALIAS = "agent"
+EVAL_SUITE_VARIABLE = "TW_TRAINER_EVAL_SUITE"
 
 
 def _tasks(progress: Progress) -> Callable[[int, int], None]:
@@ -63,10 +64,13 @@ class DemoState:
 
 
 class Demo:
-    def __init__(self, profile: DemoProfile, home: Path, console: Console) -> None:
+    def __init__(self, profile: DemoProfile, home: Path, console: Console, suite: str = "") -> None:
         self.profile = profile
         self.home = home
         self.console = console
+        self.suite = suite  # a registered suite's name; "": the shop
+        self.eval_suite = suite or "heldout"  # its held-out split
+        self.train_suite = suite or "train"  # its train split
         self.out_dir = home / "demo" / profile.name
         self.state = DemoState(self.out_dir / "state.json")
         self.notes: list[str] = []
@@ -111,18 +115,18 @@ class Demo:
         base = fw.base_model()
         baseline = self.step(
             "baseline",
-            f"measuring the base model {base} on the held-out suite",
+            f"measuring the base model {base} on {self.eval_suite}",
             lambda progress: fw.evaluate(
-                base, "heldout", p.eval_timeout_s, use_cache=True, on_progress=_tasks(progress)
+                base, self.eval_suite, p.eval_timeout_s, use_cache=True, on_progress=_tasks(progress)
             ),
         )
         rows = [RoundRow(0, base, evaluation_of(baseline), baseline["wall_s"], "base")]
         known = self.step("jobs_before_round1", "noting the trainer's jobs", lambda _: {"jobs": fw.job_ids()})
         demos = self.step(
             "demonstrations",
-            "replaying the train suite's reference solutions through the gateway",
+            f"replaying the reference solutions of {self.train_suite} through the gateway",
             lambda progress: fw.collect_demonstrations(
-                p.eval_timeout_s, count=p.demonstrations, on_progress=_tasks(progress)
+                p.eval_timeout_s, count=p.demonstrations, suite=self.train_suite, on_progress=_tasks(progress)
             ),
         )
         verified = round(demos["success_rate"] * demos["tasks"])
@@ -139,7 +143,7 @@ class Demo:
             "student",
             "the deployed adapter runs the train suite (its traces are published)",
             lambda progress: fw.run_student(
-                ALIAS, p.eval_timeout_s, first=p.demonstrations, on_progress=_tasks(progress)
+                ALIAS, p.eval_timeout_s, first=p.demonstrations, suite=self.train_suite, on_progress=_tasks(progress)
             ),
         )
         successes = round(student["success_rate"] * student["tasks"])
@@ -167,7 +171,7 @@ class Demo:
         return RoundRow(number, outcome.job_id, metrics, result["wall_s"], deployed, new_traces)
 
     def report(self, rows: list[RoundRow], total_s: float) -> Path:
-        self.console.print(rounds_table(rows))
+        self.console.print(rounds_table(rows, self.eval_suite))
         where = {"report": str(self.out_dir / "report.md"), "state": str(self.state.path)}
         for name in ("round1", "round2"):
             if name in self.state.steps:
@@ -176,12 +180,36 @@ class Demo:
         notes = [*self.notes, f"whole demo: {total_s:.0f} s of wall time in this run (steps done earlier not counted)"]
         plot_rounds(rows, self.out_dir / "rounds.png")
         report = self.out_dir / "report.md"
-        report.write_text(rounds_markdown(rows, where, notes))
+        report.write_text(rounds_markdown(rows, where, notes, self.eval_suite))
         for name, path in where.items():
             self.console.print(f"  {name}: {path}")
         for note in notes:
             self.console.print(f"  [yellow]{note}[/yellow]")
         return report
+
+
+def demo_suite(given: str | None) -> tuple[str, Path | None]:
+    """The suite `--suite` names (a registered name, or a file whose suite is registered when the stack
+    is up) and that file; ("", None): the shop.
+
+    Raises:
+        SuiteFileError: the file does not validate.
+    """
+    if not given:
+        return "", None
+    path = Path(given)
+    if path.suffix in (".yaml", ".yml", ".jsonl") and path.exists():
+        from tracewheel.agent.suites import read_suite_file
+
+        return read_suite_file(path).name, path
+    return given, None
+
+
+def register_suite(fw: Flywheel, path: Path, console: Console) -> None:
+    """Registers the suite file with the stack's agent (replacing an earlier copy)."""
+    request = agent_pb2.AddSuiteRequest(filename=str(path), content=path.read_text(encoding="utf-8"), replace=True)
+    info = fw.agent.AddSuite(request, timeout=60)
+    console.print(f"suite {info.name} registered: {info.train_tasks} train and {info.heldout_tasks} held-out tasks")
 
 
 def check_quick(rows: list[RoundRow], fw: Flywheel) -> None:
@@ -213,17 +241,20 @@ def demo(args: argparse.Namespace, console: Console) -> int:
         profile, home = quick_profile(tiny_test_model()), home_dir() / "quick"
     else:
         profile, home = full_profile(), home_dir()
-    profile = with_settings(profile, args.set)
+    suite, suite_file = demo_suite(args.suite)
+    # the trainer scores each round on the suite's held-out split: the gate then compares on it
+    assignments = [*args.set, f"{EVAL_SUITE_VARIABLE}={suite}"] if suite else list(args.set)
+    profile = with_settings(profile, assignments)
     running = StackInfo.read(home)
     supervisor = None
     started_here = running is None or not pid_alive(running.supervisor_pid)
-    if args.set and not started_here:
+    if assignments and not started_here:
         raise FailedPrecondition(
-            f"--set changes the settings of the services the demo starts, and a stack already runs for {home} "
-            "with its own: stop it (Ctrl-C on `tracewheel up`) or use another TRACEWHEEL_HOME"
+            f"--set and --suite change the settings of the services the demo starts, and a stack already runs "
+            f"for {home} with its own: stop it (Ctrl-C on `tracewheel up`) or use another TRACEWHEEL_HOME"
         )
-    runner = Demo(profile, home, console)
-    runner.keep_settings(args.set)  # before anything starts: a continued demo keeps its settings
+    runner = Demo(profile, home, console, suite)
+    runner.keep_settings(assignments)  # before anything starts: a continued demo keeps its settings
     if started_here:
         (home / "logs").mkdir(parents=True, exist_ok=True)
         log = (home / "logs" / "stack.log").open("a")
@@ -238,6 +269,8 @@ def demo(args: argparse.Namespace, console: Console) -> int:
         console.print(f"using the stack already running for {home}")
     flywheel = Flywheel(running)
     try:
+        if suite_file is not None:
+            register_suite(flywheel, suite_file, console)
         rows = runner.run(flywheel)
         runner.report(rows, time.monotonic() - started)
         if args.quick:

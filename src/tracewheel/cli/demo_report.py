@@ -60,8 +60,8 @@ HEADERS = (
 )
 
 
-def rounds_table(rows: Sequence[RoundRow]) -> Table:
-    table = Table(title="tracewheel demo: rounds")
+def rounds_table(rows: Sequence[RoundRow], suite: str = "heldout") -> Table:
+    table = Table(title=f"tracewheel demo: rounds, evaluated on {suite}")
     for header in HEADERS:
         table.add_column(header)
     for row in rows:
@@ -69,8 +69,12 @@ def rounds_table(rows: Sequence[RoundRow]) -> Table:
     return table
 
 
-def rounds_markdown(rows: Sequence[RoundRow], where: dict[str, str], notes: Sequence[str]) -> str:
-    lines = ["# tracewheel demo report", "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+def rounds_markdown(
+    rows: Sequence[RoundRow], where: dict[str, str], notes: Sequence[str], suite: str = "heldout"
+) -> str:
+    """The report; `suite` is what every round was evaluated on (a suite's held-out split)."""
+    lines = ["# tracewheel demo report", "", f"Evaluated on `{suite}` (held-out tasks, never trained on).", ""]
+    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     lines += template_markdown(rows)
     lines += paired_markdown(rows)

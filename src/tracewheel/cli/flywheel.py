@@ -146,20 +146,27 @@ class Flywheel:
         return result_json(self._suite(agent_pb2.SuiteRequest(evaluate=evaluate), timeout_s, on_progress).metrics)
 
     def collect_demonstrations(
-        self, timeout_s: float, *, count: int = 0, on_progress: SuiteProgress = _no_progress
+        self, timeout_s: float, *, count: int = 0, suite: str = "train", on_progress: SuiteProgress = _no_progress
     ) -> dict[str, Any]:
-        """The train suite's first `count` tasks (0: all) replayed from their references."""
+        """The first `count` tasks (0: all) with a reference of a suite's train split (default: the
+        shop's), replayed from their references."""
         tasks = agent_pb2.TaskSlice(first_task=0, task_count=count)
-        demonstrations = agent_pb2.CollectDemonstrationsRequest(suite="train", tasks=tasks)
+        demonstrations = agent_pb2.CollectDemonstrationsRequest(suite=suite, tasks=tasks)
         response = self._suite(agent_pb2.SuiteRequest(demonstrations=demonstrations), timeout_s, on_progress)
         return {**result_json(response.metrics), "trace_ids": list(response.trace_ids)}
 
     def run_student(
-        self, model: str, timeout_s: float, *, first: int = 0, on_progress: SuiteProgress = _no_progress
+        self,
+        model: str,
+        timeout_s: float,
+        *,
+        first: int = 0,
+        suite: str = "train",
+        on_progress: SuiteProgress = _no_progress,
     ) -> dict[str, Any]:
-        """`model` runs the train suite from task `first` on, its traces published."""
+        """`model` runs a suite's train split (default: the shop's) from task `first` on, its traces published."""
         tasks = agent_pb2.TaskSlice(first_task=first)
-        run_suite = agent_pb2.RunSuiteRequest(suite="train", model=model, publish_traces=True, tasks=tasks)
+        run_suite = agent_pb2.RunSuiteRequest(suite=suite, model=model, publish_traces=True, tasks=tasks)
         response = self._suite(agent_pb2.SuiteRequest(run_suite=run_suite), timeout_s, on_progress)
         return {**result_json(response.metrics), "trace_ids": list(response.trace_ids)}
 
