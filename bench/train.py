@@ -82,9 +82,9 @@ def unroll_per_assistant_turn(messages: list[dict[str, Any]]) -> list[list[dict[
     return [messages[: i + 1] for i, m in enumerate(messages) if m["role"] == "assistant"]
 
 
-def write_dataset(folder: Path, rows: list[list[dict[str, Any]]]) -> Path:
+def write_dataset(folder: Path, rows: list[list[dict[str, Any]]], max_length: int | None = None) -> Path:
     folder.mkdir(parents=True)
-    write_manifest(folder, Manifest(version=folder.name, base_model="bench"))
+    write_manifest(folder, Manifest(version=folder.name, base_model="bench", max_length=max_length))
     tools = json.dumps(TOOLS)
     (folder / jsonl_file("train")).write_text("".join(json.dumps({"messages": r, "tools": tools}) + "\n" for r in rows))
     return folder
@@ -141,7 +141,6 @@ def worker(dataset: Path, model: Path, recipe_name: str) -> dict[str, float]:
         overrides |= {
             "per_device_train_batch_size": 1,
             "gradient_accumulation_steps": 1,
-            "max_length": 1024,
             "learning_rate": 2e-5,
         }
     recipe: Recipe = defaults.model_copy(update=overrides).for_device(torch.cuda.is_available())
@@ -184,7 +183,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ours_rows = [r for t in traces for r in unroll_at_user_turns(t)]
         ours = write_pretokenized(write_dataset(Path(tmp) / "tracewheel", ours_rows), ours_rows, model)
-        trelis = write_dataset(Path(tmp) / "trelis", [r for t in traces for r in unroll_per_assistant_turn(t)])
+        # TRL's SFTConfig default length, 1024 (the trainer trains up to the dataset's max_length)
+        trelis = write_dataset(
+            Path(tmp) / "trelis", [r for t in traces for r in unroll_per_assistant_turn(t)], max_length=1024
+        )
         results = {}
         for name, dataset in (("tracewheel", ours), ("trelis", trelis)):
             command = [sys.executable, __file__, "--worker", str(dataset), str(model), name]

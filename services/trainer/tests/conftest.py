@@ -82,8 +82,8 @@ def tiny_recipe() -> Recipe:
         max_steps=2,
         save_steps=1,
         per_device_train_batch_size=1,
-        max_length=512,
         learning_rate=1e-3,
+        chat_template=TRAINING_TEMPLATE,
         device="cpu",
         eval=True,
     )

@@ -12,7 +12,7 @@ import yaml
 from tracewheel.trainer.isolated import TrainingFailed, train_in_subprocess
 from tracewheel.trainer.train import Progress, TrainingCancelled
 
-RECIPE = {"max_steps": 3, "save_steps": 1, "lora_r": 4, "max_length": 512, "device": "cpu", "eval": False}
+RECIPE = {"max_steps": 3, "save_steps": 1, "lora_r": 4, "device": "cpu", "eval": False}
 
 
 def _recipe(tmp_path: Path) -> Path:

@@ -37,7 +37,6 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir: Path, datas
                 "save_steps": 2,
                 "lora_r": 4,
                 "per_device_train_batch_size": 1,
-                "max_length": 512,
                 "device": "cpu",
                 "eval": False,
             }

@@ -87,8 +87,8 @@ def _common_env(*, heldout: int, train: int, max_steps: int, max_tokens: int) ->
         # rows without reasoning, the agent without thinking to match: a 135M model looped on `<think>`
         "TW_DATASET_REASONING": "false",
         # a demo row (tools, compact page snapshots, 3-7 steps) is 1.8-3.6k tokens; longer ones are dropped
+        # (the trainer trains up to the length the dataset was built with)
         "TW_DATASET_MAX_LENGTH": "4096",
-        "TW_RECIPE_MAX_LENGTH": "4096",
     }
 
 

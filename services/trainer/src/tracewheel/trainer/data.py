@@ -135,8 +135,8 @@ def _drop_long(split: Dataset, max_length: int | None, where: str) -> Dataset:
         )
     if lengths and not keep:
         raise DatasetError(
-            f"{where}: every row is longer than max_length {max_length} (shortest {min(lengths)} tokens); "
-            "raise the recipe's max_length or build the dataset with a smaller one"
+            f"{where}: every row is longer than max_length {max_length} (shortest {min(lengths)} tokens), the"
+            " length the dataset was built with; build it again with a larger TW_DATASET_MAX_LENGTH"
         )
     return split.select(keep)
 
@@ -158,6 +158,20 @@ def _load_hf(hf_dir: Path, max_length: int | None = None) -> tuple[Dataset, Data
     return train, eval_split.select(kept) if kept else None
 
 
+def read_dataset_manifest(dataset_dir: Path) -> Manifest:
+    """The manifest of a dataset directory.
+
+    Raises:
+        DatasetError: the directory or its manifest is missing or not valid.
+    """
+    if not dataset_dir.is_dir():
+        raise DatasetError(f"dataset directory {dataset_dir} does not exist")
+    try:
+        return read_manifest(dataset_dir)
+    except ManifestError as exc:
+        raise DatasetError(str(exc)) from None
+
+
 def load_training_data(dataset_dir: Path, max_length: int | None = None) -> TrainingData:
     """The train (and eval, if present and non-empty) splits of a dataset directory.
 
@@ -167,12 +181,7 @@ def load_training_data(dataset_dir: Path, max_length: int | None = None) -> Trai
         DatasetError: the directory, manifest or train split is missing or corrupt, or every
             train row is longer than `max_length`.
     """
-    if not dataset_dir.is_dir():
-        raise DatasetError(f"dataset directory {dataset_dir} does not exist")
-    try:
-        manifest = read_manifest(dataset_dir)
-    except ManifestError as exc:
-        raise DatasetError(str(exc)) from None
+    manifest = read_dataset_manifest(dataset_dir)
     if (dataset_dir / HF_DIR).is_dir():
         train, eval_split = _load_hf(dataset_dir / HF_DIR, max_length)
         return TrainingData(train=train, eval=eval_split, manifest=manifest, pretokenized=True)

@@ -92,7 +92,11 @@ def train_in_subprocess(
         raise TrainingCancelled("training stopped on request; it resumes from its last checkpoint")
     if code < 0:
         name = signal.Signals(-code).name
-        hint = " (likely the kernel's OOM killer: lower max_length or the batch)" if code == -signal.SIGKILL else ""
+        hint = (
+            " (likely the kernel's OOM killer: build the dataset with a lower TW_DATASET_MAX_LENGTH or lower the batch)"
+            if code == -signal.SIGKILL
+            else ""
+        )
         raise TrainingFailed(f"the training process was killed by {name}{hint}; log: {log_path}")
     if code != 0 or adapter is None:
         raise TrainingFailed(f"the training process exited with {code}: {_tail(log_path)}")

@@ -113,9 +113,6 @@ class Recipe(BaseSettings):
     # token and 3x the peak memory (bench/train.py); on a GPU raise the batch, lower accumulation.
     per_device_train_batch_size: int = Field(default=1, ge=1, description="Rows per forward pass.")
     gradient_accumulation_steps: int = Field(default=4, ge=1, description="Forward passes per optimizer step.")
-    max_length: int = Field(
-        default=4096, ge=16, description="Tokens per row; longer pre-tokenized rows are dropped, never truncated."
-    )
     decision_weight: float = Field(
         default=1.0,
         gt=0,
@@ -135,10 +132,11 @@ class Recipe(BaseSettings):
     logging_steps: int = Field(default=1, ge=1, description="Log loss/throughput every N steps.")
     seed: int = Field(default=42, description="Seed for data order, LoRA init and dropout.")
     chat_template: str | None = Field(
-        default="smollm2_tools_train",
-        description="Training template with {% generation %} markers: a name shipped in "
-        "tracewheel.core.chat, a path to a .jinja file, or null for the base model family's, else the "
-        "tokenizer's own.",
+        default=None,
+        description="Training template with {% generation %} markers: null for the base model family's (as the "
+        "dataset and inference resolve it; else the tokenizer's own), a name shipped in tracewheel.core.chat, or "
+        "a path to a .jinja file. A dataset rendered with another template is refused (base_model.py). The "
+        "length of the rows is the dataset's (TW_DATASET_MAX_LENGTH, in its manifest), not a recipe option.",
     )
     export_merged: bool = Field(
         default=False,

@@ -20,9 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracewheel.core.chat import ChatTemplateError, require_generation_markers, resolve_chat_format
-from tracewheel.core.errors import FailedPrecondition, TracewheelError
-from tracewheel.trainer.data import DatasetError, TrainingData, load_training_data
+from tracewheel.core.errors import TracewheelError
+from tracewheel.trainer.base_model import (
+    check_dataset_fits,
+    load_tokenizer,
+    resolve_chat_template,  # noqa: F401 - imported from here by callers
+    training_max_length,
+)
+from tracewheel.trainer.data import DatasetError, TrainingData, load_training_data, read_dataset_manifest
 from tracewheel.trainer.qlora import lora_config, quantization_config, require_device
 from tracewheel.trainer.recipe import Recipe
 from tracewheel.trainer.trained_rows import read_trained_rows, row_keys, warm_start_rows, write_trained_rows
@@ -119,31 +124,11 @@ def _make_progress_callback(on_progress: ProgressCallback | None, should_stop: C
     return ProgressReporter()
 
 
-def resolve_chat_template(recipe: Recipe, base_model_dir: Path, current: str | None) -> str:
-    """The training template text: `recipe.chat_template` (see Recipe), else the base model
-    family's, else the tokenizer's own (`current`).
-
-    Raises:
-        UnknownTemplateError: `recipe.chat_template` is neither a shipped name nor a file.
-        ChatTemplateError: there is no template, or it has no {% generation %} markers.
-    """
-    setting = "recipe chat_template"
-    chat = resolve_chat_format(str(base_model_dir), training=recipe.chat_template, setting=setting)
-    template = chat.training_template or current
-    if not template:
-        raise ChatTemplateError(f"the base model's tokenizer has no chat template; set {setting}")
-    require_generation_markers(template, setting)
-    return template
-
-
-def _load_model_and_tokenizer(base_model_dir: Path, recipe: Recipe) -> tuple[Any, Any]:
+def _load_model_and_tokenizer(base_model_dir: Path, recipe: Recipe, tokenizer: Any = None) -> tuple[Any, Any]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    if not (base_model_dir / "config.json").exists():
-        raise FailedPrecondition(f"base model {base_model_dir} is not an HF model folder (no config.json)")
-    tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
-    tokenizer.chat_template = resolve_chat_template(recipe, base_model_dir, tokenizer.chat_template)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(base_model_dir, recipe)
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if recipe.bf16 else torch.float32}
     if recipe.load_in_4bit:
         kwargs["quantization_config"] = quantization_config(recipe)
@@ -153,12 +138,18 @@ def _load_model_and_tokenizer(base_model_dir: Path, recipe: Recipe) -> tuple[Any
 
 
 def build_sft_config(
-    recipe: Recipe, output_dir: Path, has_eval: bool, pretokenized: bool = False, prefix_tree: bool = False
+    recipe: Recipe,
+    output_dir: Path,
+    has_eval: bool,
+    pretokenized: bool = False,
+    prefix_tree: bool = False,
+    max_length: int | None = None,
 ) -> Any:
     """TRL's SFTConfig for a device-resolved recipe (see Recipe.for_device).
 
     Conversational rows get TRL's assistant_only_loss; pre-tokenized rows bring their own labels;
-    prefix-tree rows keep their `position_ids` and `parents` columns for the collator.
+    prefix-tree rows keep their `position_ids` and `parents` columns for the collator. Rows are
+    cut at `max_length` tokens (None: never; pre-tokenized rows longer than it were dropped before).
     """
     from trl import SFTConfig
 
@@ -172,7 +163,7 @@ def build_sft_config(
         per_device_train_batch_size=recipe.per_device_train_batch_size,
         per_device_eval_batch_size=recipe.per_device_train_batch_size,
         gradient_accumulation_steps=recipe.gradient_accumulation_steps,
-        max_length=recipe.max_length,
+        max_length=max_length,
         assistant_only_loss=not pretokenized,
         remove_unused_columns=not prefix_tree,
         save_strategy="steps",
@@ -250,9 +241,12 @@ def build_trainer(
     recipe: Recipe,
     callbacks: list[Any],
     init_adapter: Path | None = None,
+    *,
+    tokenizer: Any = None,
 ) -> Any:
     """An SFTTrainer with a LoRA adapter on the base model (tokenizes the data): a new one, or
-    `init_adapter`'s weights carried on (a warm start, warm_start.py).
+    `init_adapter`'s weights carried on (a warm start, warm_start.py). Rows are trained up to the
+    dataset's max_length (`base_model.training_max_length`); `tokenizer` is one `load_tokenizer` made.
 
     Raises:
         ChatTemplateError: the chat template cannot mask assistant tokens.
@@ -264,7 +258,7 @@ def build_trainer(
     from tracewheel.trainer.loss import DecisionWeightedSFTTrainer
     from tracewheel.trainer.prefix_tree import PrefixTreeCollator
 
-    model, tokenizer = _load_model_and_tokenizer(base_model_dir, recipe)
+    model, tokenizer = _load_model_and_tokenizer(base_model_dir, recipe, tokenizer)
     if init_adapter is not None:
         model = _warm_adapter(model, init_adapter, recipe)
     lora = None if init_adapter is not None else lora_config(recipe)
@@ -280,7 +274,14 @@ def build_trainer(
     try:
         trainer = (DecisionWeightedSFTTrainer if data.pretokenized else SFTTrainer)(
             model=model,
-            args=build_sft_config(recipe, output_dir, use_eval, data.pretokenized, data.prefix_tree),
+            args=build_sft_config(
+                recipe,
+                output_dir,
+                use_eval,
+                data.pretokenized,
+                data.prefix_tree,
+                training_max_length(data.manifest, base_model_dir),
+            ),
             train_dataset=data.train,
             eval_dataset=data.eval if use_eval else None,
             processing_class=tokenizer,
@@ -317,6 +318,7 @@ def train(
     Raises:
         DatasetError: the dataset is missing, corrupt or has untrainable rows, or a warm start on
             new rows finds none.
+        DatasetMismatch: the dataset was built for another tokenizer or training template.
         ChatTemplateError: the chat template cannot mask assistant tokens.
         TrainingCancelled: `should_stop` returned True (checkpoints are kept).
     """
@@ -331,7 +333,10 @@ def train(
                 "learning_rate": recipe.warm_start_learning_rate or recipe.learning_rate,
             }
         )
-    data = load_training_data(dataset_dir, recipe.max_length)
+    manifest = read_dataset_manifest(dataset_dir)
+    tokenizer = load_tokenizer(base_model_dir, recipe)
+    check_dataset_fits(manifest, tokenizer, manifest.version or str(dataset_dir), base_model_dir)
+    data = load_training_data(dataset_dir, training_max_length(manifest, base_model_dir))
     seen = read_trained_rows(init_adapter) if init_adapter is not None else set()
     keys = row_keys(data.train)  # hashed once: to select a warm start's rows and for the adapter's record
     if init_adapter is not None and recipe.warm_start_rows == "new":
@@ -341,7 +346,7 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     reporter = _make_progress_callback(progress_callback, should_stop)
     callbacks = [reporter, *_tensorboard_callbacks(output_dir)]
-    trainer = build_trainer(data, base_model_dir, output_dir, recipe, callbacks, init_adapter)
+    trainer = build_trainer(data, base_model_dir, output_dir, recipe, callbacks, init_adapter, tokenizer=tokenizer)
     checkpoint = last_checkpoint(output_dir / CHECKPOINTS)
     resumed_from = int(_CHECKPOINT.match(checkpoint.name).group(1)) if checkpoint else 0  # type: ignore[union-attr]
     if checkpoint:
