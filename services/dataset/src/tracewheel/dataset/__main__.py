@@ -9,14 +9,16 @@ import uvicorn
 
 from tracewheel.core.events import connect, ensure_streams, run_consumer
 from tracewheel.core.grpc_server import GrpcServer
+from tracewheel.core.http_security import HttpSecurity
 from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.dataset.build import BuildConfig, DatasetBuilder, load_chat_template
 from tracewheel.dataset.build_options import BuildOptions
 from tracewheel.dataset.config import DatasetSettings
 from tracewheel.dataset.events import INGEST_CONSUMER, DatasetEvents
-from tracewheel.dataset.http_api import create_app
+from tracewheel.dataset.http_api import OPEN_PATHS, create_app
 from tracewheel.dataset.server import DatasetServicer
+from tracewheel.dataset.signin import SIGN_IN_PATH
 from tracewheel.dataset.store import TraceStore
 from tracewheel.dataset.tokenizer import LazyTokenizer
 from tracewheel.v1 import dataset_pb2_grpc
@@ -47,9 +49,17 @@ async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
     await events.republish_latest()
     await events.resume_trigger()
     dataset_pb2_grpc.add_DatasetServicer_to_server(DatasetServicer(store, events.ingest, events.build), server.server)
+    security = HttpSecurity.from_settings(
+        settings.auth_token,
+        settings,
+        settings.http_host,
+        "TW_DATASET_",
+        open_paths=OPEN_PATHS,
+        sign_in_path=SIGN_IN_PATH,
+    )
     http = uvicorn.Server(
         uvicorn.Config(
-            create_app(store, events.build, settings.resolved_attachments_dir),
+            create_app(store, events.build, settings.resolved_attachments_dir, security),
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,

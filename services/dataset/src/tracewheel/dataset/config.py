@@ -11,11 +11,12 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from tracewheel.core.http_security import HttpOptions
 from tracewheel.core.settings import ServiceSettings
 from tracewheel.dataset.build_options import BuildOptions
 
 
-class DatasetSettings(ServiceSettings, BuildOptions):
+class DatasetSettings(ServiceSettings, BuildOptions, HttpOptions):
     model_config = SettingsConfigDict(env_prefix="TW_DATASET_", extra="forbid", frozen=True)
 
     grpc_port: int = Field(default=50054, ge=0, le=65535, description="gRPC port.")

@@ -15,12 +15,17 @@
 | `GET /api/counts` | traces per curation status under the list filters (status ignored) |
 | `POST /api/builds` | `{force}` (default true: a person asked for it); answers the build and whether it is new |
 | `GET /api/datasets` | every build, newest first |
+| `GET /health` | `{"status": "ok"}`, open to anyone |
 
 Every edit takes the revision it was based on and answers 409 when it is stale; edits are
 validated exactly like ingest (problems name the message index).
 
 Errors: a `TracewheelError` answers its `http_status` with `{"error": message}`.
 The curation web UI (`ui.py`) is served by the same app at `/`.
+
+With `security` (`tracewheel.core.http_security`), every route but /health, /login and /static
+needs `Authorization: Bearer <token>` or a UI session; bodies over the limit are a 413, and
+fields have limits of their own (400 naming the limit).
 """
 
 from __future__ import annotations
@@ -35,17 +40,27 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracewheel.core.errors import InvalidArgument, TracewheelError
+from tracewheel.core.http_security import HttpGuard, HttpSecurity
 from tracewheel.core.trace import Verdict
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.records import BuildRecord, StoredTrace, TraceQuery
 from tracewheel.dataset.server import Build
+from tracewheel.dataset.signin import SIGN_IN_PATH
 from tracewheel.dataset.store import TraceStore
 from tracewheel.dataset.ui import add_ui_routes
+
+OPEN_PATHS = ("/health", SIGN_IN_PATH, "/static/")
+"""What the guard serves without a token or session: health, the sign-in page and its CSS and script."""
+MAX_REASON_CHARS = 2000
+MAX_NOTES_CHARS = 20_000
+MAX_TAGS = 50
+MAX_TAG_CHARS = 100
+Tag = Annotated[str, Field(max_length=MAX_TAG_CHARS)]
 
 
 class CurateBody(BaseModel):
     status: CurationStatus
-    reason: str = ""
+    reason: str = Field(default="", max_length=MAX_REASON_CHARS)
     base_revision: int | None = None
 
 
@@ -83,12 +98,12 @@ class RevisionBody(BaseModel):
 
 
 class TagsBody(BaseModel):
-    add: list[str] = Field(default_factory=list)
-    remove: list[str] = Field(default_factory=list)
+    add: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    remove: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
 
 
 class NotesBody(BaseModel):
-    notes: str
+    notes: str = Field(max_length=MAX_NOTES_CHARS)
 
 
 class BuildBody(BaseModel):
@@ -103,13 +118,22 @@ def _build_json(record: BuildRecord) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
-def create_app(store: TraceStore, build: Build, attachments_dir: Path | None = None) -> FastAPI:
+def create_app(
+    store: TraceStore, build: Build, attachments_dir: Path | None = None, security: HttpSecurity | None = None
+) -> FastAPI:
     """The REST app and curation UI over a store and the service's build action (the one gRPC uses too).
 
     `attachments_dir` is the gateway's attachments directory: screenshots under it are shown
-    and served at `/attachments/{path}`; nothing else is.
+    and served at `/attachments/{path}`; nothing else is. `security` guards the app (token or
+    session, Host and Origin, body size) and adds the sign-in page.
     """
     app = FastAPI(title="tracewheel dataset")
+    if security is not None:
+        app.add_middleware(HttpGuard, security=security, error_body=lambda _status, message: {"error": message})
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
 
     @app.exception_handler(TracewheelError)
     async def _domain_error(_request: Request, exc: TracewheelError) -> JSONResponse:
@@ -123,7 +147,7 @@ def create_app(store: TraceStore, build: Build, attachments_dir: Path | None = N
     _add_trace_routes(app, store)
     _add_edit_routes(app, store)
     _add_build_routes(app, store, build)
-    add_ui_routes(app, store, attachments_dir)
+    add_ui_routes(app, store, attachments_dir, security)
     return app
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
-from tracewheel.core.errors import FailedPrecondition
+from tracewheel.core.errors import FailedPrecondition, Unavailable
 
 
 class LazyTokenizer:
@@ -21,12 +22,20 @@ class LazyTokenizer:
 
         Raises:
             FailedPrecondition: no base model is configured (TW_DATASET_BASE_MODEL).
+            Unavailable: its folder does not exist yet (inference writes the bundled model's on its
+                first start); retrying once it does succeeds.
         """
         with self._lock:
             if self._tokenizer is None:
                 if not self.base_model:
                     raise FailedPrecondition(
                         "no base model to tokenize with; set TW_DATASET_BASE_MODEL to its directory"
+                    )
+                if not Path(self.base_model).is_dir():
+                    # transformers would read the path as a hub repo id and fail with a confusing message
+                    raise Unavailable(
+                        f"the base model {self.base_model} is not there yet (TW_DATASET_BASE_MODEL): on a fresh "
+                        "home the inference service writes it when it first starts; start it and retry"
                     )
                 from transformers import AutoTokenizer
 

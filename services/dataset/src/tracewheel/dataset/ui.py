@@ -9,6 +9,9 @@ allows only this origin's script and styles, so an escaping slip still runs noth
 | `/` | the trace list: filters, counts by status, pagination |
 | `/traces/{id}` | one trace; the list filters ride along in the query string for `j` / `k` |
 | `/attachments/{path}` | a file under the attachments directory (images inline, the rest as text) |
+
+With a token configured, pages need a session (`signin.py`); each page hands its session's CSRF
+token to the script in a meta tag, and the script sends it with every change.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from tracewheel.core.errors import NotFound
+from tracewheel.core.http_security import HttpSecurity
 from tracewheel.core.trace import Verdict
 from tracewheel.dataset.attachments import IMAGE_TYPES, resolve_attachment
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.records import TraceQuery
+from tracewheel.dataset.signin import add_sign_in_routes
 from tracewheel.dataset.store import TraceStore
 from tracewheel.dataset.trace_view import message_views, pretty_json
 
@@ -50,12 +55,18 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
-def add_ui_routes(app: FastAPI, store: TraceStore, attachments_dir: Path | None) -> None:
-    """Adds the pages, their static files and the attachments route to `app`."""
+def add_ui_routes(
+    app: FastAPI, store: TraceStore, attachments_dir: Path | None, security: HttpSecurity | None = None
+) -> None:
+    """Adds the pages, their static files, the attachments route and, with `security`, signing in to `app`."""
     templates = Jinja2Templates(directory=_HERE / "templates")
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    if security is not None:
+        add_sign_in_routes(app, security, templates, _CSP)
 
     def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+        csrf_token = request.scope.get("state", {}).get("csrf_token", "")  # set by the guard on a session
+        context = {**context, "csrf_token": csrf_token, "signed_in": bool(csrf_token)}
         response = templates.TemplateResponse(request, name, context, status_code=status_code)
         response.headers["Content-Security-Policy"] = _CSP
         return response

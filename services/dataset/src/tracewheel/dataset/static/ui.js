@@ -2,6 +2,8 @@
 "use strict";
 
 const STALE = "This trace changed since you opened it; reload.";
+// a signed-in page's CSRF token: the service refuses a change on a session without it
+const CSRF = document.querySelector("meta[name=csrf-token]").content;
 
 function showBanner(text) {
   const banner = document.getElementById("banner");
@@ -11,7 +13,7 @@ function showBanner(text) {
 }
 
 async function api(method, url, body) {
-  const options = { method, headers: {} };
+  const options = { method, headers: CSRF ? { "X-CSRF-Token": CSRF } : {} };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -25,6 +27,10 @@ async function api(method, url, body) {
   }
   if (response.status === 409) {
     showBanner(STALE);
+    return null;
+  }
+  if (response.status === 401) {
+    showBanner("Your session ended; reload the page to sign in again.");
     return null;
   }
   if (!response.ok) {
@@ -73,6 +79,11 @@ function currentMessage() {
   return active || focusedMessage;
 }
 
+async function signOut() {
+  const response = await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": CSRF } });
+  if (response.ok) window.location.assign("/login");
+}
+
 function go(url) {
   if (url) window.location.assign(url);
 }
@@ -87,6 +98,7 @@ function onClick(event) {
     case "dismiss": document.getElementById("banner").hidden = true; break;
     case "close": button.closest("dialog").close(); break;
     case "approve": approve(); break;
+    case "sign-out": signOut(); break;
     case "reject": openReject(); break;
     case "strip-guidance": act("POST", "/strip-guidance", { base_revision: revision }); break;
     case "edit": openEdit(article, button.dataset.field); break;
