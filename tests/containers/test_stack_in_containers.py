@@ -160,6 +160,7 @@ def _containers(images: dict[str, str], network: Any, model: Path, volume: str, 
             _production("TW_AGENT_", "agent")
             | {
                 "TW_AGENT_INFERENCE_URL": "http://inference:8000/v1",
+                "TW_AGENT_INFERENCE_API_KEY": TOKEN,  # the OpenAI API takes the same token
                 "TW_AGENT_GATEWAY_ADDRESS": "mcp-gateway:50052",
                 "TW_AGENT_SERVE_TASK_SITE": "false",
                 "TW_AGENT_TASK_SITE_URL": "http://task-site:8400",
