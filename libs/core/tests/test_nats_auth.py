@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import SecretStr
 
 from tracewheel.core.errors import ConfigError
@@ -104,11 +105,16 @@ async def test_each_service_user_does_its_part_of_the_flow(secured: NatsServer) 
         await trainer.publish("trainer.v1.progress", b"")  # core NATS, no stream
         trained = events_pb2.ModelTrained(adapter_name="a-1", adapter_path="/data/adapters/a-1/adapter")
         assert await publish(trainer_js, SUBJECT_MODEL_TRAINED, trained, "trained:a-1")
-        replica = ConsumerSpec("MODELS", SUBJECT_MODEL_TRAINED, "inference-deploy-0", events_pb2.ModelTrained)
+        replica = ConsumerSpec("MODELS", SUBJECT_MODEL_TRAINED, "inference-deploy", events_pb2.ModelTrained)
         assert await _consume_one(inference_js, replica) == "ack"
 
         deployed = events_pb2.ModelDeployed(alias="agent", adapter_name="a-1")
         assert await publish(inference_js, SUBJECT_MODEL_DEPLOYED, deployed, "deployed:agent:a-1")
+        # each inference replica follows deployments with an ephemeral consumer the server names
+        config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL)
+        follower = await inference_js.pull_subscribe(SUBJECT_MODEL_DEPLOYED, stream="MODELS", config=config)
+        assert [m.subject for m in await follower.fetch(1, timeout=10)] == [SUBJECT_MODEL_DEPLOYED]
+        await follower.unsubscribe()
         follow = ConsumerSpec("MODELS", SUBJECT_MODEL_DEPLOYED, "trainer-deployed", events_pb2.ModelDeployed)
         assert await _consume_one(trainer_js, follow) == "ack"
 

@@ -26,7 +26,11 @@ from tracewheel.v1 import events_pb2, trainer_pb2, trainer_pb2_grpc
 
 
 async def start_trainer(
-    nats_server: NatsServer, tiny_model_dir: Path, tmp_path: Path, recipe_options: dict
+    nats_server: NatsServer,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    recipe_options: dict,
+    datasets_dir: Path | None = None,
 ) -> tuple[GrpcServer, int, Cleanup]:
     """The service as __main__ wires it, on the tiny model, with a recipe of `recipe_options`."""
     recipe = tmp_path / "recipe.yaml"
@@ -36,6 +40,7 @@ async def start_trainer(
         grpc_port=0,
         state_dir=tmp_path / "state",
         adapters_dir=tmp_path / "adapters",
+        datasets_dir=datasets_dir or tmp_path,  # the dataset fixture's folder is tmp_path/dataset
         base_model_dir=tiny_model_dir,
         recipe_path=recipe,
     )
@@ -124,6 +129,34 @@ async def test_a_job_after_a_deployment_starts_from_the_deployed_adapter(
             }
         assert jobs[first.job_id].init_adapter == ""  # nothing was deployed: from the base model
         assert jobs[second.job_id].init_adapter == first.adapter_path
+    finally:
+        await client.close()
+        await server.stop(0)
+        await cleanup()
+
+
+async def test_a_dataset_event_naming_a_folder_outside_the_datasets_folder_is_refused(
+    nats_server: NatsServer, tiny_model_dir: Path, dataset_dir: Path, tmp_path: Path
+) -> None:
+    """A forged datasets.v1.built queues no training on a path of its choosing: it is dead-lettered."""
+    datasets = tmp_path / "datasets"
+    (datasets / "link").parent.mkdir()
+    (datasets / "link").symlink_to(dataset_dir)  # inside by name, outside once followed
+    server, port, cleanup = await start_trainer(nats_server, tiny_model_dir, tmp_path, {"device": "cpu"}, datasets)
+    client, js = await connect(nats_server.url, "test")
+    try:
+        forged = [str(dataset_dir), f"{datasets}/../dataset", str(datasets / "link"), "dataset"]
+        for number, path in enumerate(forged):
+            built = events_pb2.DatasetBuilt(version=f"forged-{number}", path=path)
+            await publish(js, SUBJECT_DATASET_BUILT, built, f"dataset:forged-{number}")
+        dead = await js.pull_subscribe(f"deadletter.{SUBJECT_DATASET_BUILT}", durable="dead", stream="DEADLETTER")
+        letters = []
+        while len(letters) < len(forged):
+            letters += await dead.fetch(len(forged) - len(letters), timeout=30)
+        assert all("refused" in letter.headers["Tw-Reason"] for letter in letters)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            jobs = (await trainer_pb2_grpc.TrainerStub(channel).ListJobs(trainer_pb2.ListJobsRequest())).jobs
+        assert list(jobs) == []
     finally:
         await client.close()
         await server.stop(0)

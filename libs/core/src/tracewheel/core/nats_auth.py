@@ -62,7 +62,8 @@ def stream_of(subject: str) -> str | None:
 
 @dataclass(frozen=True)
 class Consumes:
-    """A durable pull consumer a user reads: its stream, subject and name ("*": any name, one per replica)."""
+    """A pull consumer a user reads: its stream, subject and durable name ("*": any name, and
+    ephemeral consumers, such as each inference replica's follower of deployments)."""
 
     stream: str
     subject: str
@@ -101,7 +102,10 @@ ROLES: dict[str, NatsRole] = {
     ),
     "inference": NatsRole(
         publishes=(SUBJECT_MODEL_DEPLOYED, SUBJECT_TRACE_COMPLETED),  # deployments, captured conversations
-        consumes=(Consumes("MODELS", SUBJECT_MODEL_TRAINED, "*"),),  # each replica follows deployments itself
+        consumes=(
+            Consumes("MODELS", SUBJECT_MODEL_TRAINED, "*"),  # the gate: one replica decides (inference-deploy)
+            Consumes("MODELS", SUBJECT_MODEL_DEPLOYED, "*"),  # every replica follows deployments (its own consumer)
+        ),
     ),
 }
 USERS = (*ROLES, ADMIN_USER)
@@ -117,7 +121,9 @@ def declared_streams(user: str) -> dict[str, list[str]]:
 def _consumer_subjects(consumer: Consumes) -> list[str]:
     stream, name = consumer.stream, consumer.durable
     api = "$JS.API.CONSUMER"
+    ephemeral = [f"{api}.CREATE.{stream}"] if name == "*" else []  # the server names the consumer
     return [
+        *ephemeral,
         f"{api}.INFO.{stream}.{name}",
         f"{api}.CREATE.{stream}.{name}",
         f"{api}.CREATE.{stream}.{name}.>",  # nats-server >= 2.9 names the filter subject too
@@ -144,7 +150,8 @@ def permissions(user: str) -> dict[str, dict[str, list[str]]]:
         publish += [f"$JS.API.STREAM.{verb}.{stream}" for verb in ("INFO", "CREATE", "UPDATE")]
     for consumer in role.consumes:
         publish += _consumer_subjects(consumer)
-    return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{inbox_prefix(user)}.>"]}}
+    allow = list(dict.fromkeys(publish))  # two consumers of one stream share subjects
+    return {"publish": {"allow": allow}, "subscribe": {"allow": [f"{inbox_prefix(user)}.>"]}}
 
 
 def password_variable(user: str) -> str:

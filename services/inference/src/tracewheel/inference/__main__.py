@@ -9,18 +9,25 @@ from typing import Any
 
 from tracewheel.core.events import connect, ensure_streams, run_consumer
 from tracewheel.core.grpc_server import GrpcServer
-from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.http_security import HttpSecurity
 from tracewheel.core.http_server import HttpServer
+from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.service import Cleanup, service_main
 from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.deploy import Deployer
-from tracewheel.inference.events import TRAINED, make_trained_handler
+from tracewheel.inference.events import TRAINED, follow_deployments, make_trained_handler
 from tracewheel.inference.openai_api import create_app
+from tracewheel.inference.provenance import Provenance
 from tracewheel.inference.runtime import build_state
 from tracewheel.inference.server import InferenceControlServicer
-from tracewheel.inference.vllm_backend import VllmAdapters, VllmProcess, create_proxy_app, vllm_command
+from tracewheel.inference.vllm_backend import (
+    VllmAdapters,
+    VllmProcess,
+    create_proxy_app,
+    vllm_command,
+    write_chat_template,
+)
 from tracewheel.v1 import inference_pb2_grpc
 
 SERVICE_NAME = "tracewheel.v1.InferenceControl"
@@ -32,9 +39,12 @@ async def _backend(settings: InferenceSettings) -> tuple[ModelRegistry, Any, Cal
     if settings.backend == "vllm":
         served = settings.served_model_name or settings.model
         url = f"http://127.0.0.1:{settings.vllm_port}"
-        process = VllmProcess(vllm_command(settings, settings.model, served), url)
+        template = write_chat_template(settings, settings.model, settings.home / "inference")
+        process = VllmProcess(vllm_command(settings, settings.model, served, template), url)
         await asyncio.to_thread(process.start)
-        registry = ModelRegistry(VllmAdapters(url), served, aliases={settings.deploy_alias: served})
+        registry = ModelRegistry(
+            VllmAdapters(url), served, aliases={settings.deploy_alias: served}, base_model=settings.model
+        )
         return registry, create_proxy_app(registry, url, security), process.stop
     state = await asyncio.to_thread(build_state, settings)
     return state.registry, create_app(state, security), state.engine.stop
@@ -50,6 +60,8 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
         mode=settings.deploy_gate,
         min_gain=settings.deploy_min_gain,
         max_p=settings.deploy_max_p,
+        # a trained event is trusted only as far as the trainer's record on the shared volume says
+        provenance=Provenance(settings.resolved_adapters_dir(), settings.model),
     )
     inference_pb2_grpc.add_InferenceControlServicer_to_server(
         InferenceControlServicer(registry, deployer), server.server
@@ -57,15 +69,18 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
     http = HttpServer(app, settings.http_host, settings.http_port)
     await http.start()
     stop = asyncio.Event()
-    consumer, nats_client = None, None
+    consumers: list[asyncio.Task[None]] = []
+    nats_client = None
     if settings.consume_events:
         nats_client, js = await connect(settings.nats_url, "inference", settings)
         await ensure_streams(js, declared_streams(settings.nats_user))
-        consumer = asyncio.create_task(run_consumer(js, TRAINED, make_trained_handler(js, deployer), stop))
+        # the gate runs on one replica (a shared durable); every replica follows what was deployed
+        consumers.append(asyncio.create_task(run_consumer(js, TRAINED, make_trained_handler(js, deployer), stop)))
+        consumers.append(asyncio.create_task(follow_deployments(js, deployer, stop)))
 
     async def cleanup() -> None:
         stop.set()
-        if consumer is not None:
+        for consumer in consumers:
             with contextlib.suppress(Exception):
                 await consumer
         if nats_client is not None:

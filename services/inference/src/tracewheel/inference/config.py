@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -32,10 +33,16 @@ class InferenceSettings(ServiceSettings, HttpOptions):
         description="A template name shipped in tracewheel.core.chat ('smollm2_tools'), a .jinja file path, or '' "
         "for the model family's (SmolLM2 ids get smollm2_tools) and else the model's own.",
     )
-    tool_call_parser: str = Field(
-        default="hermes", description="Tool-call parser by vLLM name; '' disables tool parsing."
+    tool_call_parser: str | None = Field(
+        default=None,
+        description="Tool-call parser by vLLM name; unset: the model family's (tracewheel.core.chat, hermes for "
+        "SmolLM2 and Qwen3), as dataset builds and the trainer resolve the family; '' disables tool parsing.",
     )
-    reasoning_parser: str = Field(default="qwen3", description="Reasoning parser by vLLM name; '' disables it.")
+    reasoning_parser: str | None = Field(
+        default=None,
+        description="Reasoning parser by vLLM name; unset: the model family's (qwen3 for SmolLM2 and Qwen3); '' "
+        "disables it.",
+    )
     max_batch: int = Field(default=8, ge=1, description="Requests decoded together in one forward pass.")
     max_waiting_requests: int = Field(
         default=64,
@@ -71,7 +78,16 @@ class InferenceSettings(ServiceSettings, HttpOptions):
         "request is a 400: a template is code the server runs.",
     )
     torch_threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default.")
-    consume_events: bool = Field(default=True, description="Consume models.v1.trained from NATS (deployments).")
+    consume_events: bool = Field(
+        default=True,
+        description="Consume models.v1.trained from NATS (the gate, on one replica of several) and follow "
+        "models.v1.deployed (every replica serves what was deployed, and catches up at start).",
+    )
+    adapters_dir: Path | None = Field(
+        default=None,
+        description="Where the trainer writes adapters (its adapters_dir, shared): a models.v1.trained event's "
+        "adapter must lie inside it, with the trainer's eval.json beside it; default TRACEWHEEL_HOME/adapters.",
+    )
     deploy_alias: str = Field(
         default="agent", description="The alias that models.v1.trained moves when the gate passes."
     )
@@ -94,6 +110,9 @@ class InferenceSettings(ServiceSettings, HttpOptions):
     vllm_max_lora_rank: int = Field(default=64, description="vLLM --max-lora-rank.")
     vllm_max_loras: int = Field(default=4, description="vLLM --max-loras.")
     vllm_port: int = Field(default=8001, description="Port of the owned `vllm serve` process.")
+
+    def resolved_adapters_dir(self) -> Path:
+        return self.adapters_dir or self.home / "adapters"
 
     @model_validator(mode="after")
     def _gate_settings(self) -> InferenceSettings:

@@ -1,9 +1,12 @@
 """Gated deployment of trained adapters, and the state that survives restarts.
 
 A `models.v1.trained` event names an adapter and carries its held-out evaluation and the
-base model's. The adapter is loaded under its versioned name; the alias moves to it only if it
-passes the gate (`gate.py`) against the model currently behind the alias. The previous target
-stays loaded for rollback.
+base model's. With a `Provenance`, the event is first checked against what the trainer recorded
+(provenance.py: the adapter inside the adapters folder, trained on the served base model, the
+evaluation equal to the job's eval.json); a claim that does not match is refused, and the refusal
+is recorded as the adapter's decision. The adapter is loaded under its versioned name; the alias
+moves to it only if it passes the gate (`gate.py`) against the model currently behind the alias.
+The previous target stays loaded for rollback.
 
 Everything is recorded in `<home>/inference/deployments.json` (written atomically): adapters,
 aliases and their history, each model's evaluation, and each decision with the gate it was
@@ -27,6 +30,7 @@ from tracewheel.core.files import write_json_atomically
 from tracewheel.core.paired import PairedSplit
 from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.inference.gate import DeployGate, GateMode
+from tracewheel.inference.provenance import Provenance, UnverifiedAdapter
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,8 @@ class Decision(BaseModel):
         candidate: the adapter's evaluation (None: recorded before decisions kept it).
         compared_with: `previous`'s evaluation (None: it had none, or recorded before decisions kept it).
         split: tasks won and lost against `previous` (None: not comparable task by task).
+        refused: the event was refused before the gate: its adapter or evaluation does not match
+            what the trainer recorded (the reason says what); a later event may still decide it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,6 +63,7 @@ class Decision(BaseModel):
     candidate: EvalResult | None = None
     compared_with: EvalResult | None = None
     split: PairedSplit | None = None
+    refused: bool = False
 
 
 def _legacy_evaluation(model: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -108,8 +115,10 @@ class Deployer:
         mode: GateMode = "strict",
         min_gain: float = 0.0,
         max_p: float = 0.05,
+        provenance: Provenance | None = None,
     ) -> None:
         self.registry = registry
+        self.provenance = provenance  # None: events are not checked (direct use, tests)
         self.state_file = state_file
         self.alias = alias
         self.gate = DeployGate(mode, min_gain, max_p)
@@ -155,13 +164,47 @@ class Deployer:
             raise NotFound(f"no deployment decision recorded for adapter {adapter!r}")
         return decision
 
+    def apply_trained(
+        self, adapter: str, path: str, evaluation: EvalResult | None, baseline: EvalResult | None
+    ) -> Decision:
+        """A models.v1.trained event: checked against the trainer's record, then gated (`apply`).
+        A claim that does not match is refused and recorded; nothing served changes.
+
+        Args:
+            evaluation: the adapter's evaluation in the event (None: it carries none).
+            baseline: the base model's (None: none).
+
+        Raises:
+            InvalidArgument: a verified adapter cannot be loaded (what is served stays served).
+        """
+        earlier = self.record.decisions.get(adapter)
+        if earlier is not None and not earlier.refused:
+            return earlier  # a redelivery: already decided
+        if self.provenance is not None:
+            try:
+                self.provenance.verify(path, evaluation, baseline)
+            except UnverifiedAdapter as exc:
+                return self._refuse(adapter, str(exc))
+        return self.apply(adapter, path, evaluation or EvalResult(), baseline)
+
+    def _refuse(self, adapter: str, why: str) -> Decision:
+        current = self.registry.aliases.get(self.alias, self.registry.base_name)
+        reason = f"refused before the gate: {why}"
+        decision = Decision(
+            deployed=False, alias=self.alias, adapter=adapter, previous=current, reason=reason, refused=True
+        )
+        self.record.decisions[adapter] = decision
+        self._write()
+        log.error("adapter %s: %s", adapter, reason)
+        return decision
+
     def apply(self, adapter: str, path: str, evaluation: EvalResult, baseline: EvalResult | None) -> Decision:
         """Loads the adapter, gates it, moves the alias if it passes. Idempotent per adapter.
 
         Raises:
             InvalidArgument: the adapter cannot be loaded (what is served stays served).
         """
-        if adapter in self.record.decisions:
+        if adapter in self.record.decisions and not self.record.decisions[adapter].refused:
             return self.record.decisions[adapter]  # a redelivery: already decided
         self.registry.load(adapter, path)
         self.record.evaluations[adapter] = evaluation
@@ -189,3 +232,25 @@ class Deployer:
         self._write()
         log.info("adapter %s: %s (%s)", adapter, "deployed" if verdict.deploy else "kept as candidate", verdict.reason)
         return decision
+
+    def follow(self, alias: str, adapter: str, path: str, evaluation: EvalResult | None) -> bool:
+        """Serves a deployment decided elsewhere (another replica's gate, a models.v1.deployed event):
+        loads the adapter if it is not loaded and points `alias` at it ("": the base model).
+        Idempotent; returns whether anything changed.
+
+        Raises:
+            InvalidArgument: the adapter cannot be loaded from `path` (what is served stays served).
+        """
+        target = adapter or self.registry.base_name
+        if adapter and adapter not in self.registry.adapters:
+            if not path:
+                raise InvalidArgument(f"the deployment of {adapter!r} names no adapter path to load it from")
+            self.registry.load(adapter, path)
+        if adapter and evaluation is not None and adapter not in self.record.evaluations:
+            self.record.evaluations[adapter] = evaluation
+            self._write()
+        if self.registry.aliases.get(alias) == target:
+            return False
+        self.registry.set_alias(alias, target)
+        log.info("alias %s follows the deployment of %s", alias, target)
+        return True

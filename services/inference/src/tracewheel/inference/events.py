@@ -1,16 +1,28 @@
-"""NATS wiring of the inference service: models.v1.trained in, models.v1.deployed out."""
+"""NATS wiring of the inference service: models.v1.trained in, models.v1.deployed out and in.
+
+The gate runs once per adapter: replicas share the durable `inference-deploy` on
+models.v1.trained, so one of them loads the adapter, decides and publishes models.v1.deployed
+(with the adapter's path and evaluation). Every replica, that one included, follows
+models.v1.deployed with its own ephemeral consumer (`follow_deployments`): at start it reads the
+subject's history, applies the last deployment of each alias (a replica that was down catches
+up), then applies each new one as it comes. The adapter folders must be on storage every
+replica reads at the same path (the adapters volume on Kubernetes).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from tracewheel.core.errors import InvalidArgument
-from tracewheel.core.evaluation_proto import eval_result_from_proto
+from tracewheel.core.errors import InvalidArgument, TracewheelError
+from tracewheel.core.evaluation_proto import eval_result_from_proto, eval_result_to_proto
 from tracewheel.core.events import (
     SUBJECT_MODEL_DEPLOYED,
     SUBJECT_MODEL_TRAINED,
@@ -25,6 +37,7 @@ from tracewheel.v1 import events_pb2
 log = logging.getLogger(__name__)
 
 TRAINED = ConsumerSpec("MODELS", SUBJECT_MODEL_TRAINED, "inference-deploy", events_pb2.ModelTrained)
+FOLLOWER_IDLE_S = 300.0  # the server deletes a stopped replica's ephemeral consumer after this
 
 
 def make_trained_handler(js: JetStreamContext, deployer: Deployer) -> Handler[events_pb2.ModelTrained]:
@@ -32,11 +45,13 @@ def make_trained_handler(js: JetStreamContext, deployer: Deployer) -> Handler[ev
         try:
             metrics = eval_result_from_proto(event.metrics)
             baseline = eval_result_from_proto(event.baseline_metrics) if event.HasField("baseline_metrics") else None
+            claimed = metrics if event.HasField("metrics") else None  # None: the event carries no evaluation
         except InvalidArgument as exc:
             raise PoisonMessage(f"adapter {event.adapter_name!r} has an unreadable evaluation: {exc}") from exc
         try:
+            # checked against the trainer's record first (provenance.py); a refusal is recorded, not deployed
             decision = await asyncio.to_thread(
-                deployer.apply, event.adapter_name, event.adapter_path, metrics, baseline
+                deployer.apply_trained, event.adapter_name, event.adapter_path, claimed, baseline
             )
         except InvalidArgument as exc:
             raise PoisonMessage(f"adapter {event.adapter_name!r} cannot be served: {exc}") from exc
@@ -49,8 +64,71 @@ def make_trained_handler(js: JetStreamContext, deployer: Deployer) -> Handler[ev
                 previous_adapter_name=decision.previous,
                 reason=decision.reason,
                 deployed_at=deployed_at,
+                adapter_path=event.adapter_path,
+                metrics=eval_result_to_proto(metrics),
             )
             # published after the decision is on disk; a redelivery republishes the same Msg-Id (deduped)
             await publish(js, SUBJECT_MODEL_DEPLOYED, payload, f"deployed:{decision.alias}:{decision.adapter}")
 
     return on_trained
+
+
+def _apply(deployer: Deployer, event: events_pb2.ModelDeployed) -> None:
+    """Applies one deployment here; one that cannot be applied is logged, not retried."""
+    evaluation = None
+    try:
+        if event.HasField("metrics"):
+            evaluation = eval_result_from_proto(event.metrics)
+        deployer.follow(event.alias, event.adapter_name, event.adapter_path, evaluation)
+    except TracewheelError as exc:
+        log.error("cannot serve the deployment of %r as %r here: %s", event.adapter_name, event.alias, exc)
+
+
+async def _catch_up(subscription: JetStreamContext.PullSubscription, deployer: Deployer, batch: int) -> None:
+    """Reads the deployments already in the stream and applies the last one of each alias."""
+    latest: dict[str, events_pb2.ModelDeployed] = {}
+    while True:
+        try:
+            messages = await subscription.fetch(batch, timeout=1.0)
+        except (NatsTimeoutError, TimeoutError):
+            break  # nothing (more) in the stream
+        for msg in messages:
+            try:
+                event = events_pb2.ModelDeployed.FromString(msg.data)
+            except DecodeError:
+                log.error("undecodable %s payload skipped", SUBJECT_MODEL_DEPLOYED)
+                continue
+            latest[event.alias] = event
+        if messages[-1].metadata.num_pending == 0:
+            break
+    for event in latest.values():
+        await asyncio.to_thread(_apply, deployer, event)
+    log.info("caught up with %d alias(es) from %s", len(latest), SUBJECT_MODEL_DEPLOYED)
+
+
+async def follow_deployments(
+    js: JetStreamContext, deployer: Deployer, stop: asyncio.Event, *, poll_s: float = 1.0, batch: int = 64
+) -> None:
+    """This replica's own follower of models.v1.deployed, until `stop` is set (see the module docstring)."""
+    config = ConsumerConfig(
+        ack_policy=AckPolicy.NONE,
+        deliver_policy=DeliverPolicy.ALL,
+        inactive_threshold=FOLLOWER_IDLE_S,
+    )
+    subscription = await js.pull_subscribe(SUBJECT_MODEL_DEPLOYED, stream="MODELS", config=config)
+    try:
+        await _catch_up(subscription, deployer, batch)
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(batch, timeout=poll_s)
+            except (NatsTimeoutError, TimeoutError):
+                continue
+            for msg in messages:
+                try:
+                    event = events_pb2.ModelDeployed.FromString(msg.data)
+                except DecodeError:
+                    log.error("undecodable %s payload skipped", SUBJECT_MODEL_DEPLOYED)
+                    continue
+                await asyncio.to_thread(_apply, deployer, event)
+    finally:
+        await subscription.unsubscribe()

@@ -72,7 +72,9 @@ async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
         client, js = await connect(settings.nats_url, "trainer", settings)
         await ensure_streams(js, declared_streams(settings.nats_user))
         queue.add_listener(EventPublisher(client, js, loop).on_job)
-        consumers.append(asyncio.create_task(run_consumer(js, DATASET_CONSUMER, dataset_built_handler(queue), stop)))
+        # a build is trusted only inside the dataset service's folder
+        dataset_built = dataset_built_handler(queue, settings.resolved_datasets_dir())
+        consumers.append(asyncio.create_task(run_consumer(js, DATASET_CONSUMER, dataset_built, stop)))
         deployed = model_deployed_handler(deployments)
         consumers.append(asyncio.create_task(run_consumer(js, DEPLOYED_CONSUMER, deployed, stop)))
     # training blocks for minutes: it runs in its own thread, the event loop stays responsive

@@ -29,6 +29,11 @@ class TrainerSettings(ServiceSettings, EvalOptions, KubernetesOptions):
         description="Each job trains into <adapters_dir>/<job id>/ (checkpoints, tensorboard, adapter); "
         "default TRACEWHEEL_HOME/adapters.",
     )
+    datasets_dir: Path | None = Field(
+        default=None,
+        description="Where the dataset service writes its builds (its artifacts_dir, shared): a datasets.v1.built "
+        "event naming a folder outside it is refused; default TRACEWHEEL_HOME/datasets.",
+    )
     models_dir: Path | None = Field(
         default=None,
         description="Base models by name: a dataset's base_model X trains <models_dir>/X unless X is a folder "
@@ -64,6 +69,9 @@ class TrainerSettings(ServiceSettings, EvalOptions, KubernetesOptions):
 
     def resolved_adapters_dir(self) -> Path:
         return self.adapters_dir or self.home / "adapters"
+
+    def resolved_datasets_dir(self) -> Path:
+        return self.datasets_dir or self.home / "datasets"
 
     def resolve_base_model(self, name: str) -> Path:
         """The HF folder to train for a dataset's `base_model`.

@@ -5,7 +5,8 @@ new adapter under its job id, then the agent (gRPC `Evaluate`) to run the held-o
 it. The base model's baseline is asked with `use_cache`, so the agent measures it once per base
 model and suite and reads it back after that. Both results (`tracewheel.core.evaluation.EvalResult`)
 are written to `<job dir>/eval.json` in their JSON form before they are reported: a job killed
-after evaluating is not evaluated again when it resumes.
+after evaluating is not evaluated again when it resumes. That file is the record inference checks a
+models.v1.trained event against (`tracewheel.core.artifacts` declares it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import grpc
 from pydantic import BaseModel, ConfigDict, Field
 
+from tracewheel.core.artifacts import EVAL_FILE, JobEvaluation, read_job_evaluation
 from tracewheel.core.errors import FailedPrecondition
 from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.evaluation_proto import eval_result_from_proto
@@ -24,7 +26,8 @@ from tracewheel.v1 import agent_pb2, agent_pb2_grpc, inference_pb2, inference_pb
 
 log = logging.getLogger(__name__)
 
-EVAL_FILE = "eval.json"
+Evaluation = JobEvaluation  # the record of eval.json, declared in core.artifacts
+read_evaluation = read_job_evaluation
 
 
 class EvalOptions(BaseModel):
@@ -50,28 +53,6 @@ class EvalTarget(EvalOptions):
     """Where an evaluation runs: the options and the bearer token both services may require."""
 
     token: str | None = Field(default=None, description="Sent as `authorization: Bearer <token>`; None: nothing.")
-
-
-class Evaluation(BaseModel):
-    """A job's held-out evaluation, as `eval.json` holds it.
-
-    Attributes:
-        metrics: the adapter's.
-        baseline_metrics: its base model's, on the same suite.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    metrics: EvalResult
-    baseline_metrics: EvalResult
-
-
-def read_evaluation(job_dir: Path) -> Evaluation | None:
-    """The evaluation a previous run of the job wrote, if any."""
-    path = job_dir / EVAL_FILE
-    if not path.exists():
-        return None
-    return Evaluation.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def evaluate_adapter(target: EvalTarget, adapter_name: str, adapter_path: Path, job_dir: Path) -> Evaluation:

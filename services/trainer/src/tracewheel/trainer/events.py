@@ -2,7 +2,8 @@
 models.v1.deployed -> the deployment log that warm starts read (warm_start.py).
 
 The `trainer` durable consumer acks a DatasetBuilt only after `JobQueue.submit` has written the
-job to disk; a redelivery finds the job by dataset version and is a no-op. `trainer-deployed`
+job to disk; a redelivery finds the job by dataset version and is a no-op. A build whose path lies
+outside the datasets folder (the dataset service's artifacts) is refused: dead-lettered, no job. `trainer-deployed`
 acks a ModelDeployed once it is recorded; a redelivery records the same thing again.
 """
 
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from tracewheel.core.artifacts import path_inside
+from tracewheel.core.errors import InvalidArgument
 from tracewheel.core.events import (
     SUBJECT_DATASET_BUILT,
     SUBJECT_MODEL_DEPLOYED,
@@ -38,12 +42,19 @@ DATASET_CONSUMER = ConsumerSpec("DATASETS", SUBJECT_DATASET_BUILT, "trainer", ev
 DEPLOYED_CONSUMER = ConsumerSpec("MODELS", SUBJECT_MODEL_DEPLOYED, "trainer-deployed", events_pb2.ModelDeployed)
 
 
-def dataset_built_handler(queue: JobQueue) -> Handler[events_pb2.DatasetBuilt]:
-    """The consumer's handler: validates the event and queues a job (durably) before the ack."""
+def dataset_built_handler(queue: JobQueue, datasets_dir: Path | None = None) -> Handler[events_pb2.DatasetBuilt]:
+    """The consumer's handler: validates the event and queues a job (durably) before the ack. With
+    `datasets_dir`, a build must lie inside it (symlinks followed), else it is poison."""
 
     async def handle(event: events_pb2.DatasetBuilt, msg: Msg) -> None:
         if not event.version or not event.path:
             raise PoisonMessage(f"DatasetBuilt needs version and path (got version={event.version!r})")
+        if datasets_dir is not None:
+            try:
+                path_inside(datasets_dir, event.path, "dataset")
+            except InvalidArgument as exc:
+                log.error("refused DatasetBuilt %s: %s", event.version, exc)
+                raise PoisonMessage(f"DatasetBuilt {event.version!r} refused: {exc}") from exc
         job = await asyncio.to_thread(queue.submit, event.version, event.path, event.base_model)
         log.info("dataset %s -> job %s (%s)", event.version, job.id, job.state)
 
