@@ -86,14 +86,19 @@ class ServiceSettings(BaseSettings, NatsOptions):
     grpc_host: str = Field(default="127.0.0.1", description="Address the gRPC server binds to.")
     grpc_port: int = Field(default=0, ge=0, le=65535, description="gRPC port; each service sets its default.")
     auth_token: SecretStr | None = Field(
-        default=None, description="When set, gRPC calls must send `authorization: Bearer <token>`."
+        default=None,
+        description="When set, every gRPC call and HTTP request (but health) must send `authorization: Bearer "
+        "<token>`; the curation UI signs in with it.",
     )
 
     @model_validator(mode="after")
     def _secure_outside_development(self) -> ServiceSettings:
         if self.environment == "production" and self.auth_token is None:
             prefix = self.model_config.get("env_prefix", "")
-            raise ValueError(f"{prefix}AUTH_TOKEN is required when {prefix}ENVIRONMENT=production")
+            raise ValueError(
+                f"{prefix}AUTH_TOKEN is required when {prefix}ENVIRONMENT=production: no listener (gRPC or HTTP) "
+                "starts without one"
+            )
         if self.environment == "production" and self.uses_nats and not self.nats_user:
             prefix = self.model_config.get("env_prefix", "")
             raise ValueError(
