@@ -8,6 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from tracewheel.core.chat import load_template
 from tracewheel.core.errors import InvalidArgument, Unavailable
 from tracewheel.core.http_server import HttpServer
 from tracewheel.core.natsserver import free_port
@@ -20,6 +21,7 @@ from tracewheel.inference.vllm_backend import (
     last_error,
     vllm_command,
     wait_ready,
+    write_chat_template,
 )
 
 STANDIN = Path(__file__).with_name("vllm_standin.py")
@@ -111,3 +113,19 @@ async def test_proxy_routes_aliases_and_drives_runtime_lora(tmp_path: Path) -> N
         process.stop()
     with pytest.raises(Unavailable):
         wait_ready(url, timeout_s=1)
+
+
+def test_parsers_and_template_are_the_model_familys_and_a_setting_overrides_them(tmp_path: Path) -> None:
+    settings = InferenceSettings(backend="vllm", TRACEWHEEL_HOME=tmp_path)
+    template = write_chat_template(settings, "/data/models/Qwen3-4B", tmp_path / "inference")
+    command = " ".join(vllm_command(settings, "/data/models/Qwen3-4B", "Qwen3-4B", template))
+
+    assert template is not None and template.read_text() == load_template("qwen3")  # what the trainer renders
+    assert f"--chat-template {template}" in command
+    assert "--tool-call-parser hermes" in command and "--reasoning-parser qwen3" in command
+
+    chosen = InferenceSettings(backend="vllm", tool_call_parser="qwen3_xml", reasoning_parser="", chat_template="")
+    command = " ".join(vllm_command(chosen, "/data/models/Qwen3-4B", "Qwen3-4B"))
+    assert "--tool-call-parser qwen3_xml" in command and "--reasoning-parser" not in command
+    # a model in no family keeps its tokenizer's own template
+    assert write_chat_template(settings, "/data/models/Llama-3.1-8B", tmp_path / "other") is None

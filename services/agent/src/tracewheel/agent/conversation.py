@@ -16,7 +16,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tracewheel.agent.tool_schemas import TASK_TOOLS, offered_tools
-from tracewheel.core.chat import openai_message
+from tracewheel.core.chat import as_written, openai_message
 from tracewheel.core.observations import OBSERVATION_WINDOW_KEY, observation_stub, outside_window
 from tracewheel.core.trace import Message, Outcome, Task, TokenUsage, Tool, ToolCall, Trace, TraceMetadata
 
@@ -238,8 +238,9 @@ class Conversation:
             role="assistant", content=message.content, reasoning_content=reasoning, tool_calls=calls
         )
         self.messages.append(trace_message)
-        # clients send reasoning back under the name newer vLLM reads (traces keep reasoning_content)
-        self.api_messages.append(openai_message(trace_message, reasoning_key="reasoning"))
+        # clients send reasoning back under the name newer vLLM reads (traces keep reasoning_content);
+        # the content as written before the calls, as training rows render it (docs/inference-parsing.md)
+        self.api_messages.append(openai_message(as_written(trace_message), reasoning_key="reasoning"))
         return trace_message
 
     def add_tool_result(self, call: ToolCall, text: str) -> Message:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from tracewheel.core.base_model import model_name
 from tracewheel.core.errors import FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,34 @@ def check_adapter(path: Path, model: Any) -> dict[str, Any]:
                     f"{actual} in the adapter"
                 )
     return config
+
+
+def check_base_model(path: Path, served: str) -> None:
+    """Refuses an adapter trained on another base model than `served` (a folder or id), by the
+    name its adapter_config.json records (`base_model_name_or_path`, the folder the trainer
+    trained; its training.json says the same). Names are compared without their folders, so a
+    model mounted at another path elsewhere is the same model. An adapter that records no base
+    model, or a server that names none (`served` ""), is not checked here.
+
+    Raises:
+        InvalidArgument: the adapter names another base model; the message names both and what to set.
+    """
+    config_file = path / "adapter_config.json"
+    if not served or not config_file.is_file():
+        return
+    try:
+        trained_on = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        return  # not an adapter config: check_adapter or the backend says why
+    if not isinstance(trained_on, str) or not trained_on:
+        return
+    if model_name(trained_on).casefold() != model_name(served).casefold():
+        raise InvalidArgument(
+            f"adapter {path} was trained on base model {model_name(trained_on)} ({trained_on}), but this server"
+            f" serves {model_name(served)} ({served}): load it on a server of {model_name(trained_on)}"
+            f" (TW_INFERENCE_MODEL), or train it on {model_name(served)} (TW_TRAINER_BASE_MODEL_DIR and"
+            " TW_DATASET_BASE_MODEL name the model inference serves)"
+        )
 
 
 class AdapterBackend(Protocol):
@@ -145,6 +174,7 @@ class ModelRegistry:
     aliases: dict[str, str] = field(default_factory=dict)  # alias -> target model name
     history: dict[str, list[str]] = field(default_factory=dict)  # alias -> previous targets
     on_change: Callable[[], None] | None = None  # called after every change (persistence)
+    base_model: str = ""  # the served base model's folder or id; adapters for another are refused
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -179,10 +209,12 @@ class ModelRegistry:
         """Loads a LoRA adapter under `name`; returns it and the seconds it took.
 
         Raises:
-            InvalidArgument: a bad adapter (see check_adapter) or a name taken by the base or an alias.
+            InvalidArgument: a bad adapter (see check_adapter), one trained on another base model
+                (check_base_model), or a name taken by the base or an alias.
         """
         if name == self.base_name or name in self.aliases:
             raise InvalidArgument(f"the name {name!r} is taken by the base model or an alias")
+        check_base_model(Path(path), self.base_model)
         started = time.perf_counter()
         with self._lock:
             if name in self.adapters:

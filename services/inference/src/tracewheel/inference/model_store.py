@@ -13,8 +13,10 @@ import importlib.util
 import logging
 from pathlib import Path
 
+from tracewheel.core.chat import ChatFormat, resolve_chat_format
 from tracewheel.core.errors import ConfigError
 from tracewheel.core.files import staging_dir
+from tracewheel.inference.config import InferenceSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,27 @@ def _convert_gguf(gguf: Path, target: Path, chat_template: str | None) -> None:
         tokenizer.save_pretrained(staging)
 
 
+def served_chat_format(settings: InferenceSettings, model: str | None = None) -> ChatFormat:
+    """The chat format `model` (default: `settings.model`) is served with: its family's serving
+    template and vLLM parsers (`resolve_chat_format`, as dataset builds and the trainer resolve the
+    same model), each replaced by its setting when set (TW_INFERENCE_CHAT_TEMPLATE,
+    TW_INFERENCE_TOOL_CALL_PARSER, TW_INFERENCE_REASONING_PARSER).
+
+    Raises:
+        ConfigError: the template setting is neither a shipped template name nor a file.
+    """
+    return resolve_chat_format(
+        settings.model if model is None else model,
+        serving=settings.chat_template,
+        tool_call_parser=settings.tool_call_parser,
+        reasoning_parser=settings.reasoning_parser,
+        setting="TW_INFERENCE_CHAT_TEMPLATE",
+    )
+
+
 def resolve_model(spec: str, cache_dir: Path, chat_template: str | None = None) -> Path:
-    """A local folder with an HF model for `spec` (a folder path, or the default model's name).
+    """A local folder with an HF model for `spec`: a folder path, or the default model's name or
+    its cache folder (`<cache_dir>/SmolLM2-135M-Instruct`, converted there on first use).
 
     Raises:
         ConfigError: `spec` is neither an HF model folder nor the bundled default.
@@ -65,7 +86,8 @@ def resolve_model(spec: str, cache_dir: Path, chat_template: str | None = None) 
         if not (candidate / "config.json").exists():
             raise ConfigError(f"{candidate} is not a Hugging Face model folder (no config.json)")
         return candidate
-    if spec not in (DEFAULT_MODEL, "smollm2", f"HuggingFaceTB/{DEFAULT_MODEL}"):
+    default_cache = candidate == cache_dir / DEFAULT_MODEL  # one path for every service (compose, k8s)
+    if spec not in (DEFAULT_MODEL, "smollm2", f"HuggingFaceTB/{DEFAULT_MODEL}") and not default_cache:
         raise ConfigError(
             f"model {spec!r} is neither a local folder nor the bundled default {DEFAULT_MODEL!r} (no hub access here)"
         )

@@ -5,26 +5,16 @@ from __future__ import annotations
 import logging
 import time
 
-from tracewheel.core.chat import resolve_chat_format
 from tracewheel.core.errors import ConfigError
 from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.engine import Engine
 from tracewheel.inference.engine.prefix_cache import PrefixCache
-from tracewheel.inference.model_store import DEFAULT_MODEL, resolve_model
+from tracewheel.inference.model_store import DEFAULT_MODEL, resolve_model, served_chat_format
 from tracewheel.inference.openai_api import ServingState
 from tracewheel.inference.parsers.registry import get_reasoning_parser, get_tool_parser
 
 log = logging.getLogger(__name__)
-
-
-def chat_template_for(setting: str, model_spec: str) -> str | None:
-    """The template text to serve with (`setting`, else the model family's), or None for the tokenizer's own.
-
-    Raises:
-        ConfigError: the setting is neither a shipped template name nor a readable file.
-    """
-    return resolve_chat_format(model_spec, serving=setting, setting="TW_INFERENCE_CHAT_TEMPLATE").serving_template
 
 
 def build_state(settings: InferenceSettings) -> ServingState:
@@ -36,15 +26,13 @@ def build_state(settings: InferenceSettings) -> ServingState:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    for name, lookup in (
-        (settings.tool_call_parser, get_tool_parser),
-        (settings.reasoning_parser, get_reasoning_parser),
-    ):
+    chat = served_chat_format(settings)
+    for name, lookup in ((chat.tool_call_parser, get_tool_parser), (chat.reasoning_parser, get_reasoning_parser)):
         if name:
             lookup(name)  # fail at start-up, not at the first request
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
-    template = chat_template_for(settings.chat_template, settings.model)
+    template = chat.serving_template
     model_dir = resolve_model(settings.model, settings.home / "models", template)
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -54,7 +42,15 @@ def build_state(settings: InferenceSettings) -> ServingState:
         raise ConfigError(f"{model_dir} has no chat template; set TW_INFERENCE_CHAT_TEMPLATE")
     dtype = torch.bfloat16 if settings.dtype == "bfloat16" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
-    log.info("loaded %s (%s) in %.2f s", model_dir, dtype, time.perf_counter() - started)
+    log.info(
+        "loaded %s (%s) in %.2f s; chat format of family %s, parsers %s + %s",
+        model_dir,
+        dtype,
+        time.perf_counter() - started,
+        chat.family or "none (the tokenizer's template)",
+        chat.tool_call_parser or "no tool parser",
+        chat.reasoning_parser or "no reasoning parser",
+    )
     stop_ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")} - {None, tokenizer.unk_token_id}
     engine = Engine(
         model,
@@ -69,9 +65,11 @@ def build_state(settings: InferenceSettings) -> ServingState:
     served_name = settings.served_model_name or (DEFAULT_MODEL if settings.model == DEFAULT_MODEL else model_dir.name)
     return ServingState(
         engine=engine,
-        registry=ModelRegistry(PeftAdapters(engine), served_name, aliases={settings.deploy_alias: served_name}),
-        tool_parser=settings.tool_call_parser or None,
-        reasoning_parser=settings.reasoning_parser or None,
+        registry=ModelRegistry(
+            PeftAdapters(engine), served_name, aliases={settings.deploy_alias: served_name}, base_model=str(model_dir)
+        ),
+        tool_parser=chat.tool_call_parser or None,
+        reasoning_parser=chat.reasoning_parser or None,
         default_max_tokens=settings.default_max_tokens,
         trust_request_chat_template=settings.trust_request_chat_template,
     )

@@ -1,7 +1,8 @@
 """The production backend: the service owns a `vllm serve` process and fronts it.
 
-vLLM does the serving (tool parsing with `hermes`, reasoning with `qwen3`, LoRA with runtime
-loading); this service keeps the control plane: it starts vLLM with the right flags, waits for
+vLLM does the serving (tool and reasoning parsing with the model family's parsers, `hermes` and
+`qwen3` for Qwen3, with the family's serving template; LoRA with runtime loading); this service
+keeps the control plane: it starts vLLM with the right flags, waits for
 `/health`, drives `/v1/load_lora_adapter` / `/v1/unload_lora_adapter`, and proxies
 `/v1/chat/completions` after turning an alias (e.g. `agent`) into the adapter it points at,
 since vLLM knows no aliases.
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
@@ -30,16 +32,48 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tracewheel.core.errors import InvalidArgument, TracewheelError, Unavailable
+from tracewheel.core.files import write_text_atomically
 from tracewheel.core.http_security import HttpSecurity
 from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.inference.config import InferenceSettings
+from tracewheel.inference.model_store import served_chat_format
 from tracewheel.inference.openai_api import LoadAdapterRequest, UnloadAdapterRequest, error_body, guard
 
 log = logging.getLogger(__name__)
 
 
-def vllm_command(settings: InferenceSettings, model: str, served_name: str) -> list[str]:
-    """The `vllm serve` command line for production serving with tools, reasoning and LoRA."""
+CHAT_TEMPLATE_FILE = "chat_template.jinja"
+
+
+def write_chat_template(settings: InferenceSettings, model: str, folder: Path) -> Path | None:
+    """Writes the serving template of `model` (its family's, or TW_INFERENCE_CHAT_TEMPLATE's:
+    `model_store.served_chat_format`) to `folder/chat_template.jinja` for vLLM's `--chat-template`,
+    so vLLM serves the text the dataset and the trainer render; None when there is none (vLLM then
+    uses the tokenizer's own).
+
+    Raises:
+        ConfigError: the template setting is neither a shipped template name nor a file.
+        OSError: the folder cannot be written.
+    """
+    template = served_chat_format(settings, model).serving_template
+    if template is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(folder / CHAT_TEMPLATE_FILE, template)
+    return folder / CHAT_TEMPLATE_FILE
+
+
+def vllm_command(
+    settings: InferenceSettings, model: str, served_name: str, chat_template_file: Path | None = None
+) -> list[str]:
+    """The `vllm serve` command line for production serving with tools, reasoning and LoRA: the
+    parsers are the model's chat format's (`model_store.served_chat_format`), the template the one
+    `write_chat_template` wrote (`chat_template_file`; None: the tokenizer's own).
+
+    Raises:
+        ConfigError: the template setting is neither a shipped template name nor a file.
+    """
+    chat = served_chat_format(settings, model)
     command = [
         "vllm", "serve", model,
         "--host", "127.0.0.1",
@@ -53,10 +87,12 @@ def vllm_command(settings: InferenceSettings, model: str, served_name: str) -> l
     ]  # fmt: skip
     if settings.dtype != "auto":
         command += ["--dtype", settings.dtype]
-    if settings.tool_call_parser:
-        command += ["--tool-call-parser", settings.tool_call_parser]
-    if settings.reasoning_parser:
-        command += ["--reasoning-parser", settings.reasoning_parser]
+    if chat.tool_call_parser:
+        command += ["--tool-call-parser", chat.tool_call_parser]
+    if chat.reasoning_parser:
+        command += ["--reasoning-parser", chat.reasoning_parser]
+    if chat_template_file is not None:
+        command += ["--chat-template", str(chat_template_file)]
     if settings.speculative_tokens:
         from tracewheel.inference.engine.speculative import PROMPT_LOOKUP_MAX, PROMPT_LOOKUP_MIN  # engine/ loads torch
 
