@@ -84,6 +84,10 @@ def _add_client_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--dataset-path", help="a built dataset directory (default: only list jobs)")
     train.add_argument("--dataset-version")
     train.add_argument("--wait", action="store_true", help="follow the job to its end; Ctrl-C cancels it")
+    train.add_argument(
+        "--eval-suite", default="", metavar="NAME", help="evaluate and gate the adapter on this suite's held-out split "
+        "(default: the trainer's TW_TRAINER_EVAL_SUITE)"
+    )  # fmt: skip
     models = _client(sub, "models", "list served models, roll the alias back, explain a deployment decision, "
                      "export an adapter (merged: --merge) or push it to the Hugging Face Hub")  # fmt: skip
     models.add_argument("action", nargs="?", choices=["list", "rollback", "explain", "export", "push"], default="list")

@@ -202,8 +202,9 @@ def train_command(args: argparse.Namespace, console: Console) -> int:
     with channel:
         stub = trainer_pb2_grpc.TrainerStub(channel)
         if args.dataset_path:
-            request = trainer_pb2.StartJobRequest(dataset_version=args.dataset_version or "",
-                                                  dataset_path=args.dataset_path)  # fmt: skip
+            request = trainer_pb2.StartJobRequest(
+                dataset_version=args.dataset_version or "", dataset_path=args.dataset_path, eval_suite=args.eval_suite
+            )
             job = stub.StartJob(request, metadata=metadata)
             if args.wait:
                 _follow_job(stub, job.id, metadata, console)

@@ -30,6 +30,7 @@ def job_to_proto(job: Job) -> trainer_pb2.Job:
         metrics=metrics_proto(job.metrics),
         baseline_metrics=metrics_proto(job.baseline_metrics),
         init_adapter=job.init_adapter,
+        eval_suite=job.eval_suite,
     )
 
 

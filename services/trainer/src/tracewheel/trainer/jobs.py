@@ -64,6 +64,7 @@ class Job:
     metrics: EvalResult | None = None  # the adapter's held-out evaluation; None: not evaluated
     baseline_metrics: EvalResult | None = None  # its base model's
     init_adapter: str = ""  # the adapter it started from (a warm start, warm_start.py); "": the base model
+    eval_suite: str = ""  # the suite its adapter is evaluated and gated on; "": the configured eval_suite
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,9 @@ class JobQueue:
                 raise NotFound(f"no training job {job_id!r}")
             return self._jobs[job_id]
 
-    def submit(self, dataset_version: str, dataset_path: str, base_model: str) -> Job:
-        """Queues a job (durably) and supersedes older queued ones; a dataset already submitted is a no-op."""
+    def submit(self, dataset_version: str, dataset_path: str, base_model: str, eval_suite: str = "") -> Job:
+        """Queues a job (durably) and supersedes older queued ones; a dataset already submitted is a no-op.
+        `eval_suite` is the suite its adapter is evaluated on ("": the configured one)."""
         with self._lock:
             for job in self._jobs.values():
                 if job.dataset_version == dataset_version:
@@ -176,7 +178,15 @@ class JobQueue:
             superseded = [j for j in self._jobs.values() if j.state == JobState.QUEUED]
             for old in superseded:
                 self._set(old, state=JobState.SUPERSEDED, error=f"superseded by dataset {dataset_version}")
-            job = Job(new_job_id(now), dataset_version, dataset_path, base_model, created_at=now, updated_at=now)
+            job = Job(
+                new_job_id(now),
+                dataset_version,
+                dataset_path,
+                base_model,
+                created_at=now,
+                updated_at=now,
+                eval_suite=eval_suite,
+            )
             self._jobs[job.id] = job
             self._store.save(self._jobs)
             self._lock.notify_all()
@@ -315,7 +325,8 @@ def training_runner(
         evaluation = read_evaluation(job_dir)
         if evaluation is None:
             on_progress(Progress(0, 0, float("nan"), 0.0, 0.0, phase="evaluating"))
-            evaluation = evaluate_adapter(eval_target, job.id, adapter_dir, job_dir)
+            target = eval_target.model_copy(update={"eval_suite": job.eval_suite}) if job.eval_suite else eval_target
+            evaluation = evaluate_adapter(target, job.id, adapter_dir, job_dir)
         return RunOutput(str(adapter_dir), evaluation.metrics, evaluation.baseline_metrics)
 
     return run

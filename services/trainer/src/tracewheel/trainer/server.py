@@ -67,7 +67,7 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServicer):
         if not version:
             raise InvalidArgument("dataset_version is required (the manifest has none)")
         base_model = data.manifest.base_model or self._default_base_model
-        job = await asyncio.to_thread(self._queue.submit, version, request.dataset_path, base_model)
+        job = await asyncio.to_thread(self._queue.submit, version, request.dataset_path, base_model, request.eval_suite)
         return job_to_proto(job)
 
     async def CancelJob(
