@@ -69,8 +69,10 @@ async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> float
     return time.perf_counter() - started
 
 
-async def test_every_v1_route_needs_the_token_and_health_does_not(served: Served, tiny_model_dir: Path) -> None:
-    adapter = str(make_adapter(tiny_model_dir, Path(served.state.engine.tokenizer.name_or_path).parent / "a1", 1))
+async def test_every_v1_route_needs_the_token_and_health_does_not(
+    served: Served, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    adapter = str(make_adapter(tiny_model_dir, tmp_path / "a1", 1))
     routes: list[tuple[str, str, dict[str, Any] | None]] = [
         ("GET", "/v1/models", None),
         ("POST", "/v1/chat/completions", {"model": "agent", "messages": HI, "max_tokens": 2}),
