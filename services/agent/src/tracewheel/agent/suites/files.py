@@ -20,6 +20,8 @@ from pydantic_core import ErrorDetails
 from tracewheel.agent.suites.spec import CHECK_KINDS, AllOf, AnyOf, Judge, SuiteSpec
 from tracewheel.core.errors import InvalidArgument
 
+# libyaml's safe loader when PyYAML was built with it: ~3x faster on a 1,000-task suite (bench/suites.py)
+_YAML_LOADER = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".jsonl": "jsonl"}
 MAX_PROBLEMS = 20
 
@@ -165,7 +167,7 @@ def parse_suite(text: str, filename: str) -> SuiteSpec:
         data, task_lines = _read_jsonl(filename, text)
     else:
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_YAML_LOADER)
         except yaml.YAMLError as exc:
             raise SuiteFileError(filename, [f"{filename}: not YAML: {' '.join(str(exc).split())}"]) from None
         if not isinstance(data, dict):
