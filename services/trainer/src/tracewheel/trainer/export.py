@@ -69,7 +69,8 @@ class ExportSource:
     evaluation: Evaluation | None
 
     def adapter_config(self) -> dict[str, Any]:
-        return json.loads((self.adapter_dir / ADAPTER_FILES[0]).read_text(encoding="utf-8"))
+        config: dict[str, Any] = json.loads((self.adapter_dir / ADAPTER_FILES[0]).read_text(encoding="utf-8"))
+        return config
 
 
 def export_source(name: str, adapter_dir: Path, base_model_dir: Path | None = None) -> ExportSource:

@@ -72,7 +72,8 @@ class JobsApi:
             raise Unavailable(f"{what} in namespace {self.namespace} at {self.host}: {exc.status} {detail}") from None
         except HTTPError as exc:
             raise Unavailable(f"{what}: cannot reach the Kubernetes API server at {self.host}: {exc}") from None
-        return json.loads(response.data)
+        found: dict[str, Any] = json.loads(response.data)
+        return found
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Creates a Job; one that exists already (a retried create) is returned as it is.
@@ -87,7 +88,8 @@ class JobsApi:
             response = self._batch.create_namespaced_job(
                 self.namespace, manifest, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_S
             )
-            return json.loads(response.data)
+            created: dict[str, Any] = json.loads(response.data)
+            return created
         except ApiException as exc:
             if exc.status != 409:
                 detail = _status_message(exc.body) or exc.reason

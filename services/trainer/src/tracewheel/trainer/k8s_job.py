@@ -147,7 +147,7 @@ def build_k8s_job(
     )
     resources = {"cpu": template.cpu, "memory": template.memory, "nvidia.com/gpu": str(template.gpus)}
     env = {"PYTHONUNBUFFERED": "1", **template.env}
-    container = {
+    container: dict[str, Any] = {
         "name": "trainer",
         "image": template.image,
         "command": container_command(template.gpus),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from tracewheel.core.errors import ConfigError, TracewheelError
 from tracewheel.trainer.config import TrainerSettings
@@ -59,7 +60,7 @@ def check_gpus(template: K8sJobTemplate, recipe: Recipe) -> None:
         )
 
 
-def check_cluster(api: JobsApi, template: K8sJobTemplate) -> list[dict]:
+def check_cluster(api: JobsApi, template: K8sJobTemplate) -> list[dict[str, Any]]:
     """The managed Jobs in the namespace, once the API server answered and the claims exist.
 
     Raises:
@@ -78,7 +79,7 @@ def check_cluster(api: JobsApi, template: K8sJobTemplate) -> list[dict]:
     return managed
 
 
-def reconcile(api: JobsApi, managed: list[dict], jobs: list[Job]) -> None:
+def reconcile(api: JobsApi, managed: list[dict[str, Any]], jobs: list[Job]) -> None:
     """Logs the Jobs a RUNNING job will adopt; deletes active Jobs of jobs that have ended."""
     by_id = {job.id: job for job in jobs}
     for item in managed:

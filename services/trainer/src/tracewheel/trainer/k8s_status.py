@@ -105,7 +105,7 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> Observati
     """The phase of a Job (None: it no longer exists) with its pods' problem, newest pod first."""
     if job is None or (job.get("metadata") or {}).get("deletionTimestamp"):
         return Observation(ClusterPhase.DELETED, "the Job was deleted outside the trainer")
-    problems = [problem for pod in _newest_first(pods) if (problem := pod_problem(pod))[0]]
+    problems = [found for pod in _newest_first(pods) if (found := pod_problem(pod))[0]]
     state, reason = state_from_k8s_status(job.get("status"), bool((job.get("spec") or {}).get("suspend")))
     if state == JobState.SUCCEEDED:
         return Observation(ClusterPhase.SUCCEEDED)
