@@ -6,6 +6,7 @@ shared architecture's; env variable names from each service's settings class.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -91,6 +92,32 @@ def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
     assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
     return matches[0]
+
+
+_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """`value` (a compose file's parsed YAML) with its `${VAR}`, `${VAR:-default}`, `${VAR-default}`
+    and `${VAR:?message}` filled in from `env` as `docker compose` does; a required variable that
+    `env` lacks becomes `<VAR>`, so the rest of the file can still be read."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, env) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def fill(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match["name"], match["op"] or "", match["arg"] or ""
+        unset = name not in env or (op.startswith(":") and not env[name])
+        if not unset:
+            return env[name]
+        return arg if op.endswith("-") else f"<{name}>" if op.endswith("?") else ""
+
+    return _VARIABLE.sub(fill, value)
 
 
 def image_name(image: str) -> str:
