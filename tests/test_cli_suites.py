@@ -14,9 +14,10 @@ from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.runner import AgentRunner
 from tracewheel.agent.server import AgentServicer
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant
-from tracewheel.v1 import agent_pb2_grpc
+from tracewheel.core.trace import Judgment, Message, Outcome, Trace, Verdict
+from tracewheel.v1 import agent_pb2_grpc, dataset_pb2_grpc
 
-from .cli_services import BackgroundLoop, run_cli, serve
+from .cli_services import BackgroundLoop, dataset_service, run_cli, serve
 
 SUITE = """\
 name: team
@@ -105,3 +106,27 @@ def test_a_bad_file_lists_every_problem_and_registers_nothing(agent: Path, tmp_p
 def test_the_schema_is_printed_without_a_service(home: Path, capsys) -> None:
     schema = run_cli(capsys, "suites", "schema")
     assert schema.code == 0 and json.loads(schema.out)["title"] == "tracewheel task suite"
+
+
+def test_traces_show_says_what_the_judge_was_asked_and_answered(
+    background: BackgroundLoop, tmp_path: Path, capsys
+) -> None:
+    servicer, store = dataset_service(tmp_path)
+    register = lambda server: dataset_pb2_grpc.add_DatasetServicer_to_server(servicer, server)  # noqa: E731
+    server, address = background.run(serve("Dataset", register))
+    judgment = Judgment(model="grader", prompt="Rubric: names the price.", answer='{"verdict": "fail"}',
+                        verdict=Verdict.FAILED, reason="no price named")  # fmt: skip
+    outcome = Outcome(verdict=Verdict.FAILED, final_answer="no idea", judgments=[judgment])
+    messages = [Message(role="user", content="What costs $7?"), Message(role="assistant", content="no idea")]
+    store.ingest(Trace(id="judged", model="m", messages=messages, outcome=outcome))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("TRACEWHEEL_HOME", str(tmp_path / "home"))
+            patch.setenv("TRACEWHEEL_DATASET_GRPC", address)
+            short = run_cli(capsys, "traces", "show", "judged")
+            full = run_cli(capsys, "traces", "show", "judged", "--full")
+    finally:
+        background.run(server.stop(0))
+        store.close()
+    assert "judge grader: failed (score 0): no price named" in short.out and "asked:" not in short.out
+    assert "asked: Rubric: names the price." in full.out and 'answered: {"verdict": "fail"}' in full.out

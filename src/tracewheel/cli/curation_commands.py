@@ -88,7 +88,16 @@ def _trace_view(stored: dataset_pb2.StoredTrace, trace: Trace, full: bool) -> Gr
         ("stopped", trace.metadata.extra.get("stop_reason", "-")),
     ):
         head.add_row(name, escape(value))
-    return Group(head, *_message_lines(trace, full))
+    return Group(head, *_judgment_lines(trace, full), *_message_lines(trace, full))
+
+
+def _judgment_lines(trace: Trace, full: bool) -> Iterator[str]:
+    """What each LLM judge of the task answered (with `--full`, what it was asked and its reply)."""
+    for judgment in trace.outcome.judgments if trace.outcome else []:
+        yield escape(f"judge {judgment.model}: {judgment.verdict.value} (score {judgment.score:g}): {judgment.reason}")
+        if full:
+            yield "[dim]" + escape(f"  asked: {judgment.prompt}") + "[/dim]"
+            yield escape(f"  answered: {judgment.answer or '(nothing)'}")
 
 
 def traces_show(args: argparse.Namespace, console: Console) -> int:
