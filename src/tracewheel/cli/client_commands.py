@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 from rich.console import Console
 from rich.table import Table
 
@@ -19,8 +20,11 @@ from tracewheel.cli.models_explain import models_explain
 from tracewheel.cli.output import emit, print_json, wants_json
 from tracewheel.cli.progress import Progress
 from tracewheel.cli.run_view import event_json, show_event
+from tracewheel.cli.stack import home_dir
 from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.trace import Trace
 from tracewheel.core.trace_proto import trace_to_proto
+from tracewheel.core.trace_size import TraceTooLarge, check_trace_size, configured_max_trace_bytes, keep_rejected
 from tracewheel.v1 import (
     agent_pb2,
     agent_pb2_grpc,
@@ -103,7 +107,9 @@ def _approval_requests(queue: list[agent_pb2.ApprovalMessage]) -> Iterator[agent
 
 
 def traces_import(args: argparse.Namespace, console: Console) -> int:
-    """Reads every item first (so the bar knows the total), then stores them one by one."""
+    """Reads every item first (so the bar knows the total), then stores them one by one. Each item
+    stands alone: a malformed one, one over the size limit (kept in <home>/rejected/) or one the
+    service refuses is listed by its source and the next is sent."""
     from tracewheel.dataset.importers import ImportFailure, read_any
 
     if not Path(args.path).exists():
@@ -118,15 +124,36 @@ def traces_import(args: argparse.Namespace, console: Console) -> int:
             if isinstance(item, ImportFailure):
                 failures.append(f"{item.source}: {'; '.join(item.problems)}")
             else:
-                request = dataset_pb2.IngestTraceRequest(trace=trace_to_proto(item.trace))
-                reply = stub.IngestTrace(request, metadata=metadata)
-                created += reply.created
-                duplicates += not reply.created
+                stored, refusal = _send_trace(stub, metadata, item.source, item.trace)
+                if refusal:
+                    failures.append(f"{item.source}: {refusal}")
+                created += stored
+                duplicates += not stored and not refusal
             progress.update(done)
     summary = {"imported": created, "already_stored": duplicates, "rejected": failures}
     lines = [f"imported {created}, already stored {duplicates}, rejected {len(failures)}"]
     emit(args, console, summary, "\n".join(lines + [f"  [red]{failure}[/red]" for failure in failures]))
     return NO if failures else OK
+
+
+def _send_trace(stub: Any, metadata: tuple[tuple[str, str], ...], source: str, trace: Trace) -> tuple[bool, str]:
+    """Sends one trace; returns whether it was stored now and, when refused, why ("" otherwise).
+
+    Raises:
+        grpc.RpcError: the service failed otherwise (down, unauthenticated): the import stops.
+    """
+    try:
+        check_trace_size(trace, configured_max_trace_bytes())
+    except TraceTooLarge as exc:
+        kept = keep_rejected(home_dir(), trace.id, trace, f"{source}: {exc}")
+        return False, f"{exc} (kept in {kept})"
+    try:
+        reply = stub.IngestTrace(dataset_pb2.IngestTraceRequest(trace=trace_to_proto(trace)), metadata=metadata)
+    except grpc.RpcError as exc:
+        if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED):
+            return False, f"refused by the dataset service: {exc.details()}"
+        raise
+    return bool(reply.created), ""
 
 
 def traces_list(args: argparse.Namespace, console: Console) -> int:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import grpc
 
 from tracewheel.cli.stack import SERVICES, StackInfo, home_dir
+from tracewheel.core.grpc_server import message_size_options
+from tracewheel.core.trace_size import configured_max_trace_bytes, wire_limit
 
 # environment variables that point the CLI at remote services
 ENV = {
@@ -58,7 +60,9 @@ def connect(service: str, address: str | None = None) -> tuple[grpc.Channel, tup
     endpoints = resolve_endpoints({service: address})
     target = endpoints.grpc[service]
     _last_target.set(Target(service, target))
-    return grpc.insecure_channel(target), endpoints.metadata()
+    # a message may carry the largest trace (core.trace_size: the same limit as the services')
+    options = message_size_options(wire_limit(configured_max_trace_bytes()))
+    return grpc.insecure_channel(target, options=options), endpoints.metadata()
 
 
 def last_target() -> Target | None:

@@ -29,7 +29,7 @@ from tracewheel.core.health import wait_healthy
 from tracewheel.core.nats_auth import ROLES, load_or_create_passwords
 from tracewheel.core.natsserver import NatsServer
 from tracewheel.core.settings import DEFAULT_HOME, HOME_VARIABLE
-from tracewheel.core.trace_size import DEFAULT_MAX_TRACE_BYTES, MAX_TRACE_BYTES_VARIABLE
+from tracewheel.core.trace_size import configured_max_trace_bytes
 
 
 @dataclass(frozen=True)
@@ -143,12 +143,11 @@ class Supervisor:
         self.services = services
         self.sink = sink
         self.health_timeout_s = health_timeout_s
-        max_trace_bytes = int(self.env.get(MAX_TRACE_BYTES_VARIABLE) or os.environ.get(MAX_TRACE_BYTES_VARIABLE) or 0)
         self.nats = NatsServer(
             home / "nats",
             port=NATS_PORT + port_offset,
             log_file=home / "logs" / "nats.log",
-            max_trace_bytes=max_trace_bytes or DEFAULT_MAX_TRACE_BYTES,
+            max_trace_bytes=configured_max_trace_bytes(os.environ | self.env),  # the services' limit (one policy)
             passwords=load_or_create_passwords(home / "nats" / "passwords.json"),
         )
         self.children: dict[str, subprocess.Popen] = {}

@@ -108,15 +108,25 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(deny)
 
 
+def message_size_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """Channel or server options letting messages up to `max_message_bytes` through both ways."""
+    return [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)]
+
+
 class GrpcServer:
     """A grpc.aio server with health and reflection registered for `service_names`."""
 
-    def __init__(self, service_names: Iterable[str], *, auth_token: str | None = None) -> None:
+    def __init__(
+        self, service_names: Iterable[str], *, auth_token: str | None = None, max_message_bytes: int | None = None
+    ) -> None:
+        """`max_message_bytes` bounds a request or reply (None: gRPC's 4 MB); services set it to carry
+        the largest trace (core.trace_size.wire_limit)."""
         interceptors: list[grpc.aio.ServerInterceptor] = []
         if auth_token:
             interceptors.append(BearerTokenInterceptor(auth_token))
         interceptors.append(ErrorMappingInterceptor())
-        self.server = grpc.aio.server(interceptors=interceptors)
+        options = message_size_options(max_message_bytes) if max_message_bytes else []
+        self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service_names = list(service_names)

@@ -16,6 +16,7 @@ from tracewheel.core.errors import ConfigError
 from tracewheel.core.grpc_server import GrpcServer, serve_until_signal
 from tracewheel.core.logging import configure_logging
 from tracewheel.core.settings import ServiceSettings, load_settings
+from tracewheel.core.trace_size import wire_limit
 
 S = TypeVar("S", bound=ServiceSettings)
 Cleanup = Callable[[], Awaitable[None]]
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 async def _serve(settings: S, service_names: list[str], setup: Setup[S] | None) -> None:
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
-    server = GrpcServer(service_names, auth_token=token)
+    # every gRPC message may carry the largest trace the settings allow (one size policy)
+    server = GrpcServer(service_names, auth_token=token, max_message_bytes=wire_limit(settings.max_trace_bytes))
     server.bind(settings.grpc_host, settings.grpc_port)
     cleanup = await setup(settings, server) if setup is not None else None
     await serve_until_signal(server, on_stop=cleanup)

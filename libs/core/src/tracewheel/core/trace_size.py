@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.errors import ConfigError, InvalidArgument
 from tracewheel.core.trace import Trace
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,21 @@ class TraceTooLarge(InvalidArgument):
         self.trace_id = trace_id
         self.size = size
         self.limit = limit
+
+
+def configured_max_trace_bytes(env: Mapping[str, str] | None = None) -> int:
+    """The limit a process outside the services uses (the CLI, the local supervisor):
+    TRACEWHEEL_MAX_TRACE_BYTES from `env` (default: the process environment), else the default.
+
+    Raises:
+        ConfigError: the variable is not a whole number of bytes.
+    """
+    value = (os.environ if env is None else env).get(MAX_TRACE_BYTES_VARIABLE, "")
+    if not value:
+        return DEFAULT_MAX_TRACE_BYTES
+    if not value.isdigit():
+        raise ConfigError(f"{MAX_TRACE_BYTES_VARIABLE}={value!r} is not a number of bytes")
+    return int(value)
 
 
 def wire_limit(max_trace_bytes: int) -> int:

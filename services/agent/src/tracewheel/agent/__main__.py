@@ -83,7 +83,9 @@ async def _runner(settings: AgentSettings, stack: contextlib.AsyncExitStack) -> 
         seed=settings.task_site_seed,
         n_items=settings.task_site_items,
         concurrency=settings.concurrency,
-        on_trace=TraceOutput(js, settings.trace_dir),
+        on_trace=TraceOutput(
+            js, settings.trace_dir, max_trace_bytes=settings.max_trace_bytes, rejected_home=settings.home
+        ),
         suite_sizes=settings.suite_sizes,
         eval_cache=EvalCache(settings.resolved_eval_cache_dir),
         on_eval_trace=EvalTraceFiles(settings.resolved_eval_trace_dir) if settings.keep_eval_traces else None,

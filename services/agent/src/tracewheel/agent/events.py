@@ -1,5 +1,8 @@
 """Where traces go: traces.v1.completed on NATS, Trelis-compatible files beside them, and
-evaluation traces to files only."""
+evaluation traces to files only.
+
+A trace over the size limit (core.trace_size) is not sent: it is written to `<home>/rejected/`
+with the reason and the next trace goes on; a publish that fails keeps its trace there too."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from pathlib import Path
 from nats.js import JetStreamContext
 
 from tracewheel.core.events import SUBJECT_TRACE_COMPLETED, publish
+from tracewheel.core.settings import DEFAULT_HOME
 from tracewheel.core.trace import Trace
 from tracewheel.core.trace_proto import trace_to_proto
+from tracewheel.core.trace_size import DEFAULT_MAX_TRACE_BYTES, TraceTooLarge, check_trace_size, keep_rejected
 from tracewheel.core.trelis import write_trelis_file
 from tracewheel.v1 import events_pb2
 
@@ -26,18 +31,47 @@ async def publish_trace(js: JetStreamContext, trace: Trace) -> bool:
 
 
 class TraceOutput:
-    """Where finished traces go: JetStream (when `js` is given) and/or a directory of JSON files."""
+    """Where finished traces go: JetStream (when `js` is given) and/or a directory of JSON files.
 
-    def __init__(self, js: JetStreamContext | None = None, trace_dir: Path | None = None) -> None:
+    Args:
+        max_trace_bytes: the largest trace published; a larger one is kept in `rejected_home`.
+        rejected_home: the home whose `rejected/` folder keeps traces not published.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext | None = None,
+        trace_dir: Path | None = None,
+        *,
+        max_trace_bytes: int = DEFAULT_MAX_TRACE_BYTES,
+        rejected_home: Path = DEFAULT_HOME,
+    ) -> None:
         self.js = js
         self.trace_dir = trace_dir
+        self.max_trace_bytes = max_trace_bytes
+        self.rejected_home = rejected_home
 
     async def __call__(self, trace: Trace) -> None:
+        """Writes and publishes one trace; one over the limit is kept, not sent, and nothing is raised.
+
+        Raises:
+            Exception: the publish failed (NATS down): the trace is kept in rejected/ first.
+        """
+        try:
+            check_trace_size(trace, self.max_trace_bytes)
+        except TraceTooLarge as exc:
+            await asyncio.to_thread(keep_rejected, self.rejected_home, trace.id, trace, str(exc))
+            return
         if self.trace_dir is not None:
             path = await asyncio.to_thread(write_trelis_file, trace, self.trace_dir)
             logger.info("wrote trace %s", path)
         if self.js is not None:
-            stored = await publish_trace(self.js, trace)
+            try:
+                stored = await publish_trace(self.js, trace)
+            except Exception as exc:
+                reason = f"publishing to NATS failed: {type(exc).__name__}: {exc}"
+                await asyncio.to_thread(keep_rejected, self.rejected_home, trace.id, trace, reason)
+                raise
             logger.info("published trace %s%s", trace.id, "" if stored else " (duplicate)")
 
 

@@ -39,13 +39,20 @@ def build_config(settings: DatasetSettings) -> BuildConfig:
 
 async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
     settings.resolved_store_path.parent.mkdir(parents=True, exist_ok=True)
-    store = TraceStore(settings.resolved_store_path)
+    store = TraceStore(settings.resolved_store_path, max_trace_bytes=settings.max_trace_bytes)
     builder = DatasetBuilder(
         store, LazyTokenizer(settings.base_model), build_config(settings), settings.resolved_artifacts_dir
     )
     client, js = await connect(settings.nats_url, "dataset", settings)
     await ensure_streams(js, declared_streams(settings.nats_user))
-    events = DatasetEvents(js, store, builder, threshold=settings.build_threshold, debounce_s=settings.build_debounce_s)
+    events = DatasetEvents(
+        js,
+        store,
+        builder,
+        threshold=settings.build_threshold,
+        debounce_s=settings.build_debounce_s,
+        rejected_home=settings.home,
+    )
     await events.republish_latest()
     await events.resume_trigger()
     dataset_pb2_grpc.add_DatasetServicer_to_server(DatasetServicer(store, events.ingest, events.build), server.server)

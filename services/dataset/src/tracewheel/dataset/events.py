@@ -1,7 +1,8 @@
 """NATS wiring of the dataset service: ingest `traces.v1.completed`, publish `datasets.v1.built`.
 
 - Consumer `dataset-ingest` stores each trace (`TraceStore.ingest` is idempotent by id, so a
-  redelivery is a no-op); an invalid trace raises `PoisonMessage` and is dead-lettered.
+  redelivery is a no-op); an invalid trace raises `PoisonMessage` and is dead-lettered. A trace
+  over the size limit is also written to `<home>/rejected/` for a person (core.trace_size).
 - After an ingest that added an approved trace, the `BuildTrigger` waits until ingests have
   been quiet for `build_debounce_s` (one build per burst), then builds when at least
   `build_threshold` approved traces are new since the last build.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -24,6 +26,7 @@ from tracewheel.core.errors import TraceValidationError
 from tracewheel.core.events import SUBJECT_DATASET_BUILT, SUBJECT_TRACE_COMPLETED, ConsumerSpec, PoisonMessage, publish
 from tracewheel.core.trace import Trace
 from tracewheel.core.trace_proto import trace_from_proto
+from tracewheel.core.trace_size import TraceTooLarge, keep_rejected
 from tracewheel.dataset.build import BuildResult, DatasetBuilder, check_threshold
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.proto_convert import dataset_built_event
@@ -52,8 +55,10 @@ class DatasetEvents:
         *,
         threshold: int,
         debounce_s: float,
+        rejected_home: Path | None = None,
     ) -> None:
         self.js = js
+        self.rejected_home = rejected_home  # where refused traces are kept (None: dead-lettered only)
         self.store = store
         self.builder = builder
         self.threshold = threshold
@@ -63,8 +68,13 @@ class DatasetEvents:
     async def handle_trace(self, payload: events_pb2.TraceCompleted, _msg: Msg) -> None:
         """Stores one trace; a malformed one is poison (it would never succeed)."""
         try:
-            await self.ingest(trace_from_proto(payload.trace))
+            trace = trace_from_proto(payload.trace)
+            await self.ingest(trace)
         except TraceValidationError as exc:
+            raise PoisonMessage(str(exc)) from exc
+        except TraceTooLarge as exc:
+            if self.rejected_home is not None:
+                await asyncio.to_thread(keep_rejected, self.rejected_home, trace.id, trace, str(exc))
             raise PoisonMessage(str(exc)) from exc
 
     async def ingest(self, trace: Trace) -> IngestResult:

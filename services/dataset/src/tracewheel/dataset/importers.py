@@ -2,8 +2,9 @@
 
 Each reader yields, per item, either an `ImportedTrace` (where it came from and the validated
 Trace) or an `ImportFailure` naming the file and line or row, and the problems with their
-message index. `import_traces` stores the good ones and counts the rest; a malformed item
-stores nothing.
+message index. Every file and every line stands on its own: a file that is not UTF-8, a line
+that is not JSON, a trace over the size limit is one failure, and the items after it are read.
+`import_traces` stores the good ones and counts the rest; a malformed item stores nothing.
 
 OpenAI-style records are `{"messages": [...], "tools": [...]}`; `tools` may be a JSON string
 (as in Arrow), tool-call arguments may be objects or JSON strings, and keys that Arrow filled
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tracewheel.core.errors import NotFound, TraceValidationError
 from tracewheel.core.trace import Trace
+from tracewheel.core.trace_size import TraceTooLarge
 from tracewheel.core.trelis import read_trelis_file, trace_from_trelis
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.store import TraceStore
@@ -76,12 +78,7 @@ def read_trelis_dir(directory: Path) -> Iterator[ImportItem]:
     if not directory.is_dir():
         raise NotFound(f"{directory}: not a directory of trace files")
     for path in sorted(directory.glob("*.json")):
-        try:
-            yield ImportedTrace(str(path), read_trelis_file(path))
-        except TraceValidationError as exc:
-            yield ImportFailure(str(path), [problem.removeprefix(f"{path}: ") for problem in exc.problems])
-        except (OSError, UnicodeDecodeError) as exc:
-            yield ImportFailure(str(path), [f"unreadable: {exc}"])
+        yield from _read_one_trelis_file(path)
 
 
 def _normalize_call(call: Any) -> Any:
@@ -147,11 +144,16 @@ def read_openai_jsonl(path: Path) -> Iterator[ImportItem]:
     """
     if not path.is_file():
         raise NotFound(f"{path}: no such JSONL file")
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+    with path.open("rb") as lines:  # bytes: a line that is not UTF-8 fails alone
+        for number, raw in enumerate(lines, start=1):
+            source = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield ImportFailure(source, [f"not valid UTF-8: byte {exc.start} of the line"])
+                continue
             if not line.strip():
                 continue
-            source = f"{path}:{number}"
             try:
                 yield ImportedTrace(source, trace_from_openai(json.loads(line), "import:jsonl"))
             except json.JSONDecodeError as exc:
@@ -205,6 +207,10 @@ def _read_one_trelis_file(path: Path) -> Iterator[ImportItem]:
         yield ImportedTrace(str(path), read_trelis_file(path))
     except TraceValidationError as exc:
         yield ImportFailure(str(path), [problem.removeprefix(f"{path}: ") for problem in exc.problems])
+    except UnicodeDecodeError as exc:
+        yield ImportFailure(str(path), [f"not valid UTF-8: byte {exc.start} of the file"])
+    except OSError as exc:
+        yield ImportFailure(str(path), [f"unreadable: {exc}"])
 
 
 def import_traces(store: TraceStore, items: Iterable[ImportItem]) -> ImportReport:
@@ -220,7 +226,12 @@ def import_traces(store: TraceStore, items: Iterable[ImportItem]) -> ImportRepor
             logger.warning("import: skipped %s", item.reason)
             report.rejected.append(item.reason)
             continue
-        result = store.ingest(item.trace)
+        try:
+            result = store.ingest(item.trace)
+        except TraceTooLarge as exc:
+            logger.warning("import: skipped %s: %s", item.source, exc)
+            report.rejected.append(f"{item.source}: {exc}")
+            continue
         if not result.created:
             report.duplicates += 1
             continue

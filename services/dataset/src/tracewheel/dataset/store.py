@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from tracewheel.core.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from tracewheel.core.trace import Trace, validate_trace
+from tracewheel.core.trace_size import DEFAULT_MAX_TRACE_BYTES, check_trace_size
 from tracewheel.dataset import edits
 from tracewheel.dataset.builds import BuildLog
 from tracewheel.dataset.curation import (
@@ -50,23 +51,32 @@ def _now() -> str:
     return iso(datetime.now(UTC))
 
 
-def _validated(trace: Trace | Mapping[str, Any]) -> Trace:
+def _validated(trace: Trace | Mapping[str, Any], max_trace_bytes: int) -> Trace:
     # A Trace built elsewhere (model_construct, mutated lists) is checked again like plain data.
     data = trace.model_dump(mode="json") if isinstance(trace, Trace) else dict(trace)
-    return validate_trace(data)
+    validated = validate_trace(data)
+    check_trace_size(validated, max_trace_bytes)  # the one size policy: core.trace_size
+    return validated
 
 
 class TraceStore(BuildLog, TraceNavigation):
     """Traces with curation state, revisions, tags, notes, the builds made from them (`BuildLog`), list neighbours."""
 
-    def __init__(self, path: str | Path, curation: CurationSettings | None = None) -> None:
-        """Opens (or creates) the store file.
+    def __init__(
+        self,
+        path: str | Path,
+        curation: CurationSettings | None = None,
+        *,
+        max_trace_bytes: int = DEFAULT_MAX_TRACE_BYTES,
+    ) -> None:
+        """Opens (or creates) the store file; traces (ingested or edited) over `max_trace_bytes` are refused.
 
         Raises:
             FailedPrecondition: the file's schema is newer than this code.
         """
         self.path = str(path)
         self.curation = curation or CurationSettings()
+        self.max_trace_bytes = max_trace_bytes
         self._db = connect(self.path)
         self._lock = threading.Lock()
 
@@ -99,8 +109,9 @@ class TraceStore(BuildLog, TraceNavigation):
 
         Raises:
             TraceValidationError: the trace is malformed (each problem names the field and message index).
+            TraceTooLarge: the trace is over the size limit.
         """
-        trace = _validated(trace)
+        trace = _validated(trace, self.max_trace_bytes)
         with self._transaction() as db:
             row = db.execute("SELECT status, reason FROM traces WHERE id = ?", (trace.id,)).fetchone()
             if row is not None:
@@ -339,11 +350,11 @@ class TraceStore(BuildLog, TraceNavigation):
 
         Raises:
             TraceValidationError: the new trace is malformed (checked exactly like ingest).
-            InvalidArgument: the new trace has another id.
+            InvalidArgument: the new trace has another id, or is over the size limit (TraceTooLarge).
             NotFound: no such trace.
             Conflict: base_revision is not the current revision.
         """
-        trace = _validated(new_trace)
+        trace = _validated(new_trace, self.max_trace_bytes)
         if trace.id != trace_id:
             raise InvalidArgument(f"id: an edit keeps the trace id {trace_id!r}, got {trace.id!r}")
         with self._transaction() as db:
