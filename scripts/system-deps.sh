@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the project needs (Debian's chromium for the browser tools: Playwright's
-# own browser download cannot work here). Installs only what is missing; needs root.
+# own browser download cannot work here; postgresql for the trace store's PostgreSQL tests,
+# which start a throwaway cluster with its initdb and pg_ctl). Installs only what is missing;
+# needs root.
 set -euo pipefail
-PACKAGES=(chromium fonts-dejavu-core)
+PACKAGES=(chromium fonts-dejavu-core postgresql)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

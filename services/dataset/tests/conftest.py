@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tracewheel.core.natsserver import free_port
 from tracewheel.core.trace import Trace
 from tracewheel.dataset.build import BuildResult
 from tracewheel.dataset.http_api import create_app
+from tracewheel.dataset.pgserver import PostgresServer, create_database, drop_database, postgres_bin_dir
 from tracewheel.dataset.records import IngestResult
 from tracewheel.dataset.server import DatasetServicer
 from tracewheel.dataset.store import TraceStore
@@ -88,6 +90,46 @@ def make_trace() -> TraceFactory:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[TraceStore]:
     with TraceStore(tmp_path / "traces.db") as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server's URL: TW_TEST_POSTGRES_URL, else a throwaway cluster (initdb + pg_ctl).
+
+    Without either the PostgreSQL variants are skipped, except in CI (CI set), where they must run.
+    """
+    url = os.environ.get("TW_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    if postgres_bin_dir() is None:
+        missing = "no PostgreSQL: TW_TEST_POSTGRES_URL is unset and initdb/pg_ctl are missing (Debian: postgresql)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}; CI runs the store's tests on PostgreSQL too (scripts/system-deps.sh installs it)")
+        pytest.skip(missing)
+    server = PostgresServer().start()
+    try:
+        yield server.url()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh database for one test, dropped after it."""
+    url = create_database(postgres_server)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TraceStore]:
+    """The store on SQLite, then on PostgreSQL: the store's own tests run on both."""
+    location = str(tmp_path / "traces.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with TraceStore(location) as opened:
         yield opened
 
 

@@ -7,6 +7,13 @@ import pytest
 from tracewheel.core.errors import NotFound
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.records import TraceQuery
+from tracewheel.dataset.store import TraceStore
+
+
+@pytest.fixture
+def store(any_store: TraceStore) -> TraceStore:
+    """On SQLite and on PostgreSQL (conftest.any_store)."""
+    return any_store
 
 
 def test_neighbours_follow_list_order_even_after_the_trace_leaves_the_filter(store, make_trace) -> None:

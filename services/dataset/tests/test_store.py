@@ -19,6 +19,12 @@ from tracewheel.dataset.store_schema import SCHEMA_VERSION
 TraceFactory = Callable[..., dict[str, Any]]
 
 
+@pytest.fixture
+def store(any_store: TraceStore) -> TraceStore:
+    """Every test here runs on SQLite and on PostgreSQL (conftest.any_store)."""
+    return any_store
+
+
 def test_ingest_is_idempotent_by_id(store: TraceStore, make_trace: TraceFactory) -> None:
     first = store.ingest(make_trace())
     assert (first.created, first.status, first.tags) == (True, CurationStatus.APPROVED, ("verified",))

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tracewheel.core.errors import ConfigError
+from tracewheel.core.errors import ConfigError, Unavailable
 from tracewheel.core.grpc_server import GrpcServer, serve_until_signal
 from tracewheel.core.logging import configure_logging
 from tracewheel.core.settings import ServiceSettings, load_settings
@@ -36,7 +36,7 @@ async def _serve(settings: S, service_names: list[str], setup: Setup[S] | None) 
 
 def service_main(name: str, settings_cls: type[S], service_names: list[str], setup: Setup[S] | None = None) -> None:
     """Runs a service until SIGTERM/SIGINT. A configuration error (a setting, or one `setup` finds) exits 2
-    with its message."""
+    with its message; a dependency `setup` cannot reach (Unavailable) exits 1 with its message."""
     try:
         settings = load_settings(settings_cls)
     except ConfigError as exc:
@@ -49,3 +49,6 @@ def service_main(name: str, settings_cls: type[S], service_names: list[str], set
     except ConfigError as exc:  # found by setup: a template, a volume or a server the settings name
         print(f"{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except Unavailable as exc:  # a dependency down at start (a database): say which, do not hang
+        print(f"{name}: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

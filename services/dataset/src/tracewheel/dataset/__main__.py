@@ -38,8 +38,9 @@ def build_config(settings: DatasetSettings) -> BuildConfig:
 
 
 async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
-    settings.resolved_store_path.parent.mkdir(parents=True, exist_ok=True)
-    store = TraceStore(settings.resolved_store_path, max_trace_bytes=settings.max_trace_bytes)
+    if settings.database_url is None:
+        settings.resolved_store_path.parent.mkdir(parents=True, exist_ok=True)
+    store = await asyncio.to_thread(TraceStore, settings.store_location(), max_trace_bytes=settings.max_trace_bytes)
     builder = DatasetBuilder(
         store, LazyTokenizer(settings.base_model), build_config(settings), settings.resolved_artifacts_dir
     )

@@ -8,7 +8,6 @@ editing a built trace makes the next selection differ.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from typing import Literal
 
 from tracewheel.core.errors import Conflict, InvalidArgument, NotFound
 from tracewheel.dataset.records import BuildRecord
+from tracewheel.dataset.store_db import Connection, Row
 from tracewheel.dataset.store_schema import from_iso, iso, selection_sha256
 
 logger = logging.getLogger(__name__)
@@ -27,13 +27,11 @@ TraceSelection = Sequence[str] | Mapping[str, int]
 class BuildLog:
     """Build bookkeeping over the store's connection; needs the store's `_transaction`."""
 
-    def _transaction(
-        self, mode: Literal["DEFERRED", "IMMEDIATE"] = "IMMEDIATE"
-    ) -> AbstractContextManager[sqlite3.Connection]:
+    def _transaction(self, mode: Literal["DEFERRED", "IMMEDIATE"] = "IMMEDIATE") -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
     @staticmethod
-    def _resolve(db: sqlite3.Connection, selection: TraceSelection) -> dict[str, int]:
+    def _resolve(db: Connection, selection: TraceSelection) -> dict[str, int]:
         if isinstance(selection, Mapping):
             revisions = dict(selection)
             for trace_id, revision in revisions.items():
@@ -52,7 +50,7 @@ class BuildLog:
         return revisions
 
     @staticmethod
-    def _record(db: sqlite3.Connection, row: sqlite3.Row) -> BuildRecord:
+    def _record(db: Connection, row: Row) -> BuildRecord:
         pairs = db.execute("SELECT trace_id, revision FROM build_traces WHERE build_seq = ?", (row["seq"],))
         return BuildRecord(
             version=row["version"],
@@ -109,9 +107,9 @@ class BuildLog:
             revisions = self._resolve(db, trace_ids)
             if db.execute("SELECT 1 FROM builds WHERE version = ?", (version,)).fetchone() is not None:
                 raise Conflict(f"build {version!r} is already recorded; builds are immutable, use a new version")
-            cursor = db.execute(
+            inserted = db.execute(
                 "INSERT INTO builds (version, selection_sha256, built_at, path, base_model, template_sha256,"
-                " train_rows, eval_rows, supervised_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " train_rows, eval_rows, supervised_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
                 (
                     version,
                     selection_sha256(revisions),
@@ -124,11 +122,12 @@ class BuildLog:
                     supervised_tokens,
                 ),
             )
+            seq = inserted.fetchall()[0]["seq"]
             db.executemany(
                 "INSERT INTO build_traces (build_seq, trace_id, revision) VALUES (?, ?, ?)",
-                [(cursor.lastrowid, trace_id, revision) for trace_id, revision in revisions.items()],
+                [(seq, trace_id, revision) for trace_id, revision in revisions.items()],
             )
-            record = self._record(db, db.execute("SELECT * FROM builds WHERE seq = ?", (cursor.lastrowid,)).fetchone())
+            record = self._record(db, db.execute("SELECT * FROM builds WHERE seq = ?", (seq,)).fetchone())
         logger.info("recorded build %s of %d traces", version, len(revisions))
         return record
 

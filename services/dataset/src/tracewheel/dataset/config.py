@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.http_security import HttpOptions
@@ -24,6 +24,12 @@ class DatasetSettings(ServiceSettings, BuildOptions, HttpOptions):
     http_port: int = Field(default=8300, ge=0, le=65535, description="HTTP port.")
     store_path: Path | None = Field(
         default=None, description="The SQLite trace store; default `<home>/dataset/traces.sqlite`."
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="A PostgreSQL URL (postgresql://user:password@host:5432/db): the trace store is there instead "
+        "of the SQLite file, and several dataset replicas may share it. A server that cannot be reached at start "
+        "stops the service with the reason.",
     )
     artifacts_dir: Path | None = Field(
         default=None, description="Where versioned dataset directories are written; default `<home>/datasets`."
@@ -56,6 +62,10 @@ class DatasetSettings(ServiceSettings, BuildOptions, HttpOptions):
     @property
     def resolved_store_path(self) -> Path:
         return self.store_path or self.home / "dataset" / "traces.sqlite"
+
+    def store_location(self) -> str | Path:
+        """Where the trace store is: the PostgreSQL URL when one is set, else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url else self.resolved_store_path
 
     @property
     def resolved_attachments_dir(self) -> Path:

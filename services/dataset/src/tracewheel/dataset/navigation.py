@@ -7,21 +7,19 @@ even when the trace itself no longer matches the filters (it was just approved).
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import AbstractContextManager
 from typing import Literal
 
 from tracewheel.core.errors import NotFound
 from tracewheel.dataset.records import TraceQuery
+from tracewheel.dataset.store_db import Connection
 from tracewheel.dataset.store_schema import where_clauses
 
 
 class TraceNavigation:
     """Neighbour lookups over the store's connection; needs the store's `_transaction`."""
 
-    def _transaction(
-        self, mode: Literal["DEFERRED", "IMMEDIATE"] = "IMMEDIATE"
-    ) -> AbstractContextManager[sqlite3.Connection]:
+    def _transaction(self, mode: Literal["DEFERRED", "IMMEDIATE"] = "IMMEDIATE") -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
     def neighbours(self, trace_id: str, query: TraceQuery | None = None) -> tuple[str | None, str | None]:
@@ -45,7 +43,7 @@ class TraceNavigation:
         return before, after
 
     @staticmethod
-    def _first(db: sqlite3.Connection, clauses: list[str], params: list[object], order: str) -> str | None:
+    def _first(db: Connection, clauses: list[str], params: list[object], order: str) -> str | None:
         sql = (
             f"SELECT t.id FROM traces t WHERE {' AND '.join(clauses)}"
             f" ORDER BY t.created_at {order}, t.id {order} LIMIT 1"

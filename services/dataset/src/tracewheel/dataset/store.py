@@ -1,16 +1,17 @@
 """The trace store: traces, their curation state and revisions, and the record of builds.
 
-One SQLite file (schema in `store_schema`). Every method is one transaction: on any error
-nothing it started is left written. Ingest is idempotent by trace id, so a redelivered event
-is a no-op. Edits are optimistic: they name the revision they were based on and a stale one
-is refused with Conflict. Revision 0 is the trace as ingested and is kept forever.
+A SQLite file (the embedded default) or a PostgreSQL database (`store_db`; one schema,
+`store_schema`). Every method is one transaction: on any error nothing it started is left
+written. Ingest is idempotent by trace id, so a redelivered event is a no-op, also when several
+dataset replicas store the same trace at once (the insert yields to the first). Edits are
+optimistic: they name the revision they were based on and a stale one is refused with Conflict;
+the trace's row is locked while a change is checked and made. Revision 0 is the trace as
+ingested and is kept forever.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,8 +32,8 @@ from tracewheel.dataset.curation import (
 )
 from tracewheel.dataset.navigation import TraceNavigation
 from tracewheel.dataset.records import IngestResult, RevisionInfo, StoredTrace, TracePage, TraceQuery
+from tracewheel.dataset.store_db import Connection, Row, open_database
 from tracewheel.dataset.store_schema import (
-    connect,
     decode_page_token,
     encode_page_token,
     from_iso,
@@ -69,20 +70,20 @@ class TraceStore(BuildLog, TraceNavigation):
         *,
         max_trace_bytes: int = DEFAULT_MAX_TRACE_BYTES,
     ) -> None:
-        """Opens (or creates) the store file; traces (ingested or edited) over `max_trace_bytes` are refused.
+        """Opens (or creates) the store: a SQLite file path, or a `postgresql://` URL (store_db);
+        traces (ingested or edited) over `max_trace_bytes` are refused.
 
         Raises:
-            FailedPrecondition: the file's schema is newer than this code.
+            FailedPrecondition: the schema there is newer than this code.
+            Unavailable: the PostgreSQL server cannot be reached or refuses the connection.
         """
-        self.path = str(path)
+        self._db = open_database(path)
+        self.path = self._db.location  # a URL without its password
         self.curation = curation or CurationSettings()
         self.max_trace_bytes = max_trace_bytes
-        self._db = connect(self.path)
-        self._lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def __enter__(self) -> TraceStore:
         return self
@@ -91,16 +92,9 @@ class TraceStore(BuildLog, TraceNavigation):
         self.close()
 
     @contextmanager
-    def _transaction(self, mode: Literal["DEFERRED", "IMMEDIATE"] = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute(f"BEGIN {mode}")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # also when COMMIT itself failed (busy, disk full)
-                    self._db.execute("ROLLBACK")
-                raise
+    def _transaction(self, mode: Literal["DEFERRED", "IMMEDIATE"] = "IMMEDIATE") -> Iterator[Connection]:
+        with self._db.transaction(write=mode == "IMMEDIATE") as db:
+            yield db
 
     # ingest and read
 
@@ -113,23 +107,31 @@ class TraceStore(BuildLog, TraceNavigation):
         """
         trace = _validated(trace, self.max_trace_bytes)
         with self._transaction() as db:
-            row = db.execute("SELECT status, reason FROM traces WHERE id = ?", (trace.id,)).fetchone()
-            if row is not None:
-                logger.info("trace %s already stored; ingest is a no-op", trace.id)
-                tags = self._tags(db, [trace.id])[trace.id]
-                return IngestResult(created=False, status=row["status"], reason=row["reason"], tags=tags)
+            if (stored := self._already_stored(db, trace.id)) is not None:
+                return stored
             decision = curate(trace, self.curation, lambda fp: self._trace_with_fingerprint(db, fp))
             now = _now()
             columns = (*self._filter_columns(trace), decision.status, decision.reason)
-            db.execute(
+            inserted = db.execute(
                 "INSERT INTO traces (id, created_at, ingested_at, updated_at, model, suite, task_id, verdict,"
-                " fingerprint, status, reason, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                " fingerprint, status, reason, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+                " ON CONFLICT (id) DO NOTHING",
                 (trace.id, iso(trace.created_at), now, now, *columns),
             )
+            if inserted.rowcount == 0:  # another replica stored it since the check above
+                return self._already_stored(db, trace.id)  # type: ignore[return-value]
             self._insert_revision(db, trace, 0, "ingest", now)
             self._insert_tags(db, trace.id, decision.tags)
         logger.info("stored trace %s as %s", trace.id, decision.status)
         return IngestResult(created=True, status=decision.status, reason=decision.reason, tags=decision.tags)
+
+    def _already_stored(self, db: Connection, trace_id: str) -> IngestResult | None:
+        row = db.execute("SELECT status, reason FROM traces WHERE id = ?", (trace_id,)).fetchone()
+        if row is None:
+            return None
+        logger.info("trace %s already stored; ingest is a no-op", trace_id)
+        tags = self._tags(db, [trace_id])[trace_id]
+        return IngestResult(created=False, status=row["status"], reason=row["reason"], tags=tags)
 
     @staticmethod
     def _filter_columns(trace: Trace) -> tuple[str, str, str, str, str]:
@@ -139,23 +141,24 @@ class TraceStore(BuildLog, TraceNavigation):
         return trace.model, suite, task_id, verdict, duplicate_fingerprint(trace)
 
     @staticmethod
-    def _trace_with_fingerprint(db: sqlite3.Connection, fingerprint: str) -> str | None:
+    def _trace_with_fingerprint(db: Connection, fingerprint: str) -> str | None:
         row = db.execute("SELECT id FROM traces WHERE fingerprint = ? ORDER BY id LIMIT 1", (fingerprint,)).fetchone()
         return None if row is None else str(row["id"])
 
     @staticmethod
-    def _insert_revision(db: sqlite3.Connection, trace: Trace, revision: int, summary: str, now: str) -> None:
+    def _insert_revision(db: Connection, trace: Trace, revision: int, summary: str, now: str) -> None:
         db.execute(
             "INSERT INTO revisions (trace_id, revision, created_at, summary, body) VALUES (?, ?, ?, ?, ?)",
             (trace.id, revision, now, summary, trace.model_dump_json()),
         )
 
     @staticmethod
-    def _insert_tags(db: sqlite3.Connection, trace_id: str, tags: Iterable[str]) -> None:
-        db.executemany("INSERT OR IGNORE INTO tags (trace_id, tag) VALUES (?, ?)", [(trace_id, t) for t in tags])
+    def _insert_tags(db: Connection, trace_id: str, tags: Iterable[str]) -> None:
+        rows = [(trace_id, tag) for tag in tags]
+        db.executemany("INSERT INTO tags (trace_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
 
     @staticmethod
-    def _tags(db: sqlite3.Connection, trace_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    def _tags(db: Connection, trace_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         found: dict[str, list[str]] = {trace_id: [] for trace_id in trace_ids}
         for start in range(0, len(trace_ids), 500):
             chunk = trace_ids[start : start + 500]
@@ -165,7 +168,7 @@ class TraceStore(BuildLog, TraceNavigation):
                 found[row["trace_id"]].append(row["tag"])
         return {trace_id: tuple(tags) for trace_id, tags in found.items()}
 
-    def _stored(self, db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[StoredTrace]:
+    def _stored(self, db: Connection, rows: list[Row]) -> list[StoredTrace]:
         tags = self._tags(db, [row["id"] for row in rows])
         return [
             StoredTrace(
@@ -182,7 +185,7 @@ class TraceStore(BuildLog, TraceNavigation):
             for row in rows
         ]
 
-    def _get(self, db: sqlite3.Connection, trace_id: str, revision: int | None = None) -> StoredTrace:
+    def _get(self, db: Connection, trace_id: str, revision: int | None = None) -> StoredTrace:
         row = db.execute(
             f"SELECT {_TRACE_COLUMNS}, r.revision AS shown, r.body FROM traces t JOIN revisions r"
             " ON r.trace_id = t.id AND r.revision = COALESCE(?, t.revision) WHERE t.id = ?",
@@ -264,8 +267,8 @@ class TraceStore(BuildLog, TraceNavigation):
 
     # curation state
 
-    def _touch(self, db: sqlite3.Connection, trace_id: str, base_revision: int | None) -> int:
-        row = db.execute("SELECT revision FROM traces WHERE id = ?", (trace_id,)).fetchone()
+    def _touch(self, db: Connection, trace_id: str, base_revision: int | None) -> int:
+        row = db.execute("SELECT revision FROM traces WHERE id = ? FOR UPDATE", (trace_id,)).fetchone()
         if row is None:
             raise NotFound(f"trace {trace_id!r} is not in the store")
         if base_revision is not None and base_revision != row["revision"]:
@@ -358,6 +361,7 @@ class TraceStore(BuildLog, TraceNavigation):
         if trace.id != trace_id:
             raise InvalidArgument(f"id: an edit keeps the trace id {trace_id!r}, got {trace.id!r}")
         with self._transaction() as db:
+            db.execute("SELECT id FROM traces WHERE id = ? FOR UPDATE", (trace_id,))  # one edit of it at a time
             current = self._get(db, trace_id)
             if base_revision != current.revision:
                 raise Conflict(
