@@ -151,9 +151,10 @@ async def test_a_client_that_goes_away_cancels_its_generation(served: Served, st
     async with httpx.AsyncClient(base_url=served.url, headers=AUTH, timeout=300) as http:
         if stream:
             async with http.stream("POST", "/v1/chat/completions", json=LONG | {"stream": True}) as reply:
-                async for _chunk in reply.aiter_bytes():
-                    break
+                chunks = reply.aiter_bytes()  # held: a dropped iterator would close the connection already
+                await anext(chunks)
                 await until(lambda: engine.running == 1)
+            await chunks.aclose()  # the response is closed: the server sees the disconnect
         else:
             request = asyncio.create_task(http.post("/v1/chat/completions", json=LONG))
             await until(lambda: engine.running == 1)
