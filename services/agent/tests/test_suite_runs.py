@@ -155,3 +155,13 @@ async def test_held_out_tasks_are_never_published_and_bad_files_register_nothing
     assert all(code == grpc.StatusCode.INVALID_ARGUMENT for code, _ in refused)
     assert "held-out tasks never feed a build" in refused[0][1] and published == [] and factory.opened == []
     assert taken.value.code() == grpc.StatusCode.ABORTED and "registered already" in taken.value.details()
+
+
+async def test_a_held_out_task_run_alone_is_kept_not_published(tmp_path: Path) -> None:
+    factory, published, kept = _Factory(), [], []
+    runner = _runner(ScriptedLLM([assistant("2.1")], repeat_last=True), factory, tmp_path, published, kept)
+    runner.add_suite(SUITE, "team.yaml")
+    held_out = await runner.run_task(suite="team", task_id="find-releases")
+    train = await runner.run_task(suite="team:train", task_id="learn-version")
+    assert kept == [held_out] and published == [train]
+    assert held_out.outcome is not None and held_out.outcome.verdict.value == "passed"  # its page and answer

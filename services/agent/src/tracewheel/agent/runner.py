@@ -134,7 +134,8 @@ class AgentRunner:
         approver: Approver | None = None,
         on_event: EventSink | None = None,
     ) -> core.Trace:
-        """Runs a free-form prompt or a suite task (checked) and hands the trace on.
+        """Runs a free-form prompt or a suite task (checked) and hands the trace on (a held-out task's
+        to `on_eval_trace`, never published).
 
         Raises:
             InvalidArgument: neither a prompt nor a suite task, or both.
@@ -170,8 +171,10 @@ class AgentRunner:
                 task, trace.outcome or core.Outcome(), page=page, messages=trace.messages, inference=self.inference
             )
             trace = trace.model_copy(update={"outcome": outcome})
-        if self.on_trace is not None:
-            await self.on_trace(trace)
+        # a held-out task's run is kept like an evaluation's, never published: it must not feed a build
+        sink = self.on_eval_trace if task is not None and task.split == "heldout" else self.on_trace
+        if sink is not None:
+            await sink(trace)
         return trace
 
     async def run_suite(
