@@ -4,8 +4,8 @@ The event names an adapter folder and carries its evaluation and the base model'
 deploys on it only when
 - the folder lies inside the adapters folder it was configured with (the trainer's, shared:
   `TW_INFERENCE_ADAPTERS_DIR`), symlinks followed, no `..`;
-- its adapter_config.json records the base model this server serves (compared by name, as
-  `core.base_model.model_name` does, so a model mounted elsewhere is the same model);
+- its adapter_config.json records a base model, the one this server serves
+  (`adapters.check_base_model`: by name, so a model mounted elsewhere is the same model);
 - the evaluation and the baseline in the event equal the trainer's record, the job's `eval.json`
   beside the adapter (`core.artifacts`); with no record, the event carries no evaluation.
 Otherwise the event is refused with the reason (`UnverifiedAdapter`), which the deployer records
@@ -21,9 +21,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tracewheel.core.artifacts import EVAL_FILE, path_inside, read_job_evaluation
-from tracewheel.core.base_model import model_name
 from tracewheel.core.errors import InvalidArgument
 from tracewheel.core.evaluation import EvalResult
+from tracewheel.inference.adapters import check_base_model
 
 
 class UnverifiedAdapter(InvalidArgument):
@@ -92,8 +92,7 @@ class Provenance:
             raise UnverifiedAdapter(f"{adapter} has no readable adapter_config.json") from None
         if not isinstance(trained_on, str) or not trained_on:
             raise UnverifiedAdapter(f"{config_file} records no base model (base_model_name_or_path)")
-        if self.base_model and model_name(trained_on).casefold() != model_name(self.base_model).casefold():
-            raise UnverifiedAdapter(
-                f"{adapter} was trained on {model_name(trained_on)} ({trained_on}), this server serves "
-                f"{model_name(self.base_model)} ({self.base_model})"
-            )
+        try:
+            check_base_model(adapter, self.base_model)
+        except InvalidArgument as exc:
+            raise UnverifiedAdapter(str(exc)) from None
