@@ -13,21 +13,13 @@ from pathlib import Path
 
 from nats.js import JetStreamContext
 
-from tracewheel.core.events import SUBJECT_TRACE_COMPLETED, publish
 from tracewheel.core.settings import DEFAULT_HOME
 from tracewheel.core.trace import Trace
-from tracewheel.core.trace_proto import trace_to_proto
+from tracewheel.core.trace_events import publish_trace
 from tracewheel.core.trace_size import DEFAULT_MAX_TRACE_BYTES, TraceTooLarge, check_trace_size, keep_rejected
 from tracewheel.core.trelis import write_trelis_file
-from tracewheel.v1 import events_pb2
 
 logger = logging.getLogger(__name__)
-
-
-async def publish_trace(js: JetStreamContext, trace: Trace) -> bool:
-    """Publishes `TraceCompleted` with the trace id as Msg-Id; False when it was a duplicate."""
-    payload = events_pb2.TraceCompleted(trace=trace_to_proto(trace))
-    return await publish(js, SUBJECT_TRACE_COMPLETED, payload, trace.id)
 
 
 class TraceOutput:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -13,11 +14,15 @@ from tracewheel.core.http_security import HttpSecurity
 from tracewheel.core.http_server import HttpServer
 from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.service import Cleanup, service_main
+from tracewheel.core.trace_events import TraceSink
 from tracewheel.inference.adapters import ModelRegistry
+from tracewheel.inference.capture.http import install_capture
+from tracewheel.inference.capture.runtime import CaptureRuntime, capture_runtime
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.deploy import Deployer
 from tracewheel.inference.events import TRAINED, follow_deployments, make_trained_handler
 from tracewheel.inference.openai_api import create_app
+from tracewheel.inference.passthrough import NoAdapters, create_passthrough_app
 from tracewheel.inference.provenance import Provenance
 from tracewheel.inference.runtime import build_state
 from tracewheel.inference.server import InferenceControlServicer
@@ -33,9 +38,12 @@ from tracewheel.v1 import inference_pb2_grpc
 SERVICE_NAME = "tracewheel.v1.InferenceControl"
 
 
-async def _backend(settings: InferenceSettings) -> tuple[ModelRegistry, Any, Callable[[], None]]:
-    """The registry, the HTTP app and a stop function of the configured backend."""
+async def _backend(settings: InferenceSettings) -> tuple[ModelRegistry, Any, Callable[[], object]]:
+    """The registry, the HTTP app and a stop function (maybe async) of the configured backend."""
     security = HttpSecurity.from_settings(settings.auth_token, settings, settings.http_host, "TW_INFERENCE_")
+    if settings.backend == "upstream":
+        app, client = create_passthrough_app(settings, security)
+        return ModelRegistry(NoAdapters(), settings.served_model_name or "upstream"), app, client.aclose
     if settings.backend == "vllm":
         served = settings.served_model_name or settings.model
         url = f"http://127.0.0.1:{settings.vllm_port}"
@@ -66,12 +74,13 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
     inference_pb2_grpc.add_InferenceControlServicer_to_server(
         InferenceControlServicer(registry, deployer), server.server
     )
+    capture, sink = await _start_capture(settings, app) if settings.capture else (None, None)
     http = HttpServer(app, settings.http_host, settings.http_port)
     await http.start()
     stop = asyncio.Event()
     consumers: list[asyncio.Task[None]] = []
     nats_client = None
-    if settings.consume_events:
+    if settings.consume_events and settings.backend != "upstream":
         nats_client, js = await connect(settings.nats_url, "inference", settings)
         await ensure_streams(js, declared_streams(settings.nats_user))
         # the gate runs on one replica (a shared durable); every replica follows what was deployed
@@ -86,9 +95,22 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
         if nats_client is not None:
             await nats_client.close()
         await http.stop()
-        stop_backend()
+        if capture is not None and sink is not None:
+            await capture.stop()  # open conversations completed, every trace sent or spooled
+            await sink.close()
+        if inspect.isawaitable(stopped := stop_backend()):
+            await stopped
 
     return cleanup
+
+
+async def _start_capture(settings: InferenceSettings, app: Any) -> tuple[CaptureRuntime, TraceSink]:
+    """Capture on the OpenAI app (docs/capture.md): conversations published as traces.v1.completed."""
+    sink = TraceSink(lambda: connect(settings.nats_url, "inference-capture", settings))
+    capture = capture_runtime(settings, settings.home, sink.send, settings.max_trace_bytes)
+    install_capture(app, capture)
+    await capture.start()
+    return capture, sink
 
 
 def main() -> None:

@@ -10,18 +10,21 @@ from pydantic_settings import SettingsConfigDict
 
 from tracewheel.core.http_security import HttpOptions
 from tracewheel.core.settings import ServiceSettings
+from tracewheel.inference.capture.options import CaptureOptions
 from tracewheel.inference.gate import GateMode
+from tracewheel.inference.passthrough import UpstreamOptions
 
 
-class InferenceSettings(ServiceSettings, HttpOptions):
+class InferenceSettings(ServiceSettings, HttpOptions, CaptureOptions, UpstreamOptions):
     model_config = SettingsConfigDict(env_prefix="TW_INFERENCE_", extra="forbid", frozen=True)
 
     grpc_port: int = Field(default=50051, ge=0, le=65535, description="gRPC control port.")
     http_host: str = Field(default="127.0.0.1", description="Address the OpenAI HTTP API binds to.")
     http_port: int = Field(default=8000, ge=0, le=65535, description="OpenAI HTTP API port.")
-    backend: Literal["transformers", "vllm"] = Field(
+    backend: Literal["transformers", "vllm", "upstream"] = Field(
         default="transformers",
-        description="transformers: the embedded CPU engine; vllm: own a `vllm serve` process (GPU).",
+        description="transformers: the embedded CPU engine; vllm: own a `vllm serve` process (GPU); upstream: "
+        "pass-through to the OpenAI-compatible server at upstream_url (for capture; no adapters, no deployments).",
     )
     model: str = Field(
         default="SmolLM2-135M-Instruct",
@@ -123,4 +126,13 @@ class InferenceSettings(ServiceSettings, HttpOptions):
             )
         if "deploy_max_p" in self.model_fields_set and self.deploy_gate != "paired":
             raise ValueError(f"deploy_max_p applies to the paired gate only, not to deploy_gate={self.deploy_gate!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _upstream_settings(self) -> InferenceSettings:
+        if (self.backend == "upstream") != bool(self.upstream_url):
+            raise ValueError("upstream_url is set exactly when backend is 'upstream' (pass-through mode)")
+        # a pass-through has no adapters: it must not take models.v1.trained from the real inference service
+        if self.backend == "upstream" and self.consume_events and "consume_events" in self.model_fields_set:
+            raise ValueError("consume_events does not apply to backend 'upstream' (it serves no adapters)")
         return self
