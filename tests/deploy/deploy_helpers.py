@@ -27,6 +27,7 @@ GRPC_PORTS = {spec.name: spec.grpc_port for spec in SERVICES}
 HTTP_PORTS = {spec.name: spec.http_port for spec in SERVICES if spec.http_port is not None} | {
     "task-site": TASK_SITE_PORT
 }
+METRICS_PORTS = {"agent": 9464, "trainer": 9464}  # gRPC-only services serve /metrics on TW_*_METRICS_PORT
 NATS_CLIENT_PORT = NATS_PORT
 
 

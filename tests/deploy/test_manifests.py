@@ -18,6 +18,7 @@ from deploy_helpers import (
     GRPC_PORTS,
     HTTP_PORTS,
     KUSTOMIZE_NAMESPACE,
+    METRICS_PORTS,
     NATS_CLIENT_PORT,
     OVERLAYS,
     containers,
@@ -76,6 +77,7 @@ def test_services_listen_on_the_architecture_ports_with_grpc_probes(rendered, ov
         (container,) = containers(find(objects, "Deployment", service))
         ports = {p["containerPort"] for p in container["ports"]}
         expected = {GRPC_PORTS[service]} | ({HTTP_PORTS[service]} if service in HTTP_PORTS else set())
+        expected |= {METRICS_PORTS[service]} if service in METRICS_PORTS else set()
         assert ports == expected, f"{service} listens on {ports}, the architecture says {expected}"
         for probe in ("readinessProbe", "livenessProbe"):
             assert container[probe].get("grpc", {}).get("port") == GRPC_PORTS[service], f"{service} {probe}"
@@ -84,6 +86,17 @@ def test_services_listen_on_the_architecture_ports_with_grpc_probes(rendered, ov
     (site,) = containers(find(objects, "Deployment", "task-site"))
     assert {p["containerPort"] for p in site["ports"]} == {HTTP_PORTS["task-site"]}
     assert {p["port"] for p in find(objects, "Service", "nats")["spec"]["ports"]} == {NATS_CLIENT_PORT}
+
+
+def test_every_service_is_annotated_for_prometheus(rendered, overlay):
+    objects = rendered[overlay]
+    for service in SERVICES:
+        port = str(METRICS_PORTS.get(service) or HTTP_PORTS[service])
+        pod = find(objects, "Deployment", service)["spec"]["template"]["metadata"]
+        for annotations in (pod["annotations"], find(objects, "Service", service)["metadata"]["annotations"]):
+            assert annotations["prometheus.io/scrape"] == "true", service
+            assert annotations["prometheus.io/port"] == port, service
+            assert annotations["prometheus.io/path"] == "/metrics", service
 
 
 def test_images_are_those_of_docker_compose(rendered, compose, overlay):

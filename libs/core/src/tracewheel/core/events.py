@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -28,6 +29,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from tracewheel.core.errors import ConfigError
+from tracewheel.core.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING, EVENTS_HANDLED
 from tracewheel.core.settings import NatsOptions
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ STREAMS: dict[str, list[str]] = {
     "MODELS": ["models.v1.>"],
     "DEADLETTER": [DEAD_LETTER_PREFIX + ">"],
 }
+LAG_SAMPLE_S = 15.0  # how often a consumer refreshes its lag gauges from the consumer info
 DUPLICATE_WINDOW_S = 24 * 3600.0  # a day: redeliveries from a restarted publisher still dedup
 
 
@@ -203,6 +206,17 @@ async def subscribe(js: JetStreamContext, spec: ConsumerSpec[P]) -> JetStreamCon
     return await js.pull_subscribe(spec.subject, durable=spec.durable, stream=spec.stream, config=config)
 
 
+async def _sample_lag(subscription: JetStreamContext.PullSubscription, durable: str) -> None:
+    """Sets the consumer's lag gauges from its JetStream consumer info (a metric is never worth a crash)."""
+    try:
+        info = await subscription.consumer_info()
+    except Exception as exc:  # a slow or restarting server: keep consuming, sample next time
+        log.debug("consumer info of %s unavailable: %s", durable, exc)
+        return
+    CONSUMER_PENDING.labels(durable).set(info.num_pending or 0)
+    CONSUMER_ACK_PENDING.labels(durable).set(info.num_ack_pending or 0)
+
+
 async def run_consumer(
     js: JetStreamContext,
     spec: ConsumerSpec[P],
@@ -215,13 +229,19 @@ async def run_consumer(
     """Fetches and handles messages one at a time, in order, until `stop` is set."""
     subscription = await subscribe(js, spec)
     log.info("consuming %s as %s", spec.subject, spec.durable)
+    sampled_at = 0.0
     try:
         while not stop.is_set():
+            if time.monotonic() - sampled_at >= LAG_SAMPLE_S:
+                sampled_at = time.monotonic()
+                await _sample_lag(subscription, spec.durable)
             try:
                 messages = await subscription.fetch(batch, timeout=poll_s)
             except (NatsTimeoutError, TimeoutError):  # no message within poll_s (either error type)
                 continue
             for msg in messages:
-                await handle_one(js, spec, msg, handler)
+                outcome = await handle_one(js, spec, msg, handler)
+                EVENTS_HANDLED.labels(spec.durable, outcome).inc()
+                CONSUMER_PENDING.labels(spec.durable).set(msg.metadata.num_pending)
     finally:
         await subscription.unsubscribe()

@@ -14,7 +14,9 @@ from typing import TypeVar
 
 from tracewheel.core.errors import ConfigError, Unavailable
 from tracewheel.core.grpc_server import GrpcServer, serve_until_signal
+from tracewheel.core.http_server import HttpServer
 from tracewheel.core.logging import configure_logging
+from tracewheel.core.metrics import MetricsApp
 from tracewheel.core.settings import ServiceSettings, load_settings
 from tracewheel.core.trace_size import wire_limit
 
@@ -30,8 +32,19 @@ async def _serve(settings: S, service_names: list[str], setup: Setup[S] | None) 
     # every gRPC message may carry the largest trace the settings allow (one size policy)
     server = GrpcServer(service_names, auth_token=token, max_message_bytes=wire_limit(settings.max_trace_bytes))
     server.bind(settings.grpc_host, settings.grpc_port)
+    metrics = None
+    if settings.metrics_port:  # services without an HTTP server (agent, trainer) are scraped here
+        metrics = HttpServer(MetricsApp(token), settings.grpc_host, settings.metrics_port)
+        await metrics.start()
     cleanup = await setup(settings, server) if setup is not None else None
-    await serve_until_signal(server, on_stop=cleanup)
+
+    async def stop() -> None:
+        if cleanup is not None:
+            await cleanup()
+        if metrics is not None:
+            await metrics.stop()
+
+    await serve_until_signal(server, on_stop=stop)
 
 
 def service_main(name: str, settings_cls: type[S], service_names: list[str], setup: Setup[S] | None = None) -> None:

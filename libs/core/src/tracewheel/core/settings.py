@@ -85,6 +85,13 @@ class ServiceSettings(BaseSettings, NatsOptions):
     log_level: str = Field(default="INFO", description="Python logging level name.")
     grpc_host: str = Field(default="127.0.0.1", description="Address the gRPC server binds to.")
     grpc_port: int = Field(default=0, ge=0, le=65535, description="gRPC port; each service sets its default.")
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of a small HTTP listener serving Prometheus `/metrics` on grpc_host (0: off); services "
+        "with an HTTP server also serve /metrics there.",
+    )
     auth_token: SecretStr | None = Field(
         default=None,
         description="When set, every gRPC call and HTTP request (but health) must send `authorization: Bearer "

@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 
 from tracewheel.core.errors import TraceValidationError
 from tracewheel.core.events import SUBJECT_DATASET_BUILT, SUBJECT_TRACE_COMPLETED, ConsumerSpec, PoisonMessage, publish
+from tracewheel.core.metrics import BUILDS, TRACES_INGESTED, TRACES_REFUSED
 from tracewheel.core.trace import Trace
 from tracewheel.core.trace_proto import trace_from_proto
 from tracewheel.core.trace_size import TraceTooLarge, keep_rejected
@@ -69,7 +70,7 @@ class DatasetEvents:
         """Stores one trace; a malformed one is poison (it would never succeed)."""
         try:
             trace = trace_from_proto(payload.trace)
-            await self.ingest(trace)
+            await self.ingest(trace, path="nats")
         except TraceValidationError as exc:
             raise PoisonMessage(str(exc)) from exc
         except TraceTooLarge as exc:
@@ -77,13 +78,20 @@ class DatasetEvents:
                 await asyncio.to_thread(keep_rejected, self.rejected_home, trace.id, trace, str(exc))
             raise PoisonMessage(str(exc)) from exc
 
-    async def ingest(self, trace: Trace) -> IngestResult:
-        """Stores a trace (idempotent) and pokes the build trigger when it added an approved one.
+    async def ingest(self, trace: Trace, path: str = "grpc") -> IngestResult:
+        """Stores a trace (idempotent) and pokes the build trigger when it added an approved one; `path`
+        labels the ingest metrics.
 
         Raises:
             TraceValidationError: the trace is malformed; nothing is stored.
+            TraceTooLarge: the trace is over the size limit; nothing is stored.
         """
-        result = await asyncio.to_thread(self.store.ingest, trace)
+        try:
+            result = await asyncio.to_thread(self.store.ingest, trace)
+        except (TraceValidationError, TraceTooLarge):
+            TRACES_REFUSED.labels(path).inc()
+            raise
+        TRACES_INGESTED.labels(path).inc()
         if result.created and result.status == CurationStatus.APPROVED:
             self.trigger.poke()
         return result
@@ -97,7 +105,12 @@ class DatasetEvents:
         async with self._build_lock:
             if not force:
                 await asyncio.to_thread(check_threshold, self.store, self.threshold)
-            result = await asyncio.to_thread(self.builder.build)
+            try:
+                result = await asyncio.to_thread(self.builder.build)
+            except Exception:
+                BUILDS.labels("failed").inc()
+                raise
+            BUILDS.labels("created" if result.created else "unchanged").inc()
             if result.created:
                 await self.publish_built(result.record)
             return result

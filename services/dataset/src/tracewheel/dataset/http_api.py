@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tracewheel.core.errors import InvalidArgument, TracewheelError
 from tracewheel.core.http_security import HttpGuard, HttpSecurity
+from tracewheel.core.metrics import instrument
 from tracewheel.core.trace import Verdict
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.records import BuildRecord, StoredTrace, TraceQuery
@@ -130,6 +131,7 @@ def create_app(
     app = FastAPI(title="tracewheel dataset")
     if security is not None:
         app.add_middleware(HttpGuard, security=security, error_body=lambda _status, message: {"error": message})
+    instrument(app, "dataset")  # after the guard, so its refusals are counted
 
     @app.get("/health")
     def health() -> dict[str, str]:

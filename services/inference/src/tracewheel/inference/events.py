@@ -31,6 +31,7 @@ from tracewheel.core.events import (
     PoisonMessage,
     publish,
 )
+from tracewheel.core.metrics import DEPLOYMENTS
 from tracewheel.inference.deploy import Deployer
 from tracewheel.v1 import events_pb2
 
@@ -54,7 +55,9 @@ def make_trained_handler(js: JetStreamContext, deployer: Deployer) -> Handler[ev
                 deployer.apply_trained, event.adapter_name, event.adapter_path, claimed, baseline
             )
         except InvalidArgument as exc:
+            DEPLOYMENTS.labels("refused").inc()
             raise PoisonMessage(f"adapter {event.adapter_name!r} cannot be served: {exc}") from exc
+        DEPLOYMENTS.labels("deployed" if decision.deployed else "kept").inc()
         if decision.deployed:
             deployed_at = Timestamp()
             deployed_at.GetCurrentTime()

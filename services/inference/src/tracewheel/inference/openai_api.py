@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from tracewheel.core.errors import ResourceExhausted, TracewheelError
 from tracewheel.core.http_security import HttpGuard, HttpSecurity
+from tracewheel.core.metrics import instrument
 from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.inference.chat import ChatCompletionRequest, ToolChoice, build_prompt, token_budget
 from tracewheel.inference.engine import Engine, SamplingParams
@@ -193,9 +194,11 @@ def domain_error_response(exc: TracewheelError) -> JSONResponse:
 
 
 def guard(app: FastAPI, security: HttpSecurity | None) -> None:
-    """Adds the token, Host/Origin and body-size checks (`HttpGuard`) with OpenAI error bodies."""
+    """Adds the token, Host/Origin and body-size checks (`HttpGuard`) with OpenAI error bodies, then `/metrics`
+    and the request metrics outside the guard (its refusals count)."""
     if security is not None:
         app.add_middleware(HttpGuard, security=security, error_body=lambda status, message: error_body(message, status))
+    instrument(app, "inference")
 
 
 def create_app(state: ServingState, security: HttpSecurity | None = None) -> FastAPI:

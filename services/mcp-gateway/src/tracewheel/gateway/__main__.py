@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.core.http_server import HttpServer
+from tracewheel.core.metrics import instrument_asgi
 from tracewheel.core.service import service_main
 from tracewheel.gateway.aggregate import Aggregator, load_server_specs
 from tracewheel.gateway.config import GatewaySettings
@@ -34,7 +35,8 @@ async def setup(settings: GatewaySettings, server: GrpcServer) -> Callable[[], A
         gateway, allowed_hosts=hosts, allowed_origins=origins, auth_token=token, idle_timeout_s=settings.idle_timeout_s
     )
     await endpoint.start()
-    http = HttpServer(endpoint, settings.http_host, settings.http_port)
+    app = instrument_asgi(endpoint, "gateway", frozenset({"/mcp"}), token)
+    http = HttpServer(app, settings.http_host, settings.http_port)
     await http.start()
     gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(gateway), server.server)
 

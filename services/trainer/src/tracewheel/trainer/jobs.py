@@ -23,6 +23,7 @@ from typing import Any
 from tracewheel.core.errors import FailedPrecondition, NotFound
 from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.files import write_json_atomically
+from tracewheel.core.metrics import TRAINING_JOBS
 from tracewheel.trainer.evaluation import EvalTarget, evaluate_adapter, read_evaluation
 from tracewheel.trainer.isolated import train_in_subprocess
 from tracewheel.trainer.recipe import Recipe
@@ -154,6 +155,8 @@ class JobQueue:
         updated = dataclasses.replace(job, **changes, updated_at=time.time())  # type: ignore[arg-type]
         self._jobs[job.id] = updated
         self._store.save(self._jobs)
+        if "state" in changes:
+            TRAINING_JOBS.labels(str(updated.state)).inc()
         return updated
 
     def list(self) -> list[Job]:
@@ -189,6 +192,7 @@ class JobQueue:
             )
             self._jobs[job.id] = job
             self._store.save(self._jobs)
+            TRAINING_JOBS.labels(str(JobState.QUEUED)).inc()
             self._lock.notify_all()
         for old in superseded:
             self._notify(self._jobs[old.id])

@@ -37,6 +37,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import Cache
 
 from tracewheel.core.errors import ResourceExhausted
+from tracewheel.core.metrics import INFERENCE_QUEUE_DEPTH, INFERENCE_RUNNING, INFERENCE_TOKENS
 from tracewheel.inference.engine.attention import use_gqa_attention
 from tracewheel.inference.engine.kv import KV, cache_kv, growing_cache
 from tracewheel.inference.engine.merging import BASE_ADAPTER, MergedWeights
@@ -170,6 +171,8 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
 
     def start(self) -> Engine:
+        INFERENCE_QUEUE_DEPTH.set_function(lambda: self.waiting)
+        INFERENCE_RUNNING.set_function(lambda: self.running)
         self._thread.start()
         return self
 
@@ -343,6 +346,7 @@ class Engine:
             self._finish(handle, "stop")
             return False
         handle.out_ids.append(token)
+        INFERENCE_TOKENS.inc()
         if self._flush(handle, final=False):
             self._finish(handle, "stop")
             return False
