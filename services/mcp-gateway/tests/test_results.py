@@ -80,6 +80,14 @@ def test_errors_are_flagged_and_headed(tmp_path: Path) -> None:
     assert result.text == "### Error\nRef e9 not found."
 
 
+def test_an_error_that_opens_with_the_heading_keeps_one(tmp_path: Path) -> None:
+    already = mcp_types.CallToolResult(
+        content=[mcp_types.TextContent(type="text", text="### Error\nno")], is_error=True
+    )
+
+    assert result_from_mcp(already, ResultRenderer(tmp_path)).text == "### Error\nno"
+
+
 def test_mcp_results_convert(tmp_path: Path) -> None:
     result = mcp_types.CallToolResult(
         content=[

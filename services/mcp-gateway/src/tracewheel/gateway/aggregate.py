@@ -1,96 +1,58 @@
 """External MCP servers behind the gateway (the "aggregator").
 
-The servers come from a file in the shape MCP clients use:
-`{"mcpServers": {name: {"command": ..., "args": [...], "env": {...}} | {"url": ...}}}`.
-A `command` server is started as a child process and spoken to over stdio; a `url` server is
-reached over streamable HTTP. Each tool of server `name` is offered as `name__tool`: always
+The servers come from the `mcpServers` file (server_specs.py). A `command` server is started
+as a child process and spoken to over stdio; a `url` server is reached over streamable HTTP
+(`type` "http", the default) or the older HTTP+SSE transport (`type` "sse"), with the
+`headers` given (e.g. a bearer token). Each tool of server `name` is offered as `name__tool`: always
 prefixed, so names never collide with the built-in browser tools or with another server's,
 and a trace says which server answered. Server names are `[A-Za-z0-9-]`, `_` between them
 (never `__`, so the prefix splits unambiguously).
 
-A stdio server that died is restarted on the next call: the call that finds the connection
-closed restarts the server and is retried once. Each server's connection lives in its own
-task, because the SDK's transports are anyio task groups that must be exited by the task that
-entered them.
+A server that died (a stdio process gone, an HTTP server that dropped the session) is
+reconnected on the next call: the call that finds the connection closed reconnects and is
+retried once; a server that still cannot be reached answers the call with an `is_error`
+result naming it and the reason, and the other servers' tools keep working. Each server's
+connection lives in its own task, because the SDK's transports are anyio task groups that
+must be exited by the task that entered them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import anyio
+import httpx2
 from mcp import types as mcp_types
 from mcp.client.session import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CONNECTION_CLOSED
 
-from tracewheel.core.errors import ConfigError, Unavailable
+from tracewheel.core.errors import Unavailable
+from tracewheel.gateway.server_specs import SEPARATOR, ServerSpec, load_server_specs, parse_server_specs
 
 logger = logging.getLogger(__name__)
 
-SEPARATOR = "__"
-_SERVER_NAME = re.compile(r"^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$")
 _BROKEN = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError)
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    """One external MCP server: a command to run (stdio) or a URL (streamable HTTP)."""
-
-    name: str
-    command: str | None = None
-    args: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
-    url: str | None = None
-
-
-def parse_server_specs(data: Any) -> list[ServerSpec]:
-    """The servers of an `{"mcpServers": {...}}` document.
-
-    Raises:
-        ConfigError: the document does not have that shape; the message says where.
-    """
-    servers = data.get("mcpServers") if isinstance(data, dict) else None
-    if not isinstance(servers, dict):
-        raise ConfigError('MCP servers file: expected {"mcpServers": {name: {...}}}')
-    specs = []
-    for name, entry in servers.items():
-        where = f"MCP servers file: mcpServers.{name}"
-        if not _SERVER_NAME.match(name):
-            raise ConfigError(f"{where}: a server name is letters, digits, '-' and single '_'")
-        if not isinstance(entry, dict) or ("command" in entry) == ("url" in entry):
-            raise ConfigError(f"{where}: give either 'command' (with optional 'args', 'env') or 'url'")
-        args, env = entry.get("args", []), entry.get("env", {})
-        if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
-            raise ConfigError(f"{where}.args: expected a list of strings")
-        if not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
-            raise ConfigError(f"{where}.env: expected an object of strings")
-        specs.append(ServerSpec(name, entry.get("command"), tuple(args), dict(env), entry.get("url")))
-    return specs
-
-
-def load_server_specs(path: Path) -> list[ServerSpec]:
-    """The servers listed in the JSON file at `path`.
-
-    Raises:
-        ConfigError: the file is missing, not JSON, or not in the `mcpServers` shape.
-    """
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read MCP servers file {path}: {exc}") from exc
-    return parse_server_specs(data)
+# the SDK's own defaults: requests 30 s, a response stream may stay open 5 minutes between events
+HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
+__all__ = [
+    "SEPARATOR",
+    "Aggregator",
+    "ExternalServer",
+    "ExternalTool",
+    "ServerSpec",
+    "load_server_specs",
+    "parse_server_specs",
+]
 
 
 @dataclass(frozen=True)
@@ -110,6 +72,28 @@ class ExternalTool:
         return self.tool.input_schema
 
 
+def http_error(response: httpx2.Response) -> str:
+    """An HTTP error status in words; 401 and 403 say where to look."""
+    hint = " (check the headers it is sent: its token, a Host it accepts)" if response.status_code in (401, 403) else ""
+    return f"HTTP {response.status_code} {response.reason_phrase} from {response.request.url}{hint}"
+
+
+def failure(exc: BaseException) -> str:
+    """What went wrong with a server, in one line: the first error inside the SDK's task-group wrappers."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return http_error(exc.response)
+    if isinstance(exc, httpx2.ConnectError):
+        try:
+            return f"cannot connect to {exc.request.url}: {exc}"
+        except RuntimeError:  # no request attached
+            return f"cannot connect: {exc}"
+    if isinstance(exc, MCPError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 class ExternalServer:
     """A connection to one external MCP server, restarted when it breaks.
 
@@ -125,6 +109,8 @@ class ExternalServer:
         self.errlog = errlog or sys.stderr
         self.tools: list[ExternalTool] = []
         self.restarts = 0
+        self.last_http_error: str | None = None
+        """The last HTTP error status the server answered (the SDK reports it without the status)."""
         self._session: ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -141,22 +127,45 @@ class ExternalServer:
         self._task = asyncio.create_task(self._hold_connection(ready), name=f"mcp-server-{self.spec.name}")
         try:
             self._session = await ready
+            await self.refresh()
         except Exception as exc:
             await self.close()
-            raise Unavailable(f"MCP server {self.spec.name!r} did not start: {exc}") from exc
-        await self.refresh()
+            raise Unavailable(
+                f"MCP server {self.spec.name!r} {self._where()} failed to connect: {self.explain(exc)}"
+            ) from exc
+
+    def explain(self, exc: BaseException) -> str:
+        """What went wrong, with the HTTP status the server answered when the SDK's error leaves it out."""
+        reason = failure(exc)
+        if self.last_http_error and self.last_http_error not in reason:
+            return f"{self.last_http_error}: {reason}"
+        return reason
+
+    async def _record_status(self, response: httpx2.Response) -> None:
+        self.last_http_error = http_error(response) if response.status_code >= 400 else None
+
+    def _where(self) -> str:
+        return f"({self.spec.kind} {self.spec.url})" if self.spec.url else f"({self.spec.command})"
+
+    async def _transport(self, stack: contextlib.AsyncExitStack) -> tuple[Any, Any]:
+        spec = self.spec
+        if spec.kind == "sse":
+            assert spec.url is not None
+            return await stack.enter_async_context(sse_client(spec.url, headers=dict(spec.headers) or None))
+        if spec.kind == "http":
+            assert spec.url is not None
+            hooks = {"response": [self._record_status]}
+            client = httpx2.AsyncClient(headers=dict(spec.headers), timeout=HTTP_TIMEOUT, event_hooks=hooks)
+            await stack.enter_async_context(client)
+            return await stack.enter_async_context(streamable_http_client(spec.url, http_client=client))
+        assert spec.command is not None
+        params = StdioServerParameters(command=spec.command, args=list(spec.args), env=dict(spec.env) or None)
+        return await stack.enter_async_context(stdio_client(params, errlog=self.errlog))
 
     async def _hold_connection(self, ready: asyncio.Future[ClientSession]) -> None:
         try:
             async with contextlib.AsyncExitStack() as stack:
-                if self.spec.url is not None:
-                    read, write = await stack.enter_async_context(streamable_http_client(self.spec.url))
-                else:
-                    assert self.spec.command is not None
-                    params = StdioServerParameters(
-                        command=self.spec.command, args=list(self.spec.args), env=dict(self.spec.env) or None
-                    )
-                    read, write = await stack.enter_async_context(stdio_client(params, errlog=self.errlog))
+                read, write = await self._transport(stack)
                 session = await stack.enter_async_context(
                     ClientSession(read, write, read_timeout_seconds=self.timeout_s)
                 )
@@ -168,7 +177,7 @@ class ExternalServer:
                 ready.set_exception(exc if isinstance(exc, Exception) else Unavailable("cancelled"))
             if not isinstance(exc, Exception):
                 raise
-            logger.warning("MCP server %s: connection ended: %s", self.spec.name, exc)
+            logger.warning("MCP server %s: connection ended: %s", self.spec.name, failure(exc))
 
     async def refresh(self) -> list[ExternalTool]:
         """Lists the server's tools again (following pagination)."""
@@ -277,16 +286,19 @@ class Aggregator:
         return next((t for t in server.tools if t.name == name), None) if server else None
 
     async def call_tool(self, tool: ExternalTool, arguments: Mapping[str, Any] | None) -> mcp_types.CallToolResult:
-        """Calls `tool` on its server; protocol errors come back as `is_error` results the model can read.
-
-        Raises:
-            Unavailable: the server is down and could not be restarted.
-        """
+        """Calls `tool` on its server. Whatever goes wrong there (a protocol error, a server that is
+        down and does not come back, a broken connection) is an `is_error` result the model can
+        read, naming the server and the reason; the other servers are not affected."""
+        server = self.servers[tool.server]
         try:
-            return await self.servers[tool.server].call_tool(tool.tool.name, arguments)
-        except MCPError as exc:
-            text = f"### Error\n{tool.name} failed: {exc.message}"
-            return mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
+            return await server.call_tool(tool.tool.name, arguments)
+        except Unavailable as exc:
+            reason = str(exc)
+        except (MCPError, TimeoutError, httpx2.HTTPError, *_BROKEN) as exc:
+            reason = server.explain(exc)
+        logger.warning("external tool %s failed: %s", tool.name, reason)
+        text = f"### Error\n{tool.name} failed: {reason}"
+        return mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
 
     async def close(self) -> None:
         """Stops every server."""

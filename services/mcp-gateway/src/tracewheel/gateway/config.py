@@ -34,8 +34,9 @@ class GatewaySettings(ServiceSettings, BrowserOptions):
     # External MCP servers.
     mcp_servers_file: Path | None = Field(
         default=None,
-        description='JSON file `{"mcpServers": {name: {"command", "args", "env"} | {"url"}}}` of external MCP '
-        "servers whose tools the gateway serves beside its own (named `<name>__<tool>`); unset: none.",
+        description='JSON file `{"mcpServers": {name: {"command", "args", "env"} | {"url", "type": "http"|"sse", '
+        '"headers"}}}` of external MCP servers whose tools the gateway serves beside its own (named '
+        "`<name>__<tool>`); header and env values may read the gateway's environment as `${NAME}`; unset: none.",
     )
     external_call_timeout_s: float = Field(
         default=60.0, gt=0, description="Seconds an external MCP server may take to answer one request."

@@ -125,7 +125,9 @@ class ResultRenderer:
         Raises:
             OSError: a blob could not be written.
         """
-        lines: list[str] = [ERROR_HEADING] if is_error else []
+        first_text = next((part.text for part in parts if isinstance(part, TextPart) and part.text), "")
+        # an error that already opens with the heading (@playwright/mcp's, the aggregator's) keeps one
+        lines: list[str] = [ERROR_HEADING] if is_error and not first_text.startswith(ERROR_HEADING) else []
         attachments: list[Attachment] = []
         for part in parts:
             if isinstance(part, TextPart):

@@ -153,9 +153,10 @@ class Gateway:
     async def call(self, session_id: str, name: str, arguments: dict[str, Any]) -> TimedResult:
         """Calls a tool by its OpenAI or original name.
 
+        An external server that is down or fails answers with an `is_error` result (aggregate.py).
+
         Raises:
             SessionNotFound: there is no such session.
-            Unavailable: an external server is down and could not be restarted.
         """
         session = self.get(session_id)
         started = time.perf_counter()
