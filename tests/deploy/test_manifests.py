@@ -93,10 +93,10 @@ def test_every_service_is_annotated_for_prometheus(rendered, overlay):
     for service in SERVICES:
         port = str(METRICS_PORTS.get(service) or HTTP_PORTS[service])
         pod = find(objects, "Deployment", service)["spec"]["template"]["metadata"]
-        for annotations in (pod["annotations"], find(objects, "Service", service)["metadata"]["annotations"]):
-            assert annotations["prometheus.io/scrape"] == "true", service
-            assert annotations["prometheus.io/port"] == port, service
-            assert annotations["prometheus.io/path"] == "/metrics", service
+        for annotated in (pod["annotations"], find(objects, "Service", service)["metadata"]["annotations"]):
+            assert annotated["prometheus.io/scrape"] == "true", service
+            assert annotated["prometheus.io/port"] == port, service
+            assert annotated["prometheus.io/path"] == "/metrics", service
 
 
 def test_images_are_those_of_docker_compose(rendered, compose, overlay):

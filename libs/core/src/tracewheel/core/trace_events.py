@@ -62,8 +62,8 @@ class TraceSink:
         """
         task = self._task
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-            self._task = asyncio.create_task(self._connected(), name="trace-sink-connect")
-        _, js = await asyncio.shield(self._task)
+            task = self._task = asyncio.create_task(self._connected(), name="trace-sink-connect")
+        _, js = await asyncio.shield(task)
         return await publish_trace(js, trace)
 
     async def close(self) -> None:

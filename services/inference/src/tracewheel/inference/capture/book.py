@@ -223,7 +223,7 @@ class CaptureBook:
                 f"no open captured trace {key!r}: give the {TRACE_HEADER} your calls sent or the id of one of "
                 "its chat completions"
             )
-        extra = {"feedback_thumbs": feedback.thumbs} if feedback is not None and feedback.thumbs else {}
+        extra: dict[str, str] = {"feedback_thumbs": feedback.thumbs} if feedback is not None and feedback.thumbs else {}
         traces = self._close(conversation, Completion("client", feedback.outcome() if feedback else None, extra))
         if not traces:
             raise TracewheelError(f"trace {key!r}: its messages cannot form a trace (see the service log)")

@@ -39,7 +39,7 @@ def _text(content: Any, where: str, problems: list[str]) -> str | None:
     return json.dumps(content, ensure_ascii=False)
 
 
-def _arguments(value: Any, where: str, problems: list[str]) -> str:
+def _arguments(value: object, where: str, problems: list[str]) -> str:
     if not isinstance(value, str):
         value = json.dumps(value if value is not None else {}, ensure_ascii=False)
     try:
