@@ -53,3 +53,26 @@ async def test_rest_invalid_requests_answer_400_with_an_error(servers: tuple[htt
     assert response.status_code == 400 and "status" in response.json()["error"]
     response = await client.get("/api/traces", params={"page_size": 0})
     assert response.status_code == 400 and "page_size" in response.json()["error"]
+
+
+async def test_numbers_past_a_sql_integer_are_a_400_not_an_overflow(
+    servers: tuple[httpx.AsyncClient, object], store, make_trace
+) -> None:
+    """Found by the schemathesis run (tests/test_fuzz_openapi.py): a revision past BIGINT reached SQLite."""
+    client, _stub = servers
+    store.ingest(make_trace("run-0"))
+    huge = 2**63
+    deleted = await client.delete("/api/traces/run-0/messages/1", params={"base_revision": huge})
+    curated = await client.post("/api/traces/run-0/curate", json={"status": "rejected", "base_revision": huge})
+    edited = await client.post(f"/api/traces/run-0/messages/{huge}", json={"base_revision": 0, "content": "x"})
+    for response in (deleted, curated, edited):
+        assert response.status_code == 400 and "invalid request" in response.json()["error"]
+
+
+async def test_a_body_that_is_not_json_gets_the_error_shape(servers: tuple[httpx.AsyncClient, object]) -> None:
+    """Found by the schemathesis run: FastAPI's own refusals answered {"detail": ...}, not {"error": ...}."""
+    client, _stub = servers
+    broken = await client.post("/api/builds", content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    unknown = await client.get("/api/nowhere")
+    assert broken.status_code == 400 and "parsing the body" in broken.json()["error"]
+    assert unknown.status_code == 404 and unknown.json()["error"]

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import grpc
+import httpx
 import openai
 import pytest
 
@@ -178,3 +179,15 @@ def test_adapters_load_alias_rollback_and_bad_adapters(
     assert client.chat.completions.create(model="cand-1", **ask).choices[0].message.content == adapter_text
     assert http.post(f"{base_url}/v1/unload_lora_adapter", json={"lora_name": "cand-1"}).status_code == 200
     assert client.chat.completions.create(model="tiny-qwen3", **ask).choices[0].message.content == base_text
+
+
+def test_a_body_that_is_not_json_and_an_unknown_path_get_openai_style_errors(
+    inference_service: RunningService,
+) -> None:
+    """Found by the schemathesis run (tests/test_fuzz_openapi.py): FastAPI's own refusals answered {"detail": ...}."""
+    base = inference_service.http_url
+    broken = httpx.post(f"{base}/chat/completions", content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    unknown = httpx.get(f"{base}/nowhere")
+    assert broken.status_code == 400 and broken.json()["error"]["type"] == "BadRequestError"
+    assert "parsing the body" in broken.json()["error"]["message"]
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "NotFoundError"

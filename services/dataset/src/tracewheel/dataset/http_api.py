@@ -34,10 +34,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tracewheel.core.errors import InvalidArgument, TracewheelError
 from tracewheel.core.http_security import HttpGuard, HttpSecurity
@@ -57,16 +59,20 @@ MAX_NOTES_CHARS = 20_000
 MAX_TAGS = 50
 MAX_TAG_CHARS = 100
 Tag = Annotated[str, Field(max_length=MAX_TAG_CHARS)]
+# revisions, indexes and page sizes fit a SQL BIGINT; a larger number is a 400, not a driver overflow (500)
+Revision = Annotated[int, Field(ge=0, le=2**63 - 1)]
+RevisionQuery = Annotated[int, Query(ge=0, le=2**63 - 1)]
+Index = Annotated[int, PathParam(ge=0, le=2**31 - 1)]
 
 
 class CurateBody(BaseModel):
     status: CurationStatus
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)
-    base_revision: int | None = None
+    base_revision: Revision | None = None
 
 
 class EditBody(BaseModel):
-    base_revision: int
+    base_revision: Revision
     trace: dict[str, Any]
 
 
@@ -76,7 +82,7 @@ MessageField = Literal["content", "reasoning_content"]
 class MessageEditBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    base_revision: int
+    base_revision: Revision
     content: str | None = None
     reasoning_content: str | None = None
 
@@ -95,7 +101,7 @@ class MessageEditBody(BaseModel):
 
 
 class RevisionBody(BaseModel):
-    base_revision: int
+    base_revision: Revision
 
 
 class TagsBody(BaseModel):
@@ -145,6 +151,11 @@ def create_app(
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return JSONResponse(status_code=400, content={"error": f"invalid request: {problems}"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # a body that is not JSON, an unknown path or method: the same error shape as every other refusal
+        return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)}, headers=exc.headers)
 
     _add_trace_routes(app, store)
     _add_edit_routes(app, store)
@@ -208,12 +219,12 @@ def _add_edit_routes(app: FastAPI, store: TraceStore) -> None:
         return {"revisions": [r.model_dump(mode="json") for r in store.revisions(trace_id)]}
 
     @app.post("/api/traces/{trace_id}/messages/{index}")
-    def edit_message(trace_id: str, index: int, body: MessageEditBody) -> dict[str, Any]:
+    def edit_message(trace_id: str, index: Index, body: MessageEditBody) -> dict[str, Any]:
         field, text = body.field()
         return _stored_json(store.edit_message(trace_id, body.base_revision, index, text, field))
 
     @app.delete("/api/traces/{trace_id}/messages/{index}")
-    def delete_turn(trace_id: str, index: int, base_revision: int) -> dict[str, Any]:
+    def delete_turn(trace_id: str, index: Index, base_revision: RevisionQuery) -> dict[str, Any]:
         return _stored_json(store.delete_turn(trace_id, base_revision, index))
 
     @app.post("/api/traces/{trace_id}/strip-guidance")

@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tracewheel.core.errors import ResourceExhausted, TracewheelError
 from tracewheel.core.http_security import HttpGuard, HttpSecurity
@@ -195,10 +196,18 @@ def domain_error_response(exc: TracewheelError) -> JSONResponse:
 
 def guard(app: FastAPI, security: HttpSecurity | None) -> None:
     """Adds the token, Host/Origin and body-size checks (`HttpGuard`) with OpenAI error bodies, then `/metrics`
-    and the request metrics outside the guard (its refusals count)."""
+    and the request metrics outside the guard (its refusals count), and OpenAI error bodies for Starlette's own
+    refusals (a body that is not JSON, an unknown path)."""
     if security is not None:
         app.add_middleware(HttpGuard, security=security, error_body=lambda status, message: error_body(message, status))
     instrument(app, "inference")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # a body that is not JSON, an unknown path or method: an OpenAI error body like every other refusal
+        return JSONResponse(
+            error_body(str(exc.detail), exc.status_code), status_code=exc.status_code, headers=exc.headers
+        )
 
 
 def create_app(state: ServingState, security: HttpSecurity | None = None) -> FastAPI:
