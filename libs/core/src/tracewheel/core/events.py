@@ -102,10 +102,15 @@ async def connect(url: str, name: str, options: NatsOptions | None = None) -> tu
     return client, client.jetstream()
 
 
-async def ensure_streams(js: JetStreamContext, streams: dict[str, list[str]] = STREAMS) -> None:
-    """Declares the streams idempotently: created when missing, updated when their subjects drifted."""
+async def ensure_streams(
+    js: JetStreamContext, streams: dict[str, list[str]] = STREAMS, replicas: int | None = None
+) -> None:
+    """Declares the streams idempotently: created when missing (with `replicas`, default 1), updated
+    when their subjects drifted or they have fewer than `replicas` (None: whatever they have)."""
     for name, subjects in streams.items():
-        config = StreamConfig(name=name, subjects=subjects, duplicate_window=DUPLICATE_WINDOW_S)
+        config = StreamConfig(
+            name=name, subjects=subjects, duplicate_window=DUPLICATE_WINDOW_S, num_replicas=replicas or 1
+        )
         try:
             info = await js.stream_info(name)
         except NotFoundError:
@@ -115,9 +120,12 @@ async def ensure_streams(js: JetStreamContext, streams: dict[str, list[str]] = S
                 continue
             except BadRequestError:  # another service created it at the same moment
                 info = await js.stream_info(name)
-        if sorted(info.config.subjects or []) != sorted(subjects):
+        have = info.config.num_replicas or 1
+        if replicas is None:
+            config.num_replicas = have  # a service that does not say keeps what the stream has
+        if sorted(info.config.subjects or []) != sorted(subjects) or have < config.num_replicas:
             await js.update_stream(config)
-            log.info("updated stream %s to %s", name, subjects)
+            log.info("updated stream %s to %s, %d replica(s)", name, subjects, config.num_replicas)
 
 
 async def publish(js: JetStreamContext, subject: str, payload: Message, msg_id: str) -> bool:

@@ -41,6 +41,13 @@ class NatsOptions(BaseModel):
         default=None, description="Client certificate, for a NATS server that verifies clients (with nats_tls_key)."
     )
     nats_tls_key: Path | None = Field(default=None, description="The client certificate's private key.")
+    nats_stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="JetStream replicas of each stream the service declares: 3 on a 3-node NATS cluster (the k8s "
+        "base), so a stream outlives a node; a stream found with fewer is raised to it.",
+    )
 
     @model_validator(mode="after")
     def _nats_pairs(self) -> NatsOptions:

@@ -72,7 +72,7 @@ async def _runner(settings: AgentSettings, stack: contextlib.AsyncExitStack) -> 
     js = None
     if settings.publish_traces:
         client, js = await connect(settings.nats_url, "agent", settings)
-        await ensure_streams(js, declared_streams(settings.nats_user))
+        await ensure_streams(js, declared_streams(settings.nats_user), settings.nats_stream_replicas)
         stack.push_async_callback(client.close)
     return AgentRunner(
         llm=llm,

@@ -45,7 +45,7 @@ async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
         store, LazyTokenizer(settings.base_model), build_config(settings), settings.resolved_artifacts_dir
     )
     client, js = await connect(settings.nats_url, "dataset", settings)
-    await ensure_streams(js, declared_streams(settings.nats_user))
+    await ensure_streams(js, declared_streams(settings.nats_user), settings.nats_stream_replicas)
     events = DatasetEvents(
         js,
         store,

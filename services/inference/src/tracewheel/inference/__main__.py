@@ -82,7 +82,7 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
     nats_client = None
     if settings.consume_events and settings.backend != "upstream":
         nats_client, js = await connect(settings.nats_url, "inference", settings)
-        await ensure_streams(js, declared_streams(settings.nats_user))
+        await ensure_streams(js, declared_streams(settings.nats_user), settings.nats_stream_replicas)
         # the gate runs on one replica (a shared durable); every replica follows what was deployed
         consumers.append(asyncio.create_task(run_consumer(js, TRAINED, make_trained_handler(js, deployer), stop)))
         consumers.append(asyncio.create_task(follow_deployments(js, deployer, stop)))

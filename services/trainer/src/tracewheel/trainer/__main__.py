@@ -70,7 +70,7 @@ async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
     client = None
     if settings.events:
         client, js = await connect(settings.nats_url, "trainer", settings)
-        await ensure_streams(js, declared_streams(settings.nats_user))
+        await ensure_streams(js, declared_streams(settings.nats_user), settings.nats_stream_replicas)
         queue.add_listener(EventPublisher(client, js, loop).on_job)
         # a build is trusted only inside the dataset service's folder
         dataset_built = dataset_built_handler(queue, settings.resolved_datasets_dir())
