@@ -248,3 +248,9 @@ def test_parse_trace_json_rejects_non_json_and_non_objects() -> None:
         parse_trace_json("{")
     with pytest.raises(TraceValidationError, match="a trace is a JSON object"):
         parse_trace_json("[]")
+
+
+def test_bytes_that_are_not_utf8_are_a_validation_error() -> None:
+    """Found by test_trace_properties.py: json.loads' UnicodeDecodeError escaped parse_trace_json."""
+    with pytest.raises(TraceValidationError, match="not valid UTF-8"):
+        parse_trace_json(b"\x80{}")

@@ -210,12 +210,14 @@ def parse_trace_json(text: str | bytes) -> Trace:
     """Parses a JSON document into a Trace.
 
     Raises:
-        TraceValidationError: the text is not JSON, not an object, or not a valid trace.
+        TraceValidationError: the text is not UTF-8 JSON, not an object, or not a valid trace.
     """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TraceValidationError([f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+    except UnicodeDecodeError as exc:  # bytes json.loads cannot decode (it detects UTF-8/16/32)
+        raise TraceValidationError([f"not valid UTF-8: byte {exc.start}"]) from None
     if not isinstance(data, dict):
         raise TraceValidationError([f"a trace is a JSON object, got {type(data).__name__}"])
     return validate_trace(data)
