@@ -34,6 +34,7 @@ from tracewheel.core.errors import Conflict, NotFound, TracewheelError
 from tracewheel.core.trace import (
     Message,
     Outcome,
+    Task,
     TokenUsage,
     Tool,
     Trace,
@@ -98,6 +99,7 @@ class Completion:
     by: CompletedBy
     outcome: Outcome | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    task: Task | None = None
 
 
 class CaptureBook:
@@ -224,7 +226,8 @@ class CaptureBook:
                 "its chat completions"
             )
         extra: dict[str, str] = {"feedback_thumbs": feedback.thumbs} if feedback is not None and feedback.thumbs else {}
-        traces = self._close(conversation, Completion("client", feedback.outcome() if feedback else None, extra))
+        outcome, task = (feedback.outcome(), feedback.task) if feedback is not None else (None, None)
+        traces = self._close(conversation, Completion("client", outcome, extra, task))
         if not traces:
             raise TracewheelError(f"trace {key!r}: its messages cannot form a trace (see the service log)")
         return traces[0]
@@ -277,6 +280,7 @@ class CaptureBook:
                 model=conversation.model,
                 tools=conversation.tools,
                 messages=messages[:cut],
+                task=completion.task,
                 outcome=completion.outcome,
                 metadata=TraceMetadata(
                     source=SOURCE,

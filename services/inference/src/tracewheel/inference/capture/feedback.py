@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tracewheel.core.errors import InvalidArgument
-from tracewheel.core.trace import Outcome, Verdict
+from tracewheel.core.trace import Outcome, Task, Verdict
 
 THUMBS_VERDICT = {"up": Verdict.PASSED, "down": Verdict.FAILED}
 
@@ -18,7 +18,9 @@ class Feedback(BaseModel):
 
     `verdict` is the checker's word (`passed` traces are approved by curation, `error` ones
     rejected); `thumbs` is a person's, and stands for the verdict when none is given (up:
-    passed, down: failed). `score` is in [0, 1]; `note` lands in the outcome's detail.
+    passed, down: failed). `score` is in [0, 1]; `note` lands in the outcome's detail. `task`
+    says which task of which suite the conversation was (`split` heldout: curation rejects it,
+    as it does the agent's held-out runs).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -28,6 +30,7 @@ class Feedback(BaseModel):
     thumbs: Literal["up", "down"] | None = None
     note: str | None = Field(default=None, max_length=10_000)
     final_answer: str | None = None
+    task: Task | None = None
 
     def outcome(self) -> Outcome:
         """The trace outcome this feedback gives."""
