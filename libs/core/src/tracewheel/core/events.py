@@ -123,7 +123,8 @@ async def ensure_streams(
         have = info.config.num_replicas or 1
         if replicas is None:
             config.num_replicas = have  # a service that does not say keeps what the stream has
-        if sorted(info.config.subjects or []) != sorted(subjects) or have < config.num_replicas:
+        wanted = config.num_replicas or 1  # set above; StreamConfig types it Optional
+        if sorted(info.config.subjects or []) != sorted(subjects) or have < wanted:
             await js.update_stream(config)
             log.info("updated stream %s to %s, %d replica(s)", name, subjects, config.num_replicas)
 
