@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tracewheel.core.errors import FailedPrecondition, NotFound
 from tracewheel.trainer.jobs import Job, JobQueue, JobState, JobStore
@@ -128,3 +129,18 @@ def test_shutdown_leaves_the_running_job_running(tmp_path: Path) -> None:
     queue.run_next()
     assert queue_at(tmp_path).get(job.id).state == JobState.RUNNING
     assert queue.wait_for_work(0.01) is False
+
+
+def test_job_states_are_counted_for_prometheus(tmp_path: Path) -> None:
+    def count(state: JobState) -> float:
+        return REGISTRY.get_sample_value("tracewheel_training_jobs_total", {"state": str(state)}) or 0.0
+
+    before = {state: count(state) for state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED)}
+    queue = queue_at(tmp_path)
+    queue.submit("v1", "/data/v1", "base")
+    queue.run_next()
+    assert {state: count(state) - n for state, n in before.items()} == {
+        JobState.QUEUED: 1,
+        JobState.RUNNING: 1,
+        JobState.SUCCEEDED: 1,
+    }
