@@ -13,6 +13,7 @@ from tracewheel.core.http_security import HttpSecurity
 from tracewheel.core.http_server import HttpServer
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.openai_api import create_app
+from tracewheel.inference.passthrough import UpstreamOptions, create_passthrough_app
 from tracewheel.inference.runtime import build_state
 
 TOKEN = "inference-metrics-token"
@@ -51,3 +52,18 @@ async def test_metrics_count_requests_refusals_and_tokens(tiny_model_dir: Path, 
     assert _value("tracewheel_inference_generated_tokens_total") > tokens_before
     assert "tracewheel_inference_queue_depth" in scraped.text
     assert 'tracewheel_http_request_duration_seconds_count{method="POST",route="/v1/chat/completions"' in scraped.text
+
+
+async def test_the_passthrough_app_has_metrics_too() -> None:
+    app, upstream = create_passthrough_app(UpstreamOptions(upstream_url="http://127.0.0.1:9/v1"))
+    route = {"service": "inference", "method": "GET", "route": "/health", "status": "200"}
+    before = _value("tracewheel_http_requests_total", **route)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            assert (await client.get("/health")).status_code == 200
+            scraped = await client.get("/metrics")
+    finally:
+        await upstream.aclose()
+    assert scraped.status_code == 200
+    assert _value("tracewheel_http_requests_total", **route) == before + 1

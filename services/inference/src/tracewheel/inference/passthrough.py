@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracewheel.core.errors import FailedPrecondition, TracewheelError
 from tracewheel.core.http_security import HttpGuard, HttpSecurity
+from tracewheel.core.metrics import instrument
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def create_passthrough_app(
     app = FastAPI(title="tracewheel inference (pass-through)", docs_url=None, redoc_url=None)
     if security is not None:
         app.add_middleware(HttpGuard, security=security, error_body=_error_body)
+    instrument(app, "inference")  # after the guard, so its refusals are counted
 
     def upstream_headers(request: Request) -> dict[str, str]:
         headers = {"accept-encoding": "identity"}
