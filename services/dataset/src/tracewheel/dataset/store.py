@@ -14,14 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from tracewheel.core.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
-from tracewheel.core.trace import Trace, validate_trace
-from tracewheel.core.trace_size import DEFAULT_MAX_TRACE_BYTES, check_trace_size
-from tracewheel.dataset import edits
+from tracewheel.core.trace import Trace
+from tracewheel.core.trace_size import DEFAULT_MAX_TRACE_BYTES
 from tracewheel.dataset.builds import BuildLog
 from tracewheel.dataset.curation import (
     CurationSettings,
@@ -33,6 +31,7 @@ from tracewheel.dataset.curation import (
 from tracewheel.dataset.navigation import TraceNavigation
 from tracewheel.dataset.records import IngestResult, RevisionInfo, StoredTrace, TracePage, TraceQuery
 from tracewheel.dataset.store_db import Connection, Row, open_database
+from tracewheel.dataset.store_edits import TraceEditing, now_iso, validated
 from tracewheel.dataset.store_schema import (
     decode_page_token,
     encode_page_token,
@@ -48,20 +47,8 @@ MAX_TAG_LENGTH = 64
 _TRACE_COLUMNS = "t.id, t.status, t.reason, t.notes, t.revision AS latest, t.ingested_at, t.updated_at, t.created_at"
 
 
-def _now() -> str:
-    return iso(datetime.now(UTC))
-
-
-def _validated(trace: Trace | Mapping[str, Any], max_trace_bytes: int) -> Trace:
-    # A Trace built elsewhere (model_construct, mutated lists) is checked again like plain data.
-    data = trace.model_dump(mode="json") if isinstance(trace, Trace) else dict(trace)
-    validated = validate_trace(data)
-    check_trace_size(validated, max_trace_bytes)  # the one size policy: core.trace_size
-    return validated
-
-
-class TraceStore(BuildLog, TraceNavigation):
-    """Traces with curation state, revisions, tags, notes, the builds made from them (`BuildLog`), list neighbours."""
+class TraceStore(BuildLog, TraceNavigation, TraceEditing):
+    """Traces with curation state, revisions (edits: `TraceEditing`), tags, notes, builds (`BuildLog`), neighbours."""
 
     def __init__(
         self,
@@ -105,12 +92,12 @@ class TraceStore(BuildLog, TraceNavigation):
             TraceValidationError: the trace is malformed (each problem names the field and message index).
             TraceTooLarge: the trace is over the size limit.
         """
-        trace = _validated(trace, self.max_trace_bytes)
+        trace = validated(trace, self.max_trace_bytes)
         with self._transaction() as db:
             if (stored := self._already_stored(db, trace.id)) is not None:
                 return stored
             decision = curate(trace, self.curation, lambda fp: self._trace_with_fingerprint(db, fp))
-            now = _now()
+            now = now_iso()
             columns = (*self._filter_columns(trace), decision.status, decision.reason)
             inserted = db.execute(
                 "INSERT INTO traces (id, created_at, ingested_at, updated_at, model, suite, task_id, verdict,"
@@ -276,7 +263,7 @@ class TraceStore(BuildLog, TraceNavigation):
                 f"trace {trace_id!r} is at revision {row['revision']}, not {base_revision};"
                 " reload it and redo the change"
             )
-        db.execute("UPDATE traces SET updated_at = ? WHERE id = ?", (_now(), trace_id))
+        db.execute("UPDATE traces SET updated_at = ? WHERE id = ?", (now_iso(), trace_id))
         return int(row["revision"])
 
     def set_status(
@@ -341,80 +328,3 @@ class TraceStore(BuildLog, TraceNavigation):
             self._touch(db, trace_id, None)
             db.execute("UPDATE traces SET notes = ? WHERE id = ?", (notes, trace_id))
             return self._get(db, trace_id)
-
-    # edits
-
-    def edit(
-        self, trace_id: str, base_revision: int, new_trace: Trace | Mapping[str, Any], summary: str = "edit"
-    ) -> StoredTrace:
-        """Stores `new_trace` as the next revision; the curation status is kept.
-
-        An edit that changes nothing stores no revision.
-
-        Raises:
-            TraceValidationError: the new trace is malformed (checked exactly like ingest).
-            InvalidArgument: the new trace has another id, or is over the size limit (TraceTooLarge).
-            NotFound: no such trace.
-            Conflict: base_revision is not the current revision.
-        """
-        trace = _validated(new_trace, self.max_trace_bytes)
-        if trace.id != trace_id:
-            raise InvalidArgument(f"id: an edit keeps the trace id {trace_id!r}, got {trace.id!r}")
-        with self._transaction() as db:
-            db.execute("SELECT id FROM traces WHERE id = ? FOR UPDATE", (trace_id,))  # one edit of it at a time
-            current = self._get(db, trace_id)
-            if base_revision != current.revision:
-                raise Conflict(
-                    f"trace {trace_id!r} is at revision {current.revision}, not {base_revision};"
-                    " reload it and redo the edit"
-                )
-            if trace == current.trace:
-                return current
-            revision = current.revision + 1
-            now = _now()
-            self._insert_revision(db, trace, revision, summary, now)
-            db.execute(
-                "UPDATE traces SET revision = ?, updated_at = ?, created_at = ?, model = ?, suite = ?, task_id = ?,"
-                " verdict = ?, fingerprint = ? WHERE id = ?",
-                (revision, now, iso(trace.created_at), *self._filter_columns(trace), trace_id),
-            )
-            logger.info("trace %s: revision %d (%s)", trace_id, revision, summary)
-            return self._get(db, trace_id)
-
-    def edit_message(
-        self,
-        trace_id: str,
-        base_revision: int,
-        index: int,
-        text: str | None,
-        field: Literal["content", "reasoning_content"] = "content",
-    ) -> StoredTrace:
-        """Replaces one message's content (or reasoning) in a new revision.
-
-        Raises:
-            InvalidArgument, TraceValidationError, NotFound, Conflict: as `edits.replace_message_text` and `edit`.
-        """
-        base = self.get(trace_id, base_revision).trace
-        edited = edits.replace_message_text(base, index, text, field)
-        return self.edit(trace_id, base_revision, edited, summary=f"edit messages[{index}].{field}")
-
-    def delete_turn(self, trace_id: str, base_revision: int, index: int) -> StoredTrace:
-        """Deletes the turn at `index` in a new revision (what goes with it: `edits` module docstring).
-
-        Raises:
-            InvalidArgument, FailedPrecondition, TraceValidationError, NotFound, Conflict:
-                as `edits.delete_turn` and `edit`.
-        """
-        base = self.get(trace_id, base_revision).trace
-        removed = edits.turn_indices(base, index)
-        edited = edits.delete_turn(base, index)
-        return self.edit(trace_id, base_revision, edited, summary=f"delete messages{removed}")
-
-    def strip_guidance(self, trace_id: str, base_revision: int) -> StoredTrace:
-        """Removes the guidance system prompt in a new revision.
-
-        Raises:
-            FailedPrecondition, TraceValidationError, NotFound, Conflict: as `edits.strip_guidance` and `edit`.
-        """
-        base = self.get(trace_id, base_revision).trace
-        return self.edit(trace_id, base_revision, edits.strip_guidance(base), summary="strip guidance prompt")
