@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -87,6 +88,15 @@ def _apply(deployer: Deployer, event: events_pb2.ModelDeployed) -> None:
         log.error("cannot serve the deployment of %r as %r here: %s", event.adapter_name, event.alias, exc)
 
 
+def _deployed_events(messages: list[Msg]) -> Iterator[events_pb2.ModelDeployed]:
+    """The decoded models.v1.deployed payloads of `messages`; an undecodable one is logged and skipped."""
+    for msg in messages:
+        try:
+            yield events_pb2.ModelDeployed.FromString(msg.data)
+        except DecodeError:
+            log.error("undecodable %s payload skipped", SUBJECT_MODEL_DEPLOYED)
+
+
 async def _catch_up(subscription: JetStreamContext.PullSubscription, deployer: Deployer, batch: int) -> None:
     """Reads the deployments already in the stream and applies the last one of each alias."""
     latest: dict[str, events_pb2.ModelDeployed] = {}
@@ -95,12 +105,7 @@ async def _catch_up(subscription: JetStreamContext.PullSubscription, deployer: D
             messages = await subscription.fetch(batch, timeout=1.0)
         except (NatsTimeoutError, TimeoutError):
             break  # nothing (more) in the stream
-        for msg in messages:
-            try:
-                event = events_pb2.ModelDeployed.FromString(msg.data)
-            except DecodeError:
-                log.error("undecodable %s payload skipped", SUBJECT_MODEL_DEPLOYED)
-                continue
+        for event in _deployed_events(messages):
             latest[event.alias] = event
         if messages[-1].metadata.num_pending == 0:
             break
@@ -126,12 +131,7 @@ async def follow_deployments(
                 messages = await subscription.fetch(batch, timeout=poll_s)
             except (NatsTimeoutError, TimeoutError):
                 continue
-            for msg in messages:
-                try:
-                    event = events_pb2.ModelDeployed.FromString(msg.data)
-                except DecodeError:
-                    log.error("undecodable %s payload skipped", SUBJECT_MODEL_DEPLOYED)
-                    continue
+            for event in _deployed_events(messages):
                 await asyncio.to_thread(_apply, deployer, event)
     finally:
         await subscription.unsubscribe()
