@@ -5,7 +5,7 @@ INSTALL_INPUTS := scripts/install.sh scripts/system-deps.sh constraints.txt pypr
 	libs/core/pyproject.toml libs/core/hatch_build.py $(wildcard services/*/pyproject.toml) \
 	$(wildcard proto/tracewheel/v1/*.proto)
 
-.PHONY: install demo test test-all test-containers lint typecheck
+.PHONY: install demo test test-slow test-all test-containers lint typecheck
 
 install: $(STAMP)
 
@@ -16,9 +16,13 @@ $(STAMP): $(INSTALL_INPUTS)
 demo: install
 	$(VENV)/bin/tracewheel demo
 
-# The default suite: everything that runs on a CPU machine without a container engine.
+# The default suite: what runs on a CPU machine in a few minutes (no container engine, no GPU).
 test: install
-	$(VENV)/bin/python -m pytest -m "not containers and not gpu" -q
+	$(VENV)/bin/python -m pytest -m "not containers and not gpu and not slow" -q
+
+# The slow tests (whole stacks, the demo, training end to end): CI runs them after `make test`.
+test-slow: install
+	$(VENV)/bin/python -m pytest -m "slow and not containers and not gpu" -q
 
 test-all: install
 	$(VENV)/bin/python -m pytest -q
