@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -27,15 +26,19 @@ from tracewheel.trainer.base_model import (
     resolve_chat_template,  # noqa: F401 - imported from here by callers
     training_max_length,
 )
-from tracewheel.trainer.data import DatasetError, TrainingData, load_training_data, read_dataset_manifest
-from tracewheel.trainer.qlora import lora_config, quantization_config, require_device
+from tracewheel.trainer.data import TrainingData, load_training_data, read_dataset_manifest
+from tracewheel.trainer.qlora import require_device
 from tracewheel.trainer.recipe import Recipe
+from tracewheel.trainer.sft_trainer import (  # noqa: F401 - build_sft_config is imported from here by callers
+    CHECKPOINTS,
+    build_sft_config,
+    build_trainer,
+)
 from tracewheel.trainer.trained_rows import read_trained_rows, row_keys, warm_start_rows, write_trained_rows
 from tracewheel.trainer.training_record import TrainingRecord, write_training_record
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = "checkpoints"
 ADAPTER = "adapter"
 TENSORBOARD = "tensorboard"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -124,67 +127,6 @@ def _make_progress_callback(on_progress: ProgressCallback | None, should_stop: C
     return ProgressReporter()
 
 
-def _load_model_and_tokenizer(base_model_dir: Path, recipe: Recipe, tokenizer: Any = None) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(base_model_dir, recipe)
-    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if recipe.bf16 else torch.float32}
-    if recipe.load_in_4bit:
-        kwargs["quantization_config"] = quantization_config(recipe)
-        if "LOCAL_RANK" in os.environ:  # under torchrun each process quantizes its copy onto its own GPU
-            kwargs["device_map"] = {"": int(os.environ["LOCAL_RANK"])}
-    return AutoModelForCausalLM.from_pretrained(base_model_dir, **kwargs), tokenizer
-
-
-def build_sft_config(
-    recipe: Recipe,
-    output_dir: Path,
-    has_eval: bool,
-    pretokenized: bool = False,
-    prefix_tree: bool = False,
-    max_length: int | None = None,
-) -> Any:
-    """TRL's SFTConfig for a device-resolved recipe (see Recipe.for_device).
-
-    Conversational rows get TRL's assistant_only_loss; pre-tokenized rows bring their own labels;
-    prefix-tree rows keep their `position_ids` and `parents` columns for the collator. Rows are
-    cut at `max_length` tokens (None: never; pre-tokenized rows longer than it were dropped before).
-    """
-    from trl import SFTConfig
-
-    evaluate_during = recipe.eval and has_eval and recipe.eval_steps is not None
-    return SFTConfig(
-        output_dir=str(output_dir / CHECKPOINTS),
-        num_train_epochs=recipe.num_train_epochs,
-        max_steps=recipe.max_steps,
-        learning_rate=recipe.learning_rate,
-        warmup_steps=recipe.warmup_ratio,  # transformers 5: a float < 1 is a ratio of total steps
-        per_device_train_batch_size=recipe.per_device_train_batch_size,
-        per_device_eval_batch_size=recipe.per_device_train_batch_size,
-        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
-        max_length=max_length,
-        assistant_only_loss=not pretokenized,
-        remove_unused_columns=not prefix_tree,
-        save_strategy="steps",
-        save_steps=recipe.save_steps,
-        save_total_limit=recipe.save_total_limit,
-        eval_strategy="steps" if evaluate_during else "no",
-        eval_steps=recipe.eval_steps if evaluate_during else None,
-        logging_steps=recipe.logging_steps,
-        seed=recipe.seed,
-        data_seed=recipe.seed,
-        use_cpu=recipe.device == "cpu",
-        bf16=bool(recipe.bf16),
-        activation_checkpointing=bool(recipe.gradient_checkpointing),  # transformers 5 name
-        optim=recipe.optim or "adamw_torch",
-        include_num_input_tokens_seen="non_padding",
-        report_to="none",  # tensorboard is added as an explicit callback writing to output_dir/tensorboard
-        dataset_num_proc=None,
-        disable_tqdm=True,
-    )
-
-
 def _tensorboard_callbacks(output_dir: Path) -> list[Any]:
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -224,78 +166,100 @@ def save_adapter_atomically(
     return adapter_dir
 
 
-def _warm_adapter(model: Any, init_adapter: Path, recipe: Recipe) -> Any:
-    """The base model with `init_adapter`'s weights as a trainable LoRA adapter: its own shape (rank,
-    targets), the recipe's dropout."""
-    from peft import LoraConfig, PeftModel
-
-    config = LoraConfig.from_pretrained(str(init_adapter))
-    config.lora_dropout = recipe.lora_dropout
-    return PeftModel.from_pretrained(model, str(init_adapter), config=config, is_trainable=True)
-
-
-def build_trainer(
-    data: TrainingData,
-    base_model_dir: Path,
-    output_dir: Path,
-    recipe: Recipe,
-    callbacks: list[Any],
-    init_adapter: Path | None = None,
-    *,
-    tokenizer: Any = None,
-) -> Any:
-    """An SFTTrainer with a LoRA adapter on the base model (tokenizes the data): a new one, or
-    `init_adapter`'s weights carried on (a warm start, warm_start.py). Rows are trained up to the
-    dataset's max_length (`base_model.training_max_length`); `tokenizer` is one `load_tokenizer` made.
+def _run_recipe(recipe: Recipe, init_adapter: Path | None) -> Recipe:
+    """The recipe for this device; a warm start's epochs and learning rate in place of the first run's.
 
     Raises:
-        ChatTemplateError: the chat template cannot mask assistant tokens.
-        DatasetError: a row renders with no assistant tokens.
+        TracewheelError: the recipe needs a device this machine lacks (`qlora.require_device`).
     """
-    from transformers.trainer_callback import PrinterCallback
-    from trl import SFTTrainer
+    import torch
 
-    from tracewheel.trainer.loss import DecisionWeightedSFTTrainer
-    from tracewheel.trainer.prefix_tree import PrefixTreeCollator
+    recipe = recipe.for_device(torch.cuda.is_available())
+    require_device(recipe, torch.cuda.is_available())
+    if init_adapter is None:
+        return recipe
+    return recipe.model_copy(
+        update={
+            "num_train_epochs": recipe.warm_start_epochs or recipe.num_train_epochs,
+            "learning_rate": recipe.warm_start_learning_rate or recipe.learning_rate,
+        }
+    )
 
-    model, tokenizer = _load_model_and_tokenizer(base_model_dir, recipe, tokenizer)
-    if init_adapter is not None:
-        model = _warm_adapter(model, init_adapter, recipe)
-    lora = None if init_adapter is not None else lora_config(recipe)
-    use_eval = recipe.eval and data.eval is not None
-    # pre-tokenized rows (the dataset service's): labelled positions only, weighted decisions (loss.py)
-    weights = {
-        "decision_weight": recipe.decision_weight,
-        "answer_weight": recipe.answer_weight,
-    }
-    extra: dict[str, Any] = weights if data.pretokenized else {}
-    if data.prefix_tree:
-        extra["data_collator"] = PrefixTreeCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
-    try:
-        trainer = (DecisionWeightedSFTTrainer if data.pretokenized else SFTTrainer)(
-            model=model,
-            args=build_sft_config(
-                recipe,
-                output_dir,
-                use_eval,
-                data.pretokenized,
-                data.prefix_tree,
-                training_max_length(data.manifest, base_model_dir),
-            ),
-            train_dataset=data.train,
-            eval_dataset=data.eval if use_eval else None,
-            processing_class=tokenizer,
-            peft_config=lora,
-            callbacks=callbacks,
-            **extra,
-        )
-    except RuntimeError as exc:
-        if "no assistant tokens" in str(exc):
-            raise DatasetError(f"a row renders with no assistant tokens under the training template: {exc}") from None
-        raise
-    # with tqdm off, transformers prints every log dict to stdout; progress goes to our callback instead
-    trainer.remove_callback(PrinterCallback)
-    return trainer
+
+def _training_rows(
+    dataset_dir: Path, base_model_dir: Path, recipe: Recipe, init_adapter: Path | None
+) -> tuple[TrainingData, Any, set[str] | None, list[str]]:
+    """The data to train on, the tokenizer, the rows the init adapter was trained on (None: unknown)
+    and the keys of the rows chosen (a warm start on new rows: those and a replayed sample)."""
+    manifest = read_dataset_manifest(dataset_dir)
+    tokenizer = load_tokenizer(base_model_dir, recipe)
+    check_dataset_fits(manifest, tokenizer, manifest.version or str(dataset_dir), base_model_dir)
+    data = load_training_data(dataset_dir, training_max_length(manifest, base_model_dir))
+    seen = read_trained_rows(init_adapter) if init_adapter is not None else set()
+    keys = row_keys(data.train)  # hashed once: to select a warm start's rows and for the adapter's record
+    if init_adapter is not None and recipe.warm_start_rows == "new":
+        chosen = warm_start_rows(keys, seen, recipe.warm_start_replay, recipe.seed, str(dataset_dir))
+        data = dataclasses.replace(data, train=data.train.select(chosen))
+        keys = [keys[index] for index in chosen]
+    return data, tokenizer, seen, keys
+
+
+def _fit(trainer: Any, output_dir: Path, should_stop: Callable[[], object] | None) -> tuple[Any, int]:
+    """Runs `trainer.train` from the last checkpoint in `output_dir` (if any): its output and the step resumed from.
+
+    Raises:
+        TrainingCancelled: `should_stop` returned True before the last step.
+    """
+    checkpoint = last_checkpoint(output_dir / CHECKPOINTS)
+    resumed_from = int(_CHECKPOINT.match(checkpoint.name).group(1)) if checkpoint else 0  # type: ignore[union-attr]
+    if checkpoint:
+        log.info("resuming from %s", checkpoint)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if should_stop is not None and should_stop() and trainer.state.global_step < trainer.state.max_steps:
+        raise TrainingCancelled(f"cancelled at step {trainer.state.global_step}")
+    return output, resumed_from
+
+
+def _final_eval_loss(trainer: Any, train_loss: float, progress_callback: ProgressCallback | None) -> float | None:
+    """The eval split's loss after training (reported as the evaluating phase); None without one."""
+    if trainer.eval_dataset is None:
+        return None
+    if progress_callback is not None:
+        step = trainer.state.global_step
+        progress_callback(Progress(step, trainer.state.max_steps, train_loss, 0.0, 0.0, "evaluating"))
+    return float(trainer.evaluate()["eval_loss"])
+
+
+def _training_record(
+    dataset_dir: Path,
+    base_model_dir: Path,
+    data: TrainingData,
+    recipe: Recipe,
+    init_adapter: Path | None,
+    trainer: Any,
+    output: Any,
+    eval_loss: float | None,
+) -> TrainingRecord:
+    """What the adapter of this run was trained from and how (training_record.py)."""
+    return TrainingRecord(
+        base_model=str(base_model_dir),
+        dataset_version=data.manifest.version,
+        dataset_path=str(dataset_dir),
+        recipe=recipe.model_dump(mode="json"),
+        global_step=trainer.state.global_step,
+        train_loss=float(output.training_loss),
+        eval_loss=eval_loss,
+        train_rows=len(data.train),
+        init_adapter=str(init_adapter or ""),
+    )
+
+
+def _save_run_adapter(trainer: Any, output_dir: Path, trained: set[str] | None, record: TrainingRecord) -> Path:
+    """Writes the trained adapter to `output_dir/adapter` (one process of a torchrun run does)."""
+    adapter_dir = output_dir / ADAPTER
+    if trainer.is_world_process_zero():  # under torchrun one process writes the adapter
+        save_adapter_atomically(trainer.model, trainer.processing_class, adapter_dir, trained, record)
+    return adapter_dir
 
 
 def train(
@@ -322,61 +286,17 @@ def train(
         ChatTemplateError: the chat template cannot mask assistant tokens.
         TrainingCancelled: `should_stop` returned True (checkpoints are kept).
     """
-    import torch
-
-    recipe = recipe.for_device(torch.cuda.is_available())
-    require_device(recipe, torch.cuda.is_available())
-    if init_adapter is not None:
-        recipe = recipe.model_copy(
-            update={
-                "num_train_epochs": recipe.warm_start_epochs or recipe.num_train_epochs,
-                "learning_rate": recipe.warm_start_learning_rate or recipe.learning_rate,
-            }
-        )
-    manifest = read_dataset_manifest(dataset_dir)
-    tokenizer = load_tokenizer(base_model_dir, recipe)
-    check_dataset_fits(manifest, tokenizer, manifest.version or str(dataset_dir), base_model_dir)
-    data = load_training_data(dataset_dir, training_max_length(manifest, base_model_dir))
-    seen = read_trained_rows(init_adapter) if init_adapter is not None else set()
-    keys = row_keys(data.train)  # hashed once: to select a warm start's rows and for the adapter's record
-    if init_adapter is not None and recipe.warm_start_rows == "new":
-        chosen = warm_start_rows(keys, seen, recipe.warm_start_replay, recipe.seed, str(dataset_dir))
-        data = dataclasses.replace(data, train=data.train.select(chosen))
-        keys = [keys[index] for index in chosen]
+    recipe = _run_recipe(recipe, init_adapter)
+    data, tokenizer, seen, keys = _training_rows(dataset_dir, base_model_dir, recipe, init_adapter)
     output_dir.mkdir(parents=True, exist_ok=True)
-    reporter = _make_progress_callback(progress_callback, should_stop)
-    callbacks = [reporter, *_tensorboard_callbacks(output_dir)]
+    callbacks = [_make_progress_callback(progress_callback, should_stop), *_tensorboard_callbacks(output_dir)]
     trainer = build_trainer(data, base_model_dir, output_dir, recipe, callbacks, init_adapter, tokenizer=tokenizer)
-    checkpoint = last_checkpoint(output_dir / CHECKPOINTS)
-    resumed_from = int(_CHECKPOINT.match(checkpoint.name).group(1)) if checkpoint else 0  # type: ignore[union-attr]
-    if checkpoint:
-        log.info("resuming from %s", checkpoint)
     started = time.monotonic()
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if should_stop is not None and should_stop() and trainer.state.global_step < trainer.state.max_steps:
-        raise TrainingCancelled(f"cancelled at step {trainer.state.global_step}")
-    eval_loss = None
-    if trainer.eval_dataset is not None:
-        if progress_callback is not None:
-            step = trainer.state.global_step
-            progress_callback(Progress(step, trainer.state.max_steps, output.training_loss, 0.0, 0.0, "evaluating"))
-        eval_loss = float(trainer.evaluate()["eval_loss"])
+    output, resumed_from = _fit(trainer, output_dir, should_stop)
+    eval_loss = _final_eval_loss(trainer, output.training_loss, progress_callback)
+    record = _training_record(dataset_dir, base_model_dir, data, recipe, init_adapter, trainer, output, eval_loss)
     # the record is cumulative: an init adapter whose rows are unknown leaves them unknown
-    trained = None if seen is None else seen | set(keys)
-    record = TrainingRecord(
-        base_model=str(base_model_dir),
-        dataset_version=data.manifest.version,
-        dataset_path=str(dataset_dir),
-        recipe=recipe.model_dump(mode="json"),
-        global_step=trainer.state.global_step,
-        train_loss=float(output.training_loss),
-        eval_loss=eval_loss,
-        train_rows=len(data.train),
-        init_adapter=str(init_adapter or ""),
-    )
-    adapter_dir = output_dir / ADAPTER
-    if trainer.is_world_process_zero():  # under torchrun one process writes the adapter
-        save_adapter_atomically(trainer.model, trainer.processing_class, adapter_dir, trained, record)
+    adapter_dir = _save_run_adapter(trainer, output_dir, None if seen is None else seen | set(keys), record)
     return TrainResult(
         adapter_dir=adapter_dir,
         global_step=trainer.state.global_step,
