@@ -113,21 +113,13 @@ def container_command(gpus: int) -> list[str]:
     return ["python", "-m", "tracewheel.trainer.train_cli"]
 
 
-def build_k8s_job(
-    job: Job,
-    template: K8sJobTemplate,
-    *,
-    base_model_path: str | None = None,
-    recipe_file: str | None = None,
-) -> dict[str, Any]:
-    """The batch/v1 Job manifest that trains `job` on the cluster.
-
-    `base_model_path` is the resolved base model folder (default: `<models_mount>/<base_model>`);
-    `recipe_file`, a recipe YAML on the adapters volume the pod reads with `--recipe`.
+def _trainer_args(
+    job: Job, template: K8sJobTemplate, base_model_path: str | None, recipe_file: str | None
+) -> list[str]:
+    """The trainer command's arguments, every path one on a volume the pod mounts.
 
     Raises:
-        InvalidArgument: the dataset, the base model, the recipe or a warm start's adapter is not
-            on a volume the pod mounts.
+        InvalidArgument: a path is not on a volume the pod mounts.
     """
     dataset = _mounted(job.dataset_path, template.datasets_mount, "dataset")
     model = _mounted(base_model_path or f"{template.models_mount}/{job.base_model}", template.models_mount, "model")
@@ -137,8 +129,11 @@ def build_k8s_job(
         args += ["--recipe", _mounted(recipe_file, template.adapters_mount, "recipe")]
     if job.init_adapter:
         args += ["--init-adapter", _mounted(job.init_adapter, template.adapters_mount, "warm-start adapter")]
-    labels = {"app.kubernetes.io/name": "tracewheel-trainer", "app.kubernetes.io/managed-by": MANAGED_BY}
-    labels[JOB_ID_LABEL] = job.id
+    return args
+
+
+def _pod_spec(template: K8sJobTemplate, args: list[str]) -> dict[str, Any]:
+    """The trainer pod: one non-root container running `args` with the three volumes mounted."""
     volumes, mounts = zip(
         _volume("datasets", template.datasets_pvc, template.datasets_mount, read_only=True),
         _volume("models", template.models_pvc, template.models_mount, read_only=True),
@@ -178,6 +173,29 @@ def build_k8s_job(
         pod_spec["nodeSelector"] = dict(template.node_selector)
     if template.service_account:
         pod_spec["serviceAccountName"] = template.service_account
+    return pod_spec
+
+
+def build_k8s_job(
+    job: Job,
+    template: K8sJobTemplate,
+    *,
+    base_model_path: str | None = None,
+    recipe_file: str | None = None,
+) -> dict[str, Any]:
+    """The batch/v1 Job manifest that trains `job` on the cluster.
+
+    `base_model_path` is the resolved base model folder (default: `<models_mount>/<base_model>`);
+    `recipe_file`, a recipe YAML on the adapters volume the pod reads with `--recipe`.
+
+    Raises:
+        InvalidArgument: the dataset, the base model, the recipe or a warm start's adapter is not
+            on a volume the pod mounts.
+    """
+    args = _trainer_args(job, template, base_model_path, recipe_file)
+    labels = {"app.kubernetes.io/name": "tracewheel-trainer", "app.kubernetes.io/managed-by": MANAGED_BY}
+    labels[JOB_ID_LABEL] = job.id
+    pod_spec = _pod_spec(template, args)
     spec: dict[str, Any] = {
         "backoffLimit": template.backoff_limit,
         "ttlSecondsAfterFinished": template.ttl_seconds_after_finished,
