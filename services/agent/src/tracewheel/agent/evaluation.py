@@ -15,6 +15,7 @@ end-state check reads the page the run ended on.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -100,6 +101,54 @@ async def _run_one(
     return trace.model_copy(update={"outcome": outcome})
 
 
+async def _run_timed(
+    task: Task,
+    *,
+    factory: ToolSessionFactory,
+    llm: openai.AsyncOpenAI | None,
+    model: str,
+    config: LoopOptions,
+    mode: Mode,
+    inference: InferenceEndpoint | None,
+) -> tuple[Trace, float]:
+    """The task's checked trace (an error trace when it could not run) and the seconds it took."""
+    started = time.perf_counter()
+    try:
+        trace = await _run_one(
+            task, factory=factory, llm=llm, model=model, config=config, mode=mode, inference=inference
+        )
+    except TracewheelError as exc:  # a session that could not open, a replay whose target is gone
+        logger.warning("task %s failed to run: %s", task.task_id, exc)
+        trace = _failed_trace(task, model, exc)
+    return trace, time.perf_counter() - started
+
+
+async def _run_all(
+    tasks: Sequence[Task],
+    run: Callable[[Task], Awaitable[tuple[Trace, float]]],
+    concurrency: int,
+    on_trace: TraceSink | None,
+    on_progress: ProgressSink | None,
+) -> list[TaskResult]:
+    """Runs every task (`concurrency` at once), telling `on_trace` and `on_progress` as each finishes."""
+    limit = asyncio.Semaphore(concurrency)
+    finished: list[TaskResult] = []
+    if on_progress is not None:
+        await on_progress(0, len(tasks), None)
+
+    async def one(task: Task) -> TaskResult:
+        async with limit:
+            trace, latency = await run(task)
+            if on_trace is not None:
+                await on_trace(trace)
+            finished.append(task_result(task, trace, latency))
+            if on_progress is not None:
+                await on_progress(len(finished), len(tasks), finished[-1])
+            return finished[-1]
+
+    return await asyncio.gather(*(one(task) for task in tasks))
+
+
 async def evaluate(
     tasks: Sequence[Task],
     *,
@@ -141,30 +190,10 @@ async def evaluate(
         await reset_site(site_url)
     if reset_url is not None:
         await reset_suite(reset_url)
-    limit = asyncio.Semaphore(concurrency)
-    finished: list[TaskResult] = []
-    if on_progress is not None:
-        await on_progress(0, len(tasks), None)
-
-    async def one(task: Task) -> TaskResult:
-        async with limit:
-            started = time.perf_counter()
-            try:
-                trace = await _run_one(
-                    task, factory=factory, llm=llm, model=model, config=config, mode=mode, inference=inference
-                )
-            except TracewheelError as exc:  # a session that could not open, a replay whose target is gone
-                logger.warning("task %s failed to run: %s", task.task_id, exc)
-                trace = _failed_trace(task, model, exc)
-            latency = time.perf_counter() - started
-            if on_trace is not None:
-                await on_trace(trace)
-            finished.append(task_result(task, trace, latency))
-            if on_progress is not None:
-                await on_progress(len(finished), len(tasks), finished[-1])
-            return finished[-1]
-
-    results = await asyncio.gather(*(one(task) for task in tasks))
+    run = functools.partial(
+        _run_timed, factory=factory, llm=llm, model=model, config=config, mode=mode, inference=inference
+    )
+    results = await _run_all(tasks, run, concurrency, on_trace, on_progress)
     suite = suite or (tasks[0].suite if tasks else "")
     report = EvalResult(model=model, suite=suite, task_results=results)
     logger.info("evaluated %s on %s: success %.2f over %d tasks", model, suite, report.success_rate, report.tasks)
