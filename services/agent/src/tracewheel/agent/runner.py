@@ -18,7 +18,7 @@ from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.eval_cache import EvalCache, cache_key
 from tracewheel.agent.evaluation import Mode, ProgressSink, evaluate
 from tracewheel.agent.loop import Approver, EventSink, run_agent
-from tracewheel.agent.suites.checks import InferenceEndpoint
+from tracewheel.agent.suites.checks import InferenceEndpoint, PageState
 from tracewheel.agent.suites.registry import Entry, Resolved, SuiteRegistry
 from tracewheel.agent.suites.shop import shop_suite
 from tracewheel.agent.suites.suite import SHOP, Suite, SuiteRef
@@ -122,6 +122,22 @@ class AgentRunner:
         """
         return self.suites.get(name)
 
+    def _run_config(self, max_steps: int, time_limit_s: float) -> LoopOptions:
+        """The service's loop options with a run's own step and time limits (0: the service's)."""
+        config = self.config
+        if max_steps > 0:
+            config = config.model_copy(update={"max_steps": max_steps})
+        if time_limit_s > 0:
+            config = config.model_copy(update={"time_limit_s": time_limit_s})
+        return config
+
+    async def _judged(self, task: Task, trace: core.Trace, page: PageState | None) -> core.Trace:
+        """`trace` with the task's checks' outcome."""
+        outcome = await judge(
+            task, trace.outcome or core.Outcome(), page=page, messages=trace.messages, inference=self.inference
+        )
+        return trace.model_copy(update={"outcome": outcome})
+
     async def run_task(
         self,
         *,
@@ -144,11 +160,7 @@ class AgentRunner:
         if bool(prompt) == bool(suite and task_id):
             raise InvalidArgument("give either a prompt, or a suite and a task_id")
         task = self.find_task(suite, task_id) if suite else None
-        config = self.config
-        if max_steps > 0:
-            config = config.model_copy(update={"max_steps": max_steps})
-        if time_limit_s > 0:
-            config = config.model_copy(update={"time_limit_s": time_limit_s})
+        config = self._run_config(max_steps, time_limit_s)
         tools, config = await open_task_session(self.factory, task, config)
         page = None
         try:
@@ -167,10 +179,7 @@ class AgentRunner:
         finally:
             await tools.close()
         if task is not None:
-            outcome = await judge(
-                task, trace.outcome or core.Outcome(), page=page, messages=trace.messages, inference=self.inference
-            )
-            trace = trace.model_copy(update={"outcome": outcome})
+            trace = await self._judged(task, trace, page)
         # a held-out task's run is kept like an evaluation's, never published: it must not feed a build
         sink = self.on_eval_trace if task is not None and task.split == "heldout" else self.on_trace
         if sink is not None:
