@@ -37,6 +37,26 @@ def build_config(settings: DatasetSettings) -> BuildConfig:
     )
 
 
+def _http_server(settings: DatasetSettings, store: TraceStore, events: DatasetEvents) -> uvicorn.Server:
+    """The REST API and curation UI's server, behind the service's HTTP security."""
+    security = HttpSecurity.from_settings(
+        settings.auth_token,
+        settings,
+        settings.http_host,
+        "TW_DATASET_",
+        open_paths=OPEN_PATHS,
+        sign_in_path=SIGN_IN_PATH,
+    )
+    return uvicorn.Server(
+        uvicorn.Config(
+            create_app(store, events.build, settings.resolved_attachments_dir, security),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+        )
+    )
+
+
 async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
     if settings.database_url is None:
         settings.resolved_store_path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,22 +77,7 @@ async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
     await events.republish_latest()
     await events.resume_trigger()
     dataset_pb2_grpc.add_DatasetServicer_to_server(DatasetServicer(store, events.ingest, events.build), server.server)
-    security = HttpSecurity.from_settings(
-        settings.auth_token,
-        settings,
-        settings.http_host,
-        "TW_DATASET_",
-        open_paths=OPEN_PATHS,
-        sign_in_path=SIGN_IN_PATH,
-    )
-    http = uvicorn.Server(
-        uvicorn.Config(
-            create_app(store, events.build, settings.resolved_attachments_dir, security),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-        )
-    )
+    http = _http_server(settings, store, events)
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(http.serve(), name="dataset-http"),
