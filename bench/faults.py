@@ -1,12 +1,15 @@
 """Faults under `tracewheel up`: a burst of traces while services are SIGKILLed, OpenAI load, browser sessions.
 
-Run: `.venv/bin/python bench/faults.py [--traces 1000] [--load-s 60] [--browser-s 60]` (loopback only; a
-temporary TRACEWHEEL_HOME, the tiny test model). It prints three tables:
+Run: `.venv/bin/python bench/faults.py [--traces 1000] [--load-seconds 120] [--browser-s 60]` (loopback
+only; a temporary TRACEWHEEL_HOME, the tiny test model). It prints these tables:
 1. kills: `--traces` traces published on NATS (as the agent's user, Msg-Id = trace id) at a steady rate
-   while dataset, trainer, inference and mcp-gateway are each SIGKILLed mid-flight; the supervisor
-   restarts them; counts published, stored, duplicated (stored more than once), lost, and restarts.
-2. load: 20 concurrent OpenAI clients for `--load-s`: requests, p50/p99, errors, 429s, and the
-   inference process's RSS before and after.
+   while dataset, inference and mcp-gateway are each SIGKILLed mid-flight, and the trainer once a job
+   has saved a checkpoint; the supervisor restarts them; counts published, stored, duplicated (stored
+   more than once), lost, and restarts. One trace in 20 is approved (faults_training.py), so builds and
+   jobs run meanwhile: builds finished, jobs by state, and the step the killed job resumed from.
+2. load: 20 concurrent OpenAI clients for `--load-seconds`: requests, p50/p99, errors, 429s, and the
+   inference process's RSS at the start, halfway (after warm-up) and at the end, with the growth over
+   the second half (the issue's figure: < 5 % over the second 60 s).
 3. browser: 8 gateway sessions navigating and snapshotting for `--browser-s`, then closed; the stack's
    processes (chromium included) counted before and after, and none left once `up` has stopped.
 """
@@ -30,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import faults_training
 import httpx
 
 from tracewheel.agent.gateway_client import GatewayClient
@@ -41,7 +45,8 @@ from tracewheel.core.trace_proto import trace_to_proto
 from tracewheel.inference.testing import tiny_test_model
 from tracewheel.v1 import events_pb2
 
-KILLED = ("dataset", "trainer", "inference", "mcp-gateway")
+SCHEDULED = ("dataset", "inference", "mcp-gateway")  # at fixed times; the trainer once a job has a checkpoint
+KILLED = (*SCHEDULED, "trainer")
 PORTS = {spec.name: (spec.grpc_port, spec.http_port) for spec in SERVICES}
 
 
@@ -92,6 +97,7 @@ def _trace(n: int) -> Any:
                 {"role": "assistant", "content": f"Item {n} is a teapot."},
             ],
             "task": {"suite": "faults", "task_id": f"t{n}", "prompt": f"What is item {n}?"},
+            "outcome": {"verdict": "passed", "score": 1.0} if faults_training.approved(n) else None,
         }
     )
 
@@ -119,14 +125,16 @@ async def _publish_burst(home: Path, offset: int, count: int, duration_s: float)
     return published
 
 
-def _kill_schedule(home: Path, duration_s: float) -> list[tuple[str, int]]:
+def _kill_schedule(home: Path, duration_s: float) -> tuple[list[tuple[str, int]], str]:
+    """Kills the scheduled services during the burst, then the trainer mid-job: the kills and that job."""
     killed = []
-    for name in KILLED:
-        time.sleep(duration_s / (len(KILLED) + 1))  # spread over the burst: each kill lands mid-flight
+    for name in SCHEDULED:
+        time.sleep(duration_s / (len(SCHEDULED) + 1))  # spread over the burst: each kill lands mid-flight
         pid = _stack(home)[name]["pid"]
         os.kill(pid, signal.SIGKILL)
         killed.append((name, pid))
-    return killed
+    pid, job = faults_training.kill_trainer_mid_job(home, lambda: _stack(home)["trainer"]["pid"], 300)
+    return [*killed, ("trainer", pid)], job
 
 
 def _stored_ids(offset: int) -> Counter[str]:
@@ -146,7 +154,7 @@ def kills(home: Path, offset: int, count: int) -> None:
     started = time.monotonic()
     with ThreadPoolExecutor(1) as pool:
         publishing = pool.submit(asyncio.run, _publish_burst(home, offset, count, duration_s))
-        killed = _kill_schedule(home, duration_s)
+        killed, killed_job = _kill_schedule(home, duration_s)
         published = publishing.result()
     for name, pid in killed:
         _wait(lambda n=name, p=pid: _stack(home)[n]["pid"] != p, 120, f"{name} to be started again")
@@ -164,10 +172,14 @@ def kills(home: Path, offset: int, count: int) -> None:
         print(f"  ({exc})")
     restarts = {name: _stack(home)[name]["restarts"] for name in KILLED}
     print(f"\n## kills: {count} traces in {duration_s:.0f} s, each of {', '.join(KILLED)} SIGKILLed once mid-flight")
+    print(f"(the trainer {'in job ' + killed_job if killed_job else 'with no checkpoint saved in time'})")
     print("| published | stored | duplicated | lost | restarts | seconds to all stored |\n|---|---|---|---|---|---|")
     duplicated = sum(n - 1 for n in stored.values() if n > 1)
     lost = published - len(stored)
     print(f"| {published} | {len(stored)} | {duplicated} | {lost} | {restarts} | {time.monotonic() - started:.0f} |")
+    if not faults_training.wait_for_jobs(home, 300):
+        print("  (timed out after 300 s waiting for every training job to end)")
+    faults_training.report(home, home / "up.log", killed_job)
 
 
 def _healthy(offset: int, name: str) -> bool:
@@ -195,26 +207,30 @@ def load(home: Path, offset: int, seconds: float, clients: int = 20) -> None:
     _wait(lambda: _healthy(offset, "inference"), 300, "inference")
     pid = _stack(home)["inference"]["pid"]
     url = f"http://127.0.0.1:{PORTS['inference'][1] + offset}/v1/chat/completions"
-    rss_before = _rss_mib(pid)
+    rss = [_rss_mib(pid)]
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
 
+    async def halfway() -> None:  # the first half is warm-up; growth is measured over the second
+        await asyncio.sleep(seconds / 2)
+        rss.append(_rss_mib(pid))
+
     async def run() -> None:
         until = time.monotonic() + seconds
-        await asyncio.gather(*(_client(url, until, latencies, statuses) for _ in range(clients)))
+        await asyncio.gather(halfway(), *(_client(url, until, latencies, statuses) for _ in range(clients)))
 
     asyncio.run(run())
-    rss_after = _rss_mib(pid)
+    rss.append(_rss_mib(pid))
     latencies.sort()
     p50 = statistics.median(latencies) if latencies else float("nan")
     p99 = latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan")
     errors = sum(n for status, n in statuses.items() if status not in ("200", "429"))
     print(f"\n## load: {clients} concurrent OpenAI clients for {seconds:.0f} s (max_tokens 8)")
-    print("| requests | ok | p50 s | p99 s | errors | 429s | RSS before MiB | RSS after MiB |")
+    print("| requests | ok | p50 s | p99 s | errors | 429s | RSS start / half / end MiB | growth, second half |")
     print("|---|---|---|---|---|---|---|---|")
     print(
         f"| {sum(statuses.values())} | {statuses['200']} | {p50:.2f} | {p99:.2f} | {errors} | {statuses['429']} "
-        f"| {rss_before:.0f} | {rss_after:.0f} |"
+        f"| {rss[0]:.0f} / {rss[1]:.0f} / {rss[2]:.0f} | {100 * (rss[2] - rss[1]) / rss[1]:+.1f} % |"
     )
 
 
@@ -256,12 +272,19 @@ def browser(up: subprocess.Popen[bytes], offset: int, seconds: float, sessions: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=int, default=1000)
-    parser.add_argument("--load-s", type=float, default=60.0)
+    parser.add_argument(
+        "--load-seconds", "--load-s", dest="load_s", type=float, default=120.0, help="RSS growth is over the 2nd half"
+    )
     parser.add_argument("--browser-s", type=float, default=60.0)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="tw-faults-"))
     offset = random.randrange(1000, 9000)
-    env = {**os.environ, "TRACEWHEEL_HOME": str(home), "TW_INFERENCE_MODEL": str(tiny_test_model())}
+    env = {
+        **os.environ,
+        **faults_training.TRAINING_ENV,
+        "TRACEWHEEL_HOME": str(home),
+        "TW_INFERENCE_MODEL": str(tiny_test_model()),
+    }
     log = (home / "up.log").open("w")
     up = subprocess.Popen(
         [sys.executable, "-m", "tracewheel.cli", "up", "--port-offset", str(offset)],
