@@ -210,6 +210,57 @@ def guard(app: FastAPI, security: HttpSecurity | None) -> None:
         )
 
 
+def _model_list(registry: ModelRegistry) -> dict[str, Any]:
+    """The /v1/models body: every model the registry lists."""
+    data = [
+        {
+            "id": m.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "tracewheel",
+            "kind": m.kind,
+            "root": m.target or m.name,
+            "parent": m.target or None,
+        }
+        for m in registry.list()
+    ]
+    return {"object": "list", "data": data}
+
+
+async def _complete(
+    generation: _Generation,
+    parser: OutputParser,
+    choice: ToolChoice,
+    request: ChatCompletionRequest,
+    completion_id: str,
+) -> JSONResponse:
+    """The whole completion as one response (a request without `stream`)."""
+    text, result = choice.forced_prefix, None
+    async for piece in generation.pieces():
+        if isinstance(piece, GenerationResult):
+            result = piece
+        else:
+            text += piece
+    assert result is not None
+    parsed = parser.parse(text)
+    body = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": _message(parsed),
+                "finish_reason": _finish_reason(result, bool(parsed.tool_calls)),
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage(result),
+    }
+    return JSONResponse(body)
+
+
 def create_app(state: ServingState, security: HttpSecurity | None = None) -> FastAPI:
     """The OpenAI API over the embedded engine; `security` guards every route but /health."""
     app = FastAPI(title="tracewheel inference", docs_url=None, redoc_url=None)
@@ -230,19 +281,7 @@ def create_app(state: ServingState, security: HttpSecurity | None = None) -> Fas
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        data = [
-            {
-                "id": m.name,
-                "object": "model",
-                "created": 0,
-                "owned_by": "tracewheel",
-                "kind": m.kind,
-                "root": m.target or m.name,
-                "parent": m.target or None,
-            }
-            for m in state.registry.list()
-        ]
-        return {"object": "list", "data": data}
+        return _model_list(state.registry)
 
     @app.post("/v1/load_lora_adapter")
     async def load_lora_adapter(body: LoadAdapterRequest) -> dict[str, Any]:
@@ -265,32 +304,43 @@ def create_app(state: ServingState, security: HttpSecurity | None = None) -> Fas
             return StreamingResponse(
                 _stream(generation, parser, choice, request, completion_id), media_type="text/event-stream"
             )
-        text, result = choice.forced_prefix, None
-        async for piece in generation.pieces():
-            if isinstance(piece, GenerationResult):
-                result = piece
-            else:
-                text += piece
-        assert result is not None
-        parsed = parser.parse(text)
-        body = {
-            "id": completion_id,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": _message(parsed),
-                    "finish_reason": _finish_reason(result, bool(parsed.tool_calls)),
-                    "logprobs": None,
-                }
-            ],
-            "usage": _usage(result),
-        }
-        return JSONResponse(body)
+        return await _complete(generation, parser, choice, request, completion_id)
 
     return app
+
+
+def _chunk(
+    completion_id: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    usage: dict[str, Any] | None = None,
+) -> str:
+    """One server-sent event of a streamed completion."""
+    body: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _usage_chunk(completion_id: str, created: int, model: str, result: GenerationResult) -> str:
+    """The event with the token usage, after the last choice (`stream_options.include_usage`)."""
+    body = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": _usage(result),
+    }
+    return f"data: {json.dumps(body)}\n\n"
 
 
 async def _stream(
@@ -302,18 +352,7 @@ async def _stream(
 ) -> AsyncIterator[str]:
     created = int(time.time())
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None, usage: dict[str, Any] | None = None) -> str:
-        body: dict[str, Any] = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": request.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
-        }
-        if usage is not None:
-            body["usage"] = usage
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
+    chunk = functools.partial(_chunk, completion_id, created, request.model)
     stream = parser.stream()
     called = False
     yield chunk({"role": "assistant", "content": ""})
@@ -332,15 +371,7 @@ async def _stream(
                 return
             yield chunk({}, reason)
             if request.include_usage_in_stream:
-                body = {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": request.model,
-                    "choices": [],
-                    "usage": _usage(piece),
-                }
-                yield f"data: {json.dumps(body)}\n\n"
+                yield _usage_chunk(completion_id, created, request.model, piece)
             yield "data: [DONE]\n\n"
             return
         delta = stream.feed(first + piece)
