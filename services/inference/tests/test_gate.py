@@ -34,7 +34,7 @@ def test_gate_compares_with_a_margin() -> None:
 
 def test_the_paired_gate_counts_tasks_won_and_lost() -> None:
     base = solved("t1")
-    # run AP's round 1: six tasks won, one lost: p = 8/128 = 0.0625
+    # six tasks won, one lost (a demo round 1): p = 8/128 = 0.0625
     round_1 = solved("t2 t3 t4 t5 t6 t7")
     decision = PAIRED.decide(round_1, base)
     deploy, reason = decision.deploy, decision.reason
