@@ -233,14 +233,33 @@ def check_quick(rows: list[RoundRow], fw: Flywheel) -> None:
         raise FailedPrecondition(f"alias {ALIAS!r} points at {alias!r}, not at the deployed adapter {latest}")
 
 
-def demo(args: argparse.Namespace, console: Console) -> int:
-    started = time.monotonic()
-    if args.quick:
+def _demo_profile(quick: bool) -> tuple[DemoProfile, Path]:
+    """The demo's profile and home: the quick one (a tiny test model, its own home) or the full one."""
+    if quick:
         from tracewheel.inference.testing import tiny_test_model
 
-        profile, home = quick_profile(tiny_test_model()), home_dir() / "quick"
-    else:
-        profile, home = full_profile(), home_dir()
+        return quick_profile(tiny_test_model()), home_dir() / "quick"
+    return full_profile(), home_dir()
+
+
+def _start_stack(
+    args: argparse.Namespace, profile: DemoProfile, home: Path, console: Console, started: float
+) -> tuple[Supervisor, StackInfo]:
+    """Starts the stack for `home` (services log to `<home>/logs/stack.log`): its supervisor and what runs."""
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    log = (home / "logs" / "stack.log").open("a")
+    supervisor = Supervisor(
+        home, port_offset=args.port_offset, env=profile.env, sink=log, health_timeout_s=args.health_timeout
+    )
+    with console.status(f"starting the stack in {home} (services log to {log.name})"):
+        running = supervisor.start()
+    console.print(f"[green]✓[/green] stack up in {time.monotonic() - started:.0f} s (logs: {log.name})")
+    return supervisor, running
+
+
+def demo(args: argparse.Namespace, console: Console) -> int:
+    started = time.monotonic()
+    profile, home = _demo_profile(args.quick)
     suite, suite_file = demo_suite(args.suite)
     # the trainer scores each round on the suite's held-out split: the gate then compares on it
     assignments = [*args.set, f"{EVAL_SUITE_VARIABLE}={suite}"] if suite else list(args.set)
@@ -256,14 +275,7 @@ def demo(args: argparse.Namespace, console: Console) -> int:
     runner = Demo(profile, home, console, suite)
     runner.keep_settings(assignments)  # before anything starts: a continued demo keeps its settings
     if started_here:
-        (home / "logs").mkdir(parents=True, exist_ok=True)
-        log = (home / "logs" / "stack.log").open("a")
-        supervisor = Supervisor(
-            home, port_offset=args.port_offset, env=profile.env, sink=log, health_timeout_s=args.health_timeout
-        )
-        with console.status(f"starting the stack in {home} (services log to {log.name})"):
-            running = supervisor.start()
-        console.print(f"[green]✓[/green] stack up in {time.monotonic() - started:.0f} s (logs: {log.name})")
+        supervisor, running = _start_stack(args, profile, home, console, started)
     else:
         assert running is not None  # not started here: one was running
         console.print(f"using the stack already running for {home}")
