@@ -16,6 +16,7 @@ token to the script in a meta tag, and the script sends it with every change.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -55,6 +56,56 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
+def _render(
+    templates: Jinja2Templates, request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """The page `name` with the session's CSRF token, under the pages' Content-Security-Policy."""
+    csrf_token = request.scope.get("state", {}).get("csrf_token", "")  # set by the guard on a session
+    context = {**context, "csrf_token": csrf_token, "signed_in": bool(csrf_token)}
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Content-Security-Policy"] = _CSP
+    return response
+
+
+def _listing(store: TraceStore, filters: dict[str, str], query: TraceQuery, page_token: str) -> dict[str, Any]:
+    """The list page's traces, counts by status and next page's URL."""
+    listed = store.list_traces(query, PAGE_SIZE, page_token)
+    counts = store.count_by_status(query)
+    next_url = f"/?{urlencode({**filters, 'page_token': listed.next_page_token})}" if listed.next_page_token else ""
+    return {
+        "traces": listed.traces,
+        "counts": {str(s): n for s, n in counts.items()},
+        "total": sum(counts.values()),
+        "next_url": next_url,
+        "first_page": not page_token,
+    }
+
+
+def _trace_context(
+    store: TraceStore, trace_id: str, filters: dict[str, str], query: TraceQuery, attachments_dir: Path | None
+) -> dict[str, Any]:
+    """The trace page: the trace, its revisions, and its neighbours in the list it was opened from.
+
+    Raises:
+        NotFound: no such trace.
+    """
+    stored = store.get(trace_id)
+    previous, following = store.neighbours(trace_id, query)
+    suffix = f"?{urlencode(filters)}" if filters else ""
+    trace = stored.trace
+    return {
+        "stored": stored,
+        "trace": trace,
+        "messages": message_views(trace, attachments_dir),
+        "revisions": store.revisions(trace_id),
+        "tools_json": pretty_json(trace.model_dump_json(include={"tools"})),
+        "metadata_json": pretty_json(trace.metadata.model_dump_json()),
+        "list_url": f"/{suffix}",
+        "previous_url": f"/traces/{previous}{suffix}" if previous else "",
+        "next_url": f"/traces/{following}{suffix}" if following else "",
+    }
+
+
 def add_ui_routes(
     app: FastAPI, store: TraceStore, attachments_dir: Path | None, security: HttpSecurity | None = None
 ) -> None:
@@ -64,12 +115,7 @@ def add_ui_routes(
     if security is not None:
         add_sign_in_routes(app, security, templates, _CSP)
 
-    def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-        csrf_token = request.scope.get("state", {}).get("csrf_token", "")  # set by the guard on a session
-        context = {**context, "csrf_token": csrf_token, "signed_in": bool(csrf_token)}
-        response = templates.TemplateResponse(request, name, context, status_code=status_code)
-        response.headers["Content-Security-Policy"] = _CSP
-        return response
+    page = functools.partial(_render, templates)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def trace_list(request: Request, page_token: str = "") -> HTMLResponse:
@@ -88,16 +134,7 @@ def add_ui_routes(
             query = _query(filters)
         except ValidationError as exc:
             return page(request, "list.html", {**context, "error": _validation_message(exc)}, 400)
-        listed = store.list_traces(query, PAGE_SIZE, page_token)
-        counts = store.count_by_status(query)
-        next_url = f"/?{urlencode({**filters, 'page_token': listed.next_page_token})}" if listed.next_page_token else ""
-        context.update(
-            traces=listed.traces,
-            counts={str(s): n for s, n in counts.items()},
-            total=sum(counts.values()),
-            next_url=next_url,
-            first_page=not page_token,
-        )
+        context.update(_listing(store, filters, query, page_token))
         return page(request, "list.html", context)
 
     @app.get("/traces/{trace_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -107,22 +144,7 @@ def add_ui_routes(
             query = _query(filters)
         except ValidationError:
             filters, query = {}, TraceQuery()
-        stored = store.get(trace_id)
-        previous, following = store.neighbours(trace_id, query)
-        suffix = f"?{urlencode(filters)}" if filters else ""
-        trace = stored.trace
-        context = {
-            "stored": stored,
-            "trace": trace,
-            "messages": message_views(trace, attachments_dir),
-            "revisions": store.revisions(trace_id),
-            "tools_json": pretty_json(trace.model_dump_json(include={"tools"})),
-            "metadata_json": pretty_json(trace.metadata.model_dump_json()),
-            "list_url": f"/{suffix}",
-            "previous_url": f"/traces/{previous}{suffix}" if previous else "",
-            "next_url": f"/traces/{following}{suffix}" if following else "",
-        }
-        return page(request, "trace.html", context)
+        return page(request, "trace.html", _trace_context(store, trace_id, filters, query, attachments_dir))
 
     @app.get("/attachments/{path:path}", include_in_schema=False)
     def attachment(path: str) -> Response:
