@@ -42,6 +42,42 @@ def _tail(path: Path, lines: int = 5) -> str:
     return " | ".join(line.strip() for line in text[-lines:] if line.strip())
 
 
+def _read_reports(child: subprocess.Popen[str], on_progress: Callable[[Progress], None]) -> Path | None:
+    """Passes on the child's progress lines until its output ends; the adapter dir it reported, if any."""
+    adapter: Path | None = None
+    assert child.stdout is not None
+    with child.stdout:
+        for line in child.stdout:
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a library's print, not ours
+            if "progress" in message:
+                on_progress(Progress(**message["progress"]))
+            elif "result" in message:
+                adapter = Path(message["result"]["adapter_dir"])
+    return adapter
+
+
+def _adapter_or_failure(code: int, adapter: Path | None, log_path: Path) -> Path:
+    """The adapter of a child that exited cleanly and reported one.
+
+    Raises:
+        TrainingFailed: the child exited non-zero, was killed, or reported no adapter.
+    """
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = (
+            " (likely the kernel's OOM killer: build the dataset with a lower TW_DATASET_MAX_LENGTH or lower the batch)"
+            if code == -signal.SIGKILL
+            else ""
+        )
+        raise TrainingFailed(f"the training process was killed by {name}{hint}; log: {log_path}")
+    if code != 0 or adapter is None:
+        raise TrainingFailed(f"the training process exited with {code}: {_tail(log_path)}")
+    return adapter
+
+
 def train_in_subprocess(
     dataset_dir: Path,
     base_model_dir: Path,
@@ -75,29 +111,8 @@ def train_in_subprocess(
             time.sleep(0.5)
 
     threading.Thread(target=watch, name="train-watch", daemon=True).start()
-    adapter: Path | None = None
-    assert child.stdout is not None
-    with child.stdout:
-        for line in child.stdout:
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a library's print, not ours
-            if "progress" in message:
-                on_progress(Progress(**message["progress"]))
-            elif "result" in message:
-                adapter = Path(message["result"]["adapter_dir"])
+    adapter = _read_reports(child, on_progress)
     code = child.wait()
     if stopped.is_set():
         raise TrainingCancelled("training stopped on request; it resumes from its last checkpoint")
-    if code < 0:
-        name = signal.Signals(-code).name
-        hint = (
-            " (likely the kernel's OOM killer: build the dataset with a lower TW_DATASET_MAX_LENGTH or lower the batch)"
-            if code == -signal.SIGKILL
-            else ""
-        )
-        raise TrainingFailed(f"the training process was killed by {name}{hint}; log: {log_path}")
-    if code != 0 or adapter is None:
-        raise TrainingFailed(f"the training process exited with {code}: {_tail(log_path)}")
-    return adapter
+    return _adapter_or_failure(code, adapter, log_path)
