@@ -220,6 +220,28 @@ class VllmAdapters:
         self._post("/v1/unload_lora_adapter", {"lora_name": name})
 
 
+async def _forward_chat(client: httpx.AsyncClient, registry: ModelRegistry, request: Request) -> Response:
+    """Forwards a chat completion to vLLM with the model name resolved, relaying a stream as it comes."""
+    body = await request.json()
+    requested = str(body.get("model", ""))
+    body["model"] = registry.resolve(requested) or registry.base_name  # aliases are ours, not vLLM's
+    upstream = client.build_request("POST", "/v1/chat/completions", json=body)
+    reply = await client.send(upstream, stream=True)
+    if not body.get("stream"):
+        content = await reply.aread()
+        await reply.aclose()
+        return Response(content, status_code=reply.status_code, media_type="application/json")
+
+    async def relay() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in reply.aiter_raw():
+                yield chunk
+        finally:
+            await reply.aclose()
+
+    return StreamingResponse(relay(), status_code=reply.status_code, media_type="text/event-stream")
+
+
 def create_proxy_app(registry: ModelRegistry, vllm_url: str, security: HttpSecurity | None = None) -> FastAPI:
     """The same OpenAI API as the embedded backend, served by vLLM behind it; `security` guards it
     as the embedded one (vLLM itself listens on 127.0.0.1 only)."""
@@ -256,23 +278,6 @@ def create_proxy_app(registry: ModelRegistry, vllm_url: str, security: HttpSecur
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: Request) -> Response:
-        body = await request.json()
-        requested = str(body.get("model", ""))
-        body["model"] = registry.resolve(requested) or registry.base_name  # aliases are ours, not vLLM's
-        upstream = client.build_request("POST", "/v1/chat/completions", json=body)
-        reply = await client.send(upstream, stream=True)
-        if not body.get("stream"):
-            content = await reply.aread()
-            await reply.aclose()
-            return Response(content, status_code=reply.status_code, media_type="application/json")
-
-        async def relay() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in reply.aiter_raw():
-                    yield chunk
-            finally:
-                await reply.aclose()
-
-        return StreamingResponse(relay(), status_code=reply.status_code, media_type="text/event-stream")
+        return await _forward_chat(client, registry, request)
 
     return app
