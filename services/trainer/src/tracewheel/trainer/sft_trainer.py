@@ -131,17 +131,11 @@ def build_trainer(
     lora = None if init_adapter is not None else lora_config(recipe)
     use_eval = recipe.eval and data.eval is not None
     extra = _trainer_extras(data, recipe, tokenizer)
+    max_length = training_max_length(data.manifest, base_model_dir)
     try:
         trainer = (DecisionWeightedSFTTrainer if data.pretokenized else SFTTrainer)(
             model=model,
-            args=build_sft_config(
-                recipe,
-                output_dir,
-                use_eval,
-                data.pretokenized,
-                data.prefix_tree,
-                training_max_length(data.manifest, base_model_dir),
-            ),
+            args=build_sft_config(recipe, output_dir, use_eval, data.pretokenized, data.prefix_tree, max_length),
             train_dataset=data.train,
             eval_dataset=data.eval if use_eval else None,
             processing_class=tokenizer,
