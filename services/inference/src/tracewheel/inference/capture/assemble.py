@@ -26,18 +26,28 @@ class CallRequest:
     stream: bool
 
 
+def json_object(body: bytes | str, what: str) -> dict[str, Any]:
+    """`body` parsed as a JSON object.
+
+    Raises:
+        ValueError: not JSON, or not an object; the message starts with `what`.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ValueError(f"{what}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def read_request(body: bytes) -> CallRequest:
     """The chat request in `body`.
 
     Raises:
         ValueError: not JSON, not an object, or `messages` missing or not a list of objects.
     """
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise ValueError(f"request body: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"request body: expected a JSON object, got {type(data).__name__}")
+    data = json_object(body, "request body")
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise ValueError("request messages: expected a non-empty list of objects")
@@ -109,12 +119,7 @@ def read_json_reply(body: bytes) -> Reply:
     Raises:
         ValueError: not JSON, or neither choices nor an error.
     """
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise ValueError(f"reply: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"reply: expected a JSON object, got {type(data).__name__}")
+    data = json_object(body, "reply")
     reply = Reply(completion_id=str(data.get("id") or ""), model=str(data.get("model") or ""))
     if "error" in data:
         reply.error = error_text(data)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tracewheel.core.errors import InvalidArgument
 from tracewheel.core.trace import Outcome, Task, Verdict
+from tracewheel.inference.capture.assemble import json_object
 
 THUMBS_VERDICT = {"up": Verdict.PASSED, "down": Verdict.FAILED}
 
@@ -55,11 +55,9 @@ def parse_feedback(body: bytes) -> Feedback | None:
     if not body.strip():
         return None
     try:
-        data = json.loads(body)
+        data = json_object(body, "body")
     except ValueError as exc:
-        raise InvalidArgument(f"body: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InvalidArgument(f"body: expected a JSON object, got {type(data).__name__}")
+        raise InvalidArgument(str(exc)) from None
     try:
         feedback = Feedback.model_validate(data)
     except ValidationError as exc:
