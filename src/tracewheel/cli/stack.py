@@ -203,7 +203,12 @@ class Supervisor:
                 "TW_AGENT_TASK_SITE_URL": f"http://127.0.0.1:{site}",
             },
             "mcp-gateway": {"TW_GATEWAY_ALLOW_HOSTS": json.dumps([f"127.0.0.1:{site}", f"localhost:{site}"])},
-            "dataset": {"TW_DATASET_BASE_MODEL": self.base_model_dir()},
+            "dataset": {
+                "TW_DATASET_BASE_MODEL": self.base_model_dir(),
+                "TW_DATASET_TRAINER_ADDRESS": f"127.0.0.1:{ports['trainer'][0]}",
+                "TW_DATASET_INFERENCE_ADDRESS": f"127.0.0.1:{ports['inference'][0]}",
+                "TW_DATASET_AGENT_ADDRESS": f"127.0.0.1:{ports['agent'][0]}",
+            },
             "trainer": {
                 "TW_TRAINER_BASE_MODEL_DIR": self.base_model_dir(),
                 "TW_TRAINER_AGENT_ADDRESS": f"127.0.0.1:{ports['agent'][0]}",

@@ -12,9 +12,11 @@ from tracewheel.core.grpc_server import GrpcServer
 from tracewheel.core.http_security import HttpSecurity
 from tracewheel.core.nats_auth import declared_streams
 from tracewheel.core.service import Cleanup, service_main
+from tracewheel.core.trace_size import wire_limit
 from tracewheel.dataset.build import BuildConfig, DatasetBuilder, load_chat_template
 from tracewheel.dataset.build_options import BuildOptions
 from tracewheel.dataset.config import DatasetSettings
+from tracewheel.dataset.console import ConsoleConfig, Peers
 from tracewheel.dataset.events import INGEST_CONSUMER, DatasetEvents
 from tracewheel.dataset.http_api import OPEN_PATHS, create_app
 from tracewheel.dataset.server import DatasetServicer
@@ -37,7 +39,19 @@ def build_config(settings: DatasetSettings) -> BuildConfig:
     )
 
 
-def _http_server(settings: DatasetSettings, store: TraceStore, events: DatasetEvents) -> uvicorn.Server:
+def console_config(settings: DatasetSettings) -> ConsoleConfig:
+    """The console's peers (the service's own token is sent to them) and folders."""
+    peers = Peers(
+        {"trainer": settings.trainer_address, "inference": settings.inference_address, "agent": settings.agent_address},
+        token=settings.auth_token.get_secret_value() if settings.auth_token else None,
+        max_message_bytes=wire_limit(settings.max_trace_bytes),
+    )
+    return ConsoleConfig(peers, settings.resolved_artifacts_dir, settings.resolved_reports_dir)
+
+
+def _http_server(
+    settings: DatasetSettings, store: TraceStore, events: DatasetEvents, console: ConsoleConfig
+) -> uvicorn.Server:
     """The REST API and curation UI's server, behind the service's HTTP security."""
     security = HttpSecurity.from_settings(
         settings.auth_token,
@@ -49,7 +63,7 @@ def _http_server(settings: DatasetSettings, store: TraceStore, events: DatasetEv
     )
     return uvicorn.Server(
         uvicorn.Config(
-            create_app(store, events.build, settings.resolved_attachments_dir, security),
+            create_app(store, events.build, settings.resolved_attachments_dir, security, console),
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,
@@ -77,7 +91,8 @@ async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
     await events.republish_latest()
     await events.resume_trigger()
     dataset_pb2_grpc.add_DatasetServicer_to_server(DatasetServicer(store, events.ingest, events.build), server.server)
-    http = _http_server(settings, store, events)
+    console = console_config(settings)
+    http = _http_server(settings, store, events, console)
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(http.serve(), name="dataset-http"),
@@ -90,6 +105,7 @@ async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
         await events.trigger.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await client.drain()
+        await console.peers.close()
         store.close()
         log.info("dataset service stopped")
 

@@ -50,6 +50,26 @@ class DatasetSettings(ServiceSettings, BuildOptions, HttpOptions):
         " resolve_chat_format, as the trainer and inference resolve it), a template name shipped in"
         " tracewheel.core.chat, or a path to a .jinja file; it must mark assistant turns with {% generation %}.",
     )
+    trainer_address: str = Field(
+        default="",
+        description="The trainer's gRPC address (host:port) the console reads jobs from and cancels them through;"
+        " '' leaves the console's job pages saying so.",
+    )
+    inference_address: str = Field(
+        default="",
+        description="The inference service's gRPC address the console reads deployments and models from, and"
+        " deploys, rolls back and moves the alias through; '' leaves those pages saying so.",
+    )
+    agent_address: str = Field(
+        default="",
+        description="The agent's gRPC address the console reads suites and evaluation traces from; '' leaves"
+        " those pages saying so.",
+    )
+    reports_dir: Path | None = Field(
+        default=None,
+        description="Where `tracewheel eval --report` and the demo write their reports; the console lists and"
+        " serves the files under it only; default `<home>/reports`.",
+    )
     build_threshold: int = Field(
         default=20, ge=1, description="Approved traces not in the last build that trigger an automatic build."
     )
@@ -70,6 +90,10 @@ class DatasetSettings(ServiceSettings, BuildOptions, HttpOptions):
     @property
     def resolved_attachments_dir(self) -> Path:
         return self.attachments_dir or self.home / "gateway" / "attachments"
+
+    @property
+    def resolved_reports_dir(self) -> Path:
+        return self.reports_dir or self.home / "reports"
 
     @property
     def resolved_artifacts_dir(self) -> Path:

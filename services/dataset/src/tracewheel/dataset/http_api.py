@@ -45,6 +45,7 @@ from tracewheel.core.errors import InvalidArgument, TracewheelError
 from tracewheel.core.http_security import HttpGuard, HttpSecurity
 from tracewheel.core.metrics import instrument
 from tracewheel.core.trace import Verdict
+from tracewheel.dataset.console import ConsoleConfig
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.records import BuildRecord, StoredTrace, TraceQuery
 from tracewheel.dataset.server import Build
@@ -126,12 +127,17 @@ def _build_json(record: BuildRecord) -> dict[str, Any]:
 
 
 def create_app(
-    store: TraceStore, build: Build, attachments_dir: Path | None = None, security: HttpSecurity | None = None
+    store: TraceStore,
+    build: Build,
+    attachments_dir: Path | None = None,
+    security: HttpSecurity | None = None,
+    console: ConsoleConfig | None = None,
 ) -> FastAPI:
     """The REST app and curation UI over a store and the service's build action (the one gRPC uses too).
 
     `attachments_dir` is the gateway's attachments directory: screenshots under it are shown
-    and served at `/attachments/{path}`; nothing else is. `security` guards the app (token or
+    and served at `/attachments/{path}`; nothing else is. `console` connects the console's pages
+    to the other services and folders (default: none). `security` guards the app (token or
     session, Host and Origin, body size) and adds the sign-in page.
     """
     app = FastAPI(title="tracewheel dataset")
@@ -160,7 +166,7 @@ def create_app(
     _add_trace_routes(app, store)
     _add_edit_routes(app, store)
     _add_build_routes(app, store, build)
-    add_ui_routes(app, store, attachments_dir, security)
+    add_ui_routes(app, store, attachments_dir, security, console)
     return app
 
 

@@ -9,6 +9,7 @@ allows only this origin's script and styles, so an escaping slip still runs noth
 | `/` | the trace list: filters, counts by status, pagination |
 | `/traces/{id}` | one trace; the list filters ride along in the query string for `j` / `k` |
 | `/attachments/{path}` | a file under the attachments directory (images inline, the rest as text) |
+| `/console/...` | the flywheel console (`tracewheel.dataset.console`) |
 
 With a token configured, pages need a session (`signin.py`); each page hands its session's CSRF
 token to the script in a meta tag, and the script sends it with every change.
@@ -31,6 +32,7 @@ from tracewheel.core.errors import NotFound
 from tracewheel.core.http_security import HttpSecurity
 from tracewheel.core.trace import Verdict
 from tracewheel.dataset.attachments import IMAGE_TYPES, resolve_attachment
+from tracewheel.dataset.console import ConsoleConfig, ConsoleContext, add_console_routes
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.records import TraceQuery
 from tracewheel.dataset.signin import add_sign_in_routes
@@ -107,15 +109,22 @@ def _trace_context(
 
 
 def add_ui_routes(
-    app: FastAPI, store: TraceStore, attachments_dir: Path | None, security: HttpSecurity | None = None
+    app: FastAPI,
+    store: TraceStore,
+    attachments_dir: Path | None,
+    security: HttpSecurity | None = None,
+    console: ConsoleConfig | None = None,
 ) -> None:
-    """Adds the pages, their static files, the attachments route and, with `security`, signing in to `app`."""
+    """Adds the pages, their static files, the attachments route, the console's pages (`console`:
+    its peers and folders; default none) and, with `security`, signing in to `app`."""
     templates = Jinja2Templates(directory=_HERE / "templates")
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     if security is not None:
         add_sign_in_routes(app, security, templates, _CSP)
 
     page = functools.partial(_render, templates)
+    sources = console or ConsoleConfig()
+    add_console_routes(app, ConsoleContext(store, sources.peers, sources.artifacts_dir, sources.reports_dir, page))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def trace_list(request: Request, page_token: str = "") -> HTMLResponse:

@@ -1,0 +1,191 @@
+"""The console's gRPC clients to the trainer, the inference service and the agent.
+
+Each peer is optional: an address left empty (`TW_DATASET_TRAINER_ADDRESS`...) raises
+`PeerNotConfigured`, and a peer that does not answer raises `PeerUnavailable`, both naming the
+setting or address, so a page can say what is missing instead of failing. Errors the peer
+reports on purpose come back as the same domain errors (NotFound, InvalidArgument...).
+Calls carry the console's bearer token (the services of one deployment share it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import grpc
+
+from tracewheel.core.errors import (
+    Conflict,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    TracewheelError,
+    Unavailable,
+)
+from tracewheel.core.grpc_server import message_size_options
+from tracewheel.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    inference_pb2,
+    inference_pb2_grpc,
+    trainer_pb2,
+    trainer_pb2_grpc,
+)
+
+Peer = Literal["trainer", "inference", "agent"]
+SETTING: dict[Peer, str] = {
+    "trainer": "TW_DATASET_TRAINER_ADDRESS",
+    "inference": "TW_DATASET_INFERENCE_ADDRESS",
+    "agent": "TW_DATASET_AGENT_ADDRESS",
+}
+_DOMAIN_ERRORS: dict[grpc.StatusCode, type[TracewheelError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.ABORTED: Conflict,
+    grpc.StatusCode.ALREADY_EXISTS: Conflict,
+}
+T = TypeVar("T")
+
+
+class PeerNotConfigured(Unavailable):
+    """The console has no address for this peer."""
+
+
+class PeerUnavailable(Unavailable):
+    """The peer did not answer, or refused the console's token."""
+
+
+@dataclass
+class Peers:
+    """gRPC stubs to the other services, made on first use in the running event loop.
+
+    Attributes:
+        addresses: host:port per peer; "" for a peer the console does without.
+        token: the bearer token sent with every call (None: none).
+        max_message_bytes: the largest reply accepted (evaluations carry every task's result).
+        timeout_s: the deadline of one call.
+    """
+
+    addresses: dict[Peer, str]
+    token: str | None = None
+    max_message_bytes: int = 64 * 1024 * 1024
+    timeout_s: float = 10.0
+    _channels: dict[Peer, grpc.aio.Channel] = field(default_factory=dict, repr=False)
+
+    def configured(self, peer: Peer) -> bool:
+        return bool(self.addresses.get(peer))
+
+    def _channel(self, peer: Peer) -> grpc.aio.Channel:
+        address = self.addresses.get(peer, "")
+        if not address:
+            raise PeerNotConfigured(f"the console is not connected to the {peer}: set {SETTING[peer]}")
+        channel = self._channels.get(peer)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address, options=message_size_options(self.max_message_bytes))
+            self._channels[peer] = channel
+        return channel
+
+    async def _call(self, peer: Peer, call: Callable[[grpc.aio.Channel], Awaitable[T]]) -> T:
+        """Runs `call` on the peer's channel; gRPC failures become domain errors that say which peer."""
+        channel = self._channel(peer)
+        try:
+            return await call(channel)
+        except grpc.aio.AioRpcError as exc:
+            raise _domain_error(peer, self.addresses[peer], exc) from exc
+
+    def _options(self, timeout_s: float | None = None) -> dict[str, object]:
+        metadata = (("authorization", f"Bearer {self.token}"),) if self.token else None
+        return {"timeout": timeout_s or self.timeout_s, "metadata": metadata}
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        await asyncio.gather(*(channel.close() for channel in channels), return_exceptions=True)
+
+    # the trainer
+
+    async def list_jobs(self) -> list[trainer_pb2.Job]:
+        reply = await self._call(
+            "trainer",
+            lambda ch: trainer_pb2_grpc.TrainerStub(ch).ListJobs(trainer_pb2.ListJobsRequest(), **self._options()),
+        )
+        return list(reply.jobs)
+
+    async def cancel_job(self, job_id: str) -> trainer_pb2.Job:
+        request = trainer_pb2.CancelJobRequest(job_id=job_id)
+        return await self._call(
+            "trainer", lambda ch: trainer_pb2_grpc.TrainerStub(ch).CancelJob(request, **self._options())
+        )
+
+    # the inference service
+
+    async def list_models(self) -> list[inference_pb2.ServedModel]:
+        reply = await self._call(
+            "inference",
+            lambda ch: inference_pb2_grpc.InferenceControlStub(ch).ListModels(
+                inference_pb2.ListModelsRequest(), **self._options()
+            ),
+        )
+        return list(reply.models)
+
+    async def list_deployments(self) -> list[inference_pb2.Deployment]:
+        reply = await self._call(
+            "inference",
+            lambda ch: inference_pb2_grpc.InferenceControlStub(ch).ListDeployments(
+                inference_pb2.ListDeploymentsRequest(), **self._options()
+            ),
+        )
+        return list(reply.deployments)
+
+    async def explain_deployment(self, adapter_name: str) -> inference_pb2.Deployment:
+        request = inference_pb2.ExplainDeploymentRequest(adapter_name=adapter_name)
+        return await self._call(
+            "inference",
+            lambda ch: inference_pb2_grpc.InferenceControlStub(ch).ExplainDeployment(request, **self._options()),
+        )
+
+    async def set_alias(self, alias: str, target: str) -> inference_pb2.SetAliasResponse:
+        request = inference_pb2.SetAliasRequest(alias=alias, target=target)
+        return await self._call(
+            "inference", lambda ch: inference_pb2_grpc.InferenceControlStub(ch).SetAlias(request, **self._options())
+        )
+
+    async def rollback(self, alias: str) -> inference_pb2.SetAliasResponse:
+        request = inference_pb2.RollbackRequest(alias=alias)
+        return await self._call(
+            "inference", lambda ch: inference_pb2_grpc.InferenceControlStub(ch).Rollback(request, **self._options())
+        )
+
+    # the agent
+
+    async def list_suites(self) -> list[agent_pb2.SuiteInfo]:
+        reply = await self._call(
+            "agent",
+            lambda ch: agent_pb2_grpc.AgentStub(ch).ListSuites(agent_pb2.ListSuitesRequest(), **self._options()),
+        )
+        return list(reply.suites)
+
+    async def get_suite(self, name: str) -> agent_pb2.SuiteInfo:
+        request = agent_pb2.GetSuiteRequest(name=name)
+        return await self._call("agent", lambda ch: agent_pb2_grpc.AgentStub(ch).GetSuite(request, **self._options()))
+
+
+def _domain_error(peer: Peer, address: str, exc: grpc.aio.AioRpcError) -> TracewheelError:
+    """The domain error for a failed call: the peer's own refusals keep their kind and message."""
+    code, details = exc.code(), exc.details() or code_name(exc)
+    if code in _DOMAIN_ERRORS:
+        return _DOMAIN_ERRORS[code](details)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return PeerUnavailable(
+            f"the {peer} at {address} refused the console's token: TW_DATASET_AUTH_TOKEN must be the {peer}'s token"
+        )
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(f"the {peer} at {address} did not answer in time")
+    return PeerUnavailable(f"the {peer} at {address} did not answer: {details}")
+
+
+def code_name(exc: grpc.aio.AioRpcError) -> str:
+    return str(exc.code().name)
