@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -107,6 +108,12 @@ async def test_proxy_routes_aliases_and_drives_runtime_lora(tmp_path: Path) -> N
             registry.load("bad", str(tmp_path / "missing"))
         with pytest.raises(openai.NotFoundError):
             await client.chat.completions.create(model="unknown", **ask)
+        process.stop()  # vLLM gone: the proxy answers as a gateway, not with its own crash
+        with pytest.raises(openai.APIStatusError, match="did not answer") as down:
+            await client.chat.completions.create(model="agent", **ask)
+        assert down.value.status_code == 502
+        async with httpx.AsyncClient() as plain:
+            assert (await plain.get(f"http://127.0.0.1:{http.port}/health")).status_code == 503
         await client.close()
     finally:
         await http.stop()

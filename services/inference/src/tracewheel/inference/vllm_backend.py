@@ -226,7 +226,11 @@ async def _forward_chat(client: httpx.AsyncClient, registry: ModelRegistry, requ
     requested = str(body.get("model", ""))
     body["model"] = registry.resolve(requested) or registry.base_name  # aliases are ours, not vLLM's
     upstream = client.build_request("POST", "/v1/chat/completions", json=body)
-    reply = await client.send(upstream, stream=True)
+    try:
+        reply = await client.send(upstream, stream=True)
+    except httpx.TransportError as exc:  # vLLM down or restarting: a gateway error, not ours
+        message = f"vLLM at {client.base_url} did not answer: {exc or type(exc).__name__}"
+        return JSONResponse(error_body(message, 502), status_code=502)
     if not body.get("stream"):
         content = await reply.aread()
         await reply.aclose()
@@ -255,7 +259,10 @@ def create_proxy_app(registry: ModelRegistry, vllm_url: str, security: HttpSecur
 
     @app.get("/health")
     async def health() -> Response:
-        reply = await client.get("/health")
+        try:
+            reply = await client.get("/health")
+        except httpx.TransportError:
+            return Response(status_code=503)  # not ready while vLLM is down
         return Response(status_code=reply.status_code)
 
     @app.get("/v1/models")
