@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.evaluation_proto import eval_result_to_proto
 from tracewheel.trainer.jobs import Job, JobState
@@ -31,7 +33,15 @@ def job_to_proto(job: Job) -> trainer_pb2.Job:
         baseline_metrics=metrics_proto(job.baseline_metrics),
         init_adapter=job.init_adapter,
         eval_suite=job.eval_suite,
+        created_at=_timestamp(job.created_at),
+        updated_at=_timestamp(job.updated_at),
     )
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
 
 
 def metrics_proto(result: EvalResult | None) -> evaluation_pb2.EvalResult | None:

@@ -23,6 +23,7 @@ class ProgressHub:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._subscribers: dict[str, set[asyncio.Queue[events_pb2.TrainingProgress | None]]] = defaultdict(set)
+        self._latest: dict[str, events_pb2.TrainingProgress] = {}  # an unfinished job's last report
 
     def on_job(self, job: Job, progress: Progress | None) -> None:  # a JobQueue listener (any thread)
         message = progress_to_proto(job, progress)
@@ -30,20 +31,26 @@ class ProgressHub:
         self._loop.call_soon_threadsafe(self._deliver, job.id, message, final)
 
     def _deliver(self, job_id: str, message: events_pb2.TrainingProgress, final: bool) -> None:
+        if final:
+            self._latest.pop(job_id, None)
+        else:
+            self._latest[job_id] = message
         for queue in self._subscribers.get(job_id, ()):
             queue.put_nowait(message)
             if final:
                 queue.put_nowait(None)
 
     async def stream(self, job_id: str, get_job: Callable[[str], Job]) -> AsyncIterator[events_pb2.TrainingProgress]:
-        """The job's current state, then every update until it reaches a final state."""
+        """Where the job stands (its last progress report while it runs), then every update until
+        it reaches a final state."""
         queue: asyncio.Queue[events_pb2.TrainingProgress | None] = asyncio.Queue()
         self._subscribers[job_id].add(queue)
         try:
             job = get_job(job_id)  # read after subscribing, so no update falls in between
-            yield progress_to_proto(job, None)  # where it stands now
             if job.state in FINAL_STATES:
+                yield progress_to_proto(job, None)
                 return
+            yield self._latest.get(job_id) or progress_to_proto(job, None)
             while (message := await queue.get()) is not None:
                 yield message
         finally:
