@@ -55,7 +55,8 @@ async def setup(settings: AgentSettings, server: GrpcServer) -> Cleanup:
     except BaseException:
         await stack.aclose()
         raise
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(runner), server.server)
+    servicer = AgentServicer(runner, eval_trace_dir=settings.resolved_eval_trace_dir)
+    agent_pb2_grpc.add_AgentServicer_to_server(servicer, server.server)
     return stack.aclose
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from tracewheel.agent.eval_traces import find_eval_trace
 from tracewheel.agent.evaluation import ProgressSink
 from tracewheel.agent.loop import AgentEvent
 from tracewheel.agent.runner import AgentRunner
@@ -88,10 +89,15 @@ async def _stream_run(
 
 
 class AgentServicer(agent_pb2_grpc.AgentServicer):
-    """Translates tracewheel.v1.Agent calls to AgentRunner."""
+    """Translates tracewheel.v1.Agent calls to AgentRunner.
 
-    def __init__(self, runner: AgentRunner) -> None:
+    Args:
+        eval_trace_dir: where evaluation traces are written (`EvalTraceFiles`); None: none are read.
+    """
+
+    def __init__(self, runner: AgentRunner, eval_trace_dir: Path | None = None) -> None:
         self.runner = runner
+        self.eval_trace_dir = eval_trace_dir
 
     async def RunTask(self, request: agent_pb2.RunTaskRequest, context: grpc.aio.ServicerContext) -> Any:
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -204,6 +210,10 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         if suite.source != "bundled":
             info.content = await asyncio.to_thread(Path(suite.source).read_text, encoding="utf-8")
         return info
+
+    async def GetEvalTrace(self, request: agent_pb2.GetEvalTraceRequest, context: grpc.aio.ServicerContext) -> Any:
+        trace = await asyncio.to_thread(find_eval_trace, self.eval_trace_dir, request.trace_id)
+        return trace_to_proto(trace)
 
 
 def _check_kinds(tasks: list[Task]) -> list[str]:
