@@ -1,4 +1,4 @@
-from tracewheel.core.paired import PairedSplit
+from tracewheel.core.paired import PairedSplit, TaskSplit
 
 
 def test_the_split_counts_tasks_only_one_model_solved() -> None:
@@ -21,3 +21,10 @@ def test_the_sign_test_one_sided() -> None:
     assert PairedSplit(1, 0, 6).p_greater() == 0.5  # a demo round 2 against its round 1
     assert PairedSplit(0, 4, 0).p_greater() == 1.0  # only losses
     assert PairedSplit(5, 0, 0).p_greater() == 1 / 2**5
+
+
+def test_the_task_split_names_the_tasks_the_counts_count() -> None:
+    split = TaskSplit.of(["t3", "t1", "t2", "t3"], ["t2", "t4", "t5", "t1"])
+    assert split == TaskSplit(won=("t3",), lost=("t4", "t5"), both=("t1", "t2"))
+    assert split.counts() == PairedSplit(won=1, lost=2, both=2)
+    assert PairedSplit.of(["t3", "t1", "t2"], ["t2", "t4", "t5", "t1"]) == split.counts()

@@ -33,8 +33,7 @@ class PairedSplit:
     @classmethod
     def of(cls, candidate: Iterable[str], reference: Iterable[str]) -> PairedSplit:
         """The split of two sets of solved task ids."""
-        solved, before = set(candidate), set(reference)
-        return cls(len(solved - before), len(before - solved), len(solved & before))
+        return TaskSplit.of(candidate, reference).counts()
 
     def p_greater(self) -> float:
         """One-sided exact sign test: the chance that a candidate no better than the reference
@@ -48,3 +47,32 @@ class PairedSplit:
         n = self.won + self.lost
         tail = float(sum(math.comb(n, k) for k in range(min(self.won, self.lost) + 1)) / 2**n)
         return min(1.0, 2 * tail)
+
+
+@dataclass(frozen=True)
+class TaskSplit:
+    """Which tasks each of two models solved and the other did not, by id (what `PairedSplit` counts).
+
+    Attributes:
+        won: solved by the candidate only, in the candidate's order.
+        lost: solved by the reference only, in the reference's order.
+        both: solved by both, in the candidate's order.
+    """
+
+    won: tuple[str, ...]
+    lost: tuple[str, ...]
+    both: tuple[str, ...]
+
+    @classmethod
+    def of(cls, candidate: Iterable[str], reference: Iterable[str]) -> TaskSplit:
+        """The split of two collections of solved task ids (a repeated id counts once)."""
+        solved, before = dict.fromkeys(candidate), dict.fromkeys(reference)
+        return cls(
+            tuple(task for task in solved if task not in before),
+            tuple(task for task in before if task not in solved),
+            tuple(task for task in solved if task in before),
+        )
+
+    def counts(self) -> PairedSplit:
+        """The split as counts, for the sign test."""
+        return PairedSplit(len(self.won), len(self.lost), len(self.both))
