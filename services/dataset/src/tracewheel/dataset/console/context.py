@@ -56,3 +56,6 @@ class ConsoleContext:
 
 def add_console_routes(app: FastAPI, ctx: ConsoleContext) -> None:
     """Adds every console page and its JSON feeds to `app` (each page module adds its own)."""
+    from tracewheel.dataset.console import datasets
+
+    datasets.add_routes(app, ctx)
