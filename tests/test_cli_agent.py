@@ -19,6 +19,7 @@ from tracewheel.agent.runner import AgentRunner
 from tracewheel.agent.server import AgentServicer
 from tracewheel.agent.tasksite import create_app
 from tracewheel.agent.testing import ScriptedLLM, StaticToolSession, assistant, tool_call
+from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.http_server import HttpServer
 from tracewheel.v1 import agent_pb2_grpc
 
@@ -104,6 +105,38 @@ def test_eval_shows_progress_and_prints_one_json_document(agent, capsys) -> None
     below = run_cli(capsys, "eval", "--model", "candidate", "--json", "--min-success", "0.3")
     assert below.code == 1 and json.loads(below.out)["success_rate"] == 0.0
     assert "below --min-success 0.3" in below.err
+
+
+def test_eval_writes_its_report_to_the_folder_it_names(agent, home: Path, tmp_path: Path, capsys) -> None:
+    agent(ScriptedLLM([assistant("no idea")], repeat_last=True))
+    folder = tmp_path / "reports" / "candidate"
+    ran = run_cli(capsys, "eval", "--model", "candidate", "--report", str(folder))
+    assert ran.code == 0, ran.err
+    assert f"report: {folder}" in "".join(ran.out.split("\n"))  # the console may wrap a long path
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["candidate"]  # no staging folder left
+    assert sorted(p.name for p in folder.iterdir()) == ["report.md", "result.json", "rounds.png"]
+    result = EvalResult.model_validate_json((folder / "result.json").read_text())
+    assert result.model == "candidate" and result.task_results is not None and len(result.task_results) == HELDOUT_TASKS
+    report = (folder / "report.md").read_text()
+    assert "# tracewheel eval report" in report and "![rounds](rounds.png)" in report
+    assert f"| {result.task_results[0].task_id} | " in report and "| failed |" in report
+    assert (folder / "rounds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    again = run_cli(capsys, "eval", "--model", "candidate", "--report", str(folder))
+    assert again.code == 2 and "exists and is not empty" in again.err  # refused before evaluating
+
+    default = run_cli(capsys, "eval", "--model", "candidate", "--report", "--json")
+    assert default.code == 0 and json.loads(default.out)["model"] == "candidate"
+    (written,) = (home / "reports").iterdir()
+    assert written.name.startswith("eval-candidate-") and (written / "result.json").exists()
+
+
+def test_an_evaluation_that_fails_leaves_no_report_folder(agent, tmp_path: Path, capsys) -> None:
+    agent(ScriptedLLM([assistant("no idea")], repeat_last=True))
+    folder = tmp_path / "reports" / "nothing"
+    ran = run_cli(capsys, "eval", "--model", "candidate", "--suite", "no-such-suite", "--report", str(folder))
+    assert ran.code != 0 and "no-such-suite" in ran.err
+    assert not folder.parent.exists() or list(folder.parent.iterdir()) == []
 
 
 def test_ctrl_c_on_eval_cancels_it_on_the_agent(agent, capsys, sigint_raises) -> None:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from tracewheel.cli.demo_report import RoundRow, evaluation_of, paired_markdown, rounds_markdown, template_markdown
+import json
+
+from tracewheel.cli.demo_report import (
+    RoundRow,
+    evaluation_of,
+    paired_markdown,
+    rounds_json,
+    rounds_markdown,
+    tasks_markdown,
+    template_markdown,
+    write_report,
+)
 from tracewheel.core.evaluation import EvalResult, TaskResult
 
 
@@ -72,3 +83,25 @@ def test_the_report_names_the_suite_and_demo_suite_reads_a_file(tmp_path) -> Non
     path.write_text("name: team\ntasks:\n  - {id: a, prompt: p, check: {kind: contains, value: x}}\n")
     assert demo_suite(str(path)) == ("team", path)
     assert demo_suite("team") == ("team", None) and demo_suite(None) == ("", None)
+
+
+def test_tasks_are_tabled_by_round_with_pipes_escaped() -> None:
+    odd = EvalResult(task_results=[TaskResult(task_id="a|b", passed=True, template="price lookup", verdict="passed")])
+    rows = [RoundRow(0, "base", solved("t1", tasks=2), 60, "base"), RoundRow(1, "job-1", odd, 9, "yes")]
+    assert tasks_markdown(rows)[-4:] == [
+        "|---|---|---|---|",
+        "| t1 |  | passed | - |",
+        "| t2 |  | failed | - |",
+        "| a\\|b | price lookup | - | passed |",
+    ]
+    assert tasks_markdown([RoundRow(0, "base", EvalResult(success_rate=0.5), 1, "base")]) == []
+
+
+def test_the_report_folder_holds_markdown_plot_and_results(tmp_path) -> None:
+    rows = [RoundRow(0, "base", solved("t1"), 60, "base"), RoundRow(1, "job-1", None, 5, "failed: x")]
+    paths = write_report(tmp_path, rows, "# report\n", rounds_json(rows))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md", "result.json", "rounds.png"]
+    assert paths["markdown"].read_text() == "# report\n" and paths["plot"].read_bytes()[:4] == b"\x89PNG"
+    result = json.loads(paths["result"].read_text())
+    assert [r["deployed"] for r in result] == ["base", "failed: x"] and result[1]["evaluation"] is None
+    assert EvalResult.model_validate(result[0]["evaluation"]) == rows[0].metrics

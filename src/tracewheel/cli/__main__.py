@@ -70,6 +70,10 @@ def _add_client_commands(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--concurrency", type=int, default=0)
     evaluate.add_argument("--timeout", type=float, default=3600.0)
     evaluate.add_argument("--min-success", type=float, metavar="RATE", help="exit 1 when the success rate is below")
+    evaluate.add_argument(
+        "--report", nargs="?", const="", metavar="DIR", help="also write the report (report.md, rounds.png, "
+        "result.json) to DIR, a new folder; the flag alone: a new folder under <home>/reports (docs/cli.md)"
+    )  # fmt: skip
     _add_traces_commands(sub)
     suite_commands.add_suites_commands(sub, _client)
     dataset = sub.add_parser("dataset", help="dataset builds").add_subparsers(dest="dataset_command", required=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tracewheel.cli.curation_commands import STATUS, build_json, status_name
+from tracewheel.cli.demo_report import RoundRow, rounds_markdown, write_report
 from tracewheel.cli.endpoints import connect
 from tracewheel.cli.exit_codes import NO, OK
 from tracewheel.cli.flywheel import follow_suite, interruptible_call, result_json
@@ -22,6 +25,8 @@ from tracewheel.cli.progress import Progress
 from tracewheel.cli.run_view import event_json, show_event
 from tracewheel.cli.stack import home_dir
 from tracewheel.core.errors import InvalidArgument
+from tracewheel.core.evaluation import EvalResult
+from tracewheel.core.files import staging_dir
 from tracewheel.core.trace import Trace
 from tracewheel.core.trace_proto import trace_to_proto
 from tracewheel.core.trace_size import TraceTooLarge, check_trace_size, configured_max_trace_bytes, keep_rejected
@@ -50,9 +55,43 @@ def metrics_table(title: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def report_folder(given: str, model: str) -> Path:
+    """The folder `--report` names; "" (the flag alone): a new one under `<home>/reports`, where the
+    console lists reports.
+
+    Raises:
+        InvalidArgument: the folder exists and is not empty (a report never mixes with other files).
+    """
+    if given:
+        folder = Path(given).expanduser().resolve()
+    else:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip(".-")[:60] or "model"
+        folder = home_dir() / "reports" / f"eval-{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InvalidArgument(f"--report {folder} exists and is not empty: name a new folder")
+    return folder
+
+
+def write_eval_report(folder: Path, result: EvalResult, wall_s: float) -> None:
+    """The demo's report of one evaluation: `report.md`, `rounds.png` and `result.json` (the EvalResult
+    with its per-task results), written in a staging folder that becomes `folder` only when complete.
+
+    Raises:
+        OSError: the folder cannot be written (nothing is left behind).
+    """
+    rows = [RoundRow(0, result.model, result, wall_s, "-")]
+    notes = [f"evaluation: {wall_s:.0f} s of wall time"]
+    markdown = rounds_markdown(rows, {"report": str(folder)}, notes, result.suite, "tracewheel eval report",
+                               "the suite reference evaluated")  # fmt: skip
+    with staging_dir(folder) as staging:
+        write_report(staging, rows, markdown, result.model_dump(mode="json"))
+
+
 def eval_command(args: argparse.Namespace, console: Console) -> int:
     """Evaluates with progress; Ctrl-C cancels the evaluation on the agent. With --min-success,
-    a success rate below it exits 1."""
+    a success rate below it exits 1. With --report, the report folder is written (and named) too."""
+    folder = report_folder(args.report, args.model) if args.report is not None else None
+    started = time.monotonic()
     channel, metadata = connect("agent", args.address)
     evaluate = agent_pb2.EvaluateRequest(model=args.model, suite=args.suite, concurrency=args.concurrency)
     with channel, Progress(console, f"evaluating {args.model} on {args.suite}") as progress:
@@ -62,6 +101,9 @@ def eval_command(args: argparse.Namespace, console: Console) -> int:
         result = follow_suite(stream, lambda done, total: progress.update(done, total=total))
     row = result_json(result.metrics)
     emit(args, console, row, metrics_table("evaluation", [row]))
+    if folder is not None:
+        write_eval_report(folder, EvalResult.model_validate(row), time.monotonic() - started)
+        console.print(f"report: {folder}")
     if args.min_success is not None and row["success_rate"] < args.min_success:
         console.print(f"success rate {row['success_rate']:.3f} is below --min-success {args.min_success:g}")
         return NO

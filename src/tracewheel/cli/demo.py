@@ -13,7 +13,7 @@ started again skips what is done):
 5. `student` + `round2`: the deployed adapter runs the rest of the train suite (tasks no
    demonstration covered) with its traces published; its verified successes are approved and
    start the next round by the same events;
-6. the table of rounds, `report.md` and `rounds.png`.
+6. the table of rounds, `report.md`, `rounds.png` and `result.json` (`demo_report.write_report`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ import grpc
 from rich.console import Console
 
 from tracewheel.cli.demo_profiles import DemoProfile, full_profile, quick_profile, with_settings
-from tracewheel.cli.demo_report import RoundRow, evaluation_of, plot_rounds, rounds_markdown, rounds_table
+from tracewheel.cli.demo_report import (
+    RoundRow,
+    evaluation_of,
+    rounds_json,
+    rounds_markdown,
+    rounds_table,
+    write_report,
+)
 from tracewheel.cli.flywheel import Flywheel, RoundResult
 from tracewheel.cli.progress import Progress
 from tracewheel.cli.stack import StackInfo, Supervisor, home_dir, pid_alive
@@ -178,9 +185,8 @@ class Demo:
                 where[f"{name} adapter"] = self.state.steps[name]["adapter_path"]
                 where[f"{name} dataset"] = self.state.steps[name]["dataset_path"]
         notes = [*self.notes, f"whole demo: {total_s:.0f} s of wall time in this run (steps done earlier not counted)"]
-        plot_rounds(rows, self.out_dir / "rounds.png")
-        report = self.out_dir / "report.md"
-        report.write_text(rounds_markdown(rows, where, notes, self.eval_suite))
+        markdown = rounds_markdown(rows, where, notes, self.eval_suite)
+        report = write_report(self.out_dir, rows, markdown, rounds_json(rows))["markdown"]
         for name, path in where.items():
             self.console.print(f"  {name}: {path}")
         for note in notes:

@@ -1,8 +1,11 @@
-"""The demo's table of rounds: in the terminal, as markdown, and as a PNG plot."""
+"""The report of rounds (the demo's) or of one evaluation (`tracewheel eval --report`): in the
+terminal, and as a folder of `report.md`, `rounds.png` and `result.json` written by `write_report`."""
 
 from __future__ import annotations
 
 import itertools
+import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +13,8 @@ from typing import Any
 
 from rich.table import Table
 
-from tracewheel.core.evaluation import EvalResult
+from tracewheel.core.evaluation import EvalResult, TaskResult
+from tracewheel.core.files import write_json_atomically, write_text_atomically
 from tracewheel.core.paired import PairedSplit
 
 
@@ -70,14 +74,20 @@ def rounds_table(rows: Sequence[RoundRow], suite: str = "heldout") -> Table:
 
 
 def rounds_markdown(
-    rows: Sequence[RoundRow], where: dict[str, str], notes: Sequence[str], suite: str = "heldout"
+    rows: Sequence[RoundRow],
+    where: dict[str, str],
+    notes: Sequence[str],
+    suite: str = "heldout",
+    title: str = "tracewheel demo report",
+    evaluated_on: str = "held-out tasks, never trained on",
 ) -> str:
-    """The report; `suite` is what every round was evaluated on (a suite's held-out split)."""
-    lines = ["# tracewheel demo report", "", f"Evaluated on `{suite}` (held-out tasks, never trained on).", ""]
+    """The report; `suite` is what every round was evaluated on (`evaluated_on` says what it is)."""
+    lines = [f"# {title}", "", f"Evaluated on `{suite}` ({evaluated_on}).", ""]
     lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     lines += template_markdown(rows)
     lines += paired_markdown(rows)
+    lines += tasks_markdown(rows)
     lines += ["", "![rounds](rounds.png)", "", "## Where things are", ""]
     lines += [f"- {name}: `{path}`" for name, path in where.items()]
     if notes:
@@ -97,6 +107,32 @@ def template_markdown(rows: Sequence[RoundRow]) -> list[str]:
     for name in templates:
         cells = [f"{by_template[name]:.0%}" if name in by_template else "-" for by_template in per_round]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cell(text: str) -> str:
+    """Text for a markdown table cell: one line, pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _verdict(result: TaskResult) -> str:
+    return result.verdict or ("passed" if result.passed else "failed")
+
+
+def tasks_markdown(rows: Sequence[RoundRow]) -> list[str]:
+    """Each task's verdict per round, in the order tasks first appear (empty when no round lists its tasks)."""
+    listed = [(row, {r.task_id: r for r in row.metrics.task_results}) for row in rows
+              if row.metrics and row.metrics.task_results is not None]  # fmt: skip
+    tasks = list(dict.fromkeys(task_id for _, results in listed for task_id in results))
+    if not tasks:
+        return []
+    lines = ["", "## Tasks", ""]
+    lines += ["| task | template | " + " | ".join(f"round {row.round}" for row, _ in listed) + " |"]
+    lines += ["|" + "---|" * (len(listed) + 2)]
+    for task_id in tasks:
+        template = next((results[task_id].template for _, results in listed if task_id in results), "")
+        cells = [_verdict(results[task_id]) if task_id in results else "-" for _, results in listed]
+        lines.append(f"| {_cell(task_id)} | {_cell(template)} | " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
 
@@ -140,3 +176,35 @@ def plot_rounds(rows: Sequence[RoundRow], path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path)
     return path
+
+
+def rounds_json(rows: Sequence[RoundRow]) -> list[dict[str, Any]]:
+    """The demo's `result.json`: each round with its evaluation (per-task results included; None: not evaluated)."""
+    return [
+        {"round": row.round, "model": row.model, "deployed": row.deployed, "wall_s": row.wall_s,
+         "train_traces": row.train_traces, "evaluation": row.metrics.model_dump(mode="json") if row.metrics else None}
+        for row in rows
+    ]  # fmt: skip
+
+
+REPORT_FILES = ("report.md", "rounds.png", "result.json")
+
+
+def write_report(folder: Path, rows: Sequence[RoundRow], markdown: str, result: Any) -> dict[str, Path]:
+    """Writes the report's files into `folder`: `report.md` (`markdown`, from `rounds_markdown`),
+    `rounds.png` (`plot_rounds`) and `result.json` (`result`, JSON data); each file is replaced
+    whole, never left half-written. Returns their paths by name.
+
+    Raises:
+        OSError: the folder cannot be written.
+    """
+    paths = dict(zip(("markdown", "plot", "result"), (folder / name for name in REPORT_FILES), strict=True))
+    write_text_atomically(paths["markdown"], markdown)
+    staging = folder / f".rounds.{secrets.token_hex(6)}.png"
+    try:
+        plot_rounds(rows, staging)
+        os.replace(staging, paths["plot"])
+    finally:
+        staging.unlink(missing_ok=True)
+    write_json_atomically(paths["result"], result, indent=2)
+    return paths
