@@ -101,6 +101,7 @@ async def setup(settings: DatasetSettings, server: GrpcServer) -> Cleanup:
 
     async def cleanup() -> None:
         stop.set()
+        console.stopping.set()  # open event streams end, or uvicorn would wait for them
         http.should_exit = True
         await events.trigger.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

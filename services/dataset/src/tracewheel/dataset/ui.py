@@ -124,7 +124,10 @@ def add_ui_routes(
 
     page = functools.partial(_render, templates)
     sources = console or ConsoleConfig()
-    add_console_routes(app, ConsoleContext(store, sources.peers, sources.artifacts_dir, sources.reports_dir, page))
+    console_context = ConsoleContext(
+        store, sources.peers, sources.artifacts_dir, sources.reports_dir, page, sources.stopping
+    )
+    add_console_routes(app, console_context)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def trace_list(request: Request, page_token: str = "") -> HTMLResponse:

@@ -29,6 +29,7 @@ from tracewheel.core.grpc_server import message_size_options
 from tracewheel.v1 import (
     agent_pb2,
     agent_pb2_grpc,
+    events_pb2,
     inference_pb2,
     inference_pb2_grpc,
     trainer_pb2,
@@ -119,6 +120,20 @@ class Peers:
         return await self._call(
             "trainer", lambda ch: trainer_pb2_grpc.TrainerStub(ch).CancelJob(request, **self._options())
         )
+
+    async def job_progress(self, job_id: str) -> events_pb2.TrainingProgress:
+        """Where a job stands: the first message of its progress stream (a running job's last report)."""
+
+        async def first(channel: grpc.aio.Channel) -> events_pb2.TrainingProgress:
+            request = trainer_pb2.StreamProgressRequest(job_id=job_id)
+            call = trainer_pb2_grpc.TrainerStub(channel).StreamProgress(request, **self._options())
+            try:
+                message = await call.read()
+            finally:
+                call.cancel()
+            return events_pb2.TrainingProgress(job_id=job_id) if message is grpc.aio.EOF else message
+
+        return await self._call("trainer", first)
 
     # the inference service
 
