@@ -32,6 +32,7 @@ from tracewheel.v1 import (
     events_pb2,
     inference_pb2,
     inference_pb2_grpc,
+    trace_pb2,
     trainer_pb2,
     trainer_pb2_grpc,
 )
@@ -186,6 +187,13 @@ class Peers:
     async def get_suite(self, name: str) -> agent_pb2.SuiteInfo:
         request = agent_pb2.GetSuiteRequest(name=name)
         return await self._call("agent", lambda ch: agent_pb2_grpc.AgentStub(ch).GetSuite(request, **self._options()))
+
+    async def get_eval_trace(self, trace_id: str) -> trace_pb2.Trace:
+        """An evaluation run's trace, from the agent's evaluation trace files (never in the store)."""
+        request = agent_pb2.GetEvalTraceRequest(trace_id=trace_id)
+        return await self._call(
+            "agent", lambda ch: agent_pb2_grpc.AgentStub(ch).GetEvalTrace(request, **self._options())
+        )
 
 
 def _domain_error(peer: Peer, address: str, exc: grpc.aio.AioRpcError) -> TracewheelError:
