@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from tracewheel.trainer.loss_log import LOSS_LOG, read_loss_log
 from tracewheel.trainer.train import CHECKPOINTS, last_checkpoint
 
 
@@ -66,6 +67,10 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir: Path, datas
     assert result["resumed_from_step"] == 2 and result["global_step"] == 4
     assert [line["progress"]["step"] for line in lines[:-1]] == [3, 4]
     assert (output / "adapter" / "adapter_model.safetensors").exists()
+    # the loss log holds both runs; read back, steps 3 and 4 are the resumed run's, each once
+    begins = [line for line in (output / LOSS_LOG).read_text().splitlines() if '"begin"' in line]
+    assert [json.loads(line)["begin"] for line in begins] == [0, 2]
+    assert [point.step for point in read_loss_log(output).points] == [1, 2, 3, 4]
 
 
 def test_cli_reports_a_bad_dataset_and_exits_2(tiny_model_dir: Path, tmp_path: Path) -> None:

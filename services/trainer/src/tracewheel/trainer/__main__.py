@@ -90,7 +90,8 @@ async def setup(settings: TrainerSettings, server: GrpcServer) -> Cleanup:
     hub = ProgressHub(loop)
     queue.add_listener(hub.on_job)
     default_base = str(settings.base_model_dir or "")
-    trainer_pb2_grpc.add_TrainerServicer_to_server(TrainerServicer(queue, hub, default_base), server.server)
+    servicer = TrainerServicer(queue, hub, default_base, settings.resolved_adapters_dir())
+    trainer_pb2_grpc.add_TrainerServicer_to_server(servicer, server.server)
 
     stop = asyncio.Event()
     client, consumers = await _start_consumers(settings, queue, deployments, stop)

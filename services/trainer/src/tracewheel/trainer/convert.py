@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.evaluation_proto import eval_result_to_proto
+from tracewheel.trainer.job_detail import JobDetail
 from tracewheel.trainer.jobs import Job, JobState
 from tracewheel.trainer.train import Progress
 from tracewheel.v1 import evaluation_pb2, events_pb2, trainer_pb2
@@ -60,4 +63,19 @@ def progress_to_proto(job: Job, progress: Progress | None) -> events_pb2.Trainin
         tokens_per_second=progress.tokens_per_second,
         eta_s=progress.eta_s,
         phase=progress.phase,
+    )
+
+
+def job_detail_to_proto(detail: JobDetail, progress: events_pb2.TrainingProgress) -> trainer_pb2.JobDetail:
+    """A job with its recipe (JSON; "" before it begins), where it stands and its loss curve."""
+    return trainer_pb2.JobDetail(
+        job=job_to_proto(detail.job),
+        recipe_json="" if detail.recipe is None else json.dumps(detail.recipe),
+        progress=progress,
+        loss_curve=[
+            trainer_pb2.LossPoint(
+                step=point.step, loss=point.loss, eval_loss=point.eval_loss, learning_rate=point.learning_rate
+            )
+            for point in detail.points
+        ],
     )

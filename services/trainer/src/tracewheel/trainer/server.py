@@ -10,8 +10,9 @@ from pathlib import Path
 import grpc
 
 from tracewheel.core.errors import InvalidArgument
-from tracewheel.trainer.convert import job_to_proto, progress_to_proto
+from tracewheel.trainer.convert import job_detail_to_proto, job_to_proto, progress_to_proto
 from tracewheel.trainer.data import load_training_data
+from tracewheel.trainer.job_detail import read_job_detail
 from tracewheel.trainer.jobs import FINAL_STATES, Job, JobQueue
 from tracewheel.trainer.train import Progress
 from tracewheel.v1 import events_pb2, trainer_pb2, trainer_pb2_grpc
@@ -40,6 +41,12 @@ class ProgressHub:
             if final:
                 queue.put_nowait(None)
 
+    def where(self, job: Job) -> events_pb2.TrainingProgress:
+        """Where `job` stands: its last progress report while it is unfinished, else its phase."""
+        if job.state in FINAL_STATES:
+            return progress_to_proto(job, None)
+        return self._latest.get(job.id) or progress_to_proto(job, None)
+
     async def stream(self, job_id: str, get_job: Callable[[str], Job]) -> AsyncIterator[events_pb2.TrainingProgress]:
         """Where the job stands (its last progress report while it runs), then every update until
         it reaches a final state."""
@@ -58,10 +65,16 @@ class ProgressHub:
 
 
 class TrainerServicer(trainer_pb2_grpc.TrainerServicer):
-    def __init__(self, queue: JobQueue, hub: ProgressHub, default_base_model: str) -> None:
+    """The Trainer service over a job queue; `adapters_dir` holds the jobs' folders (their loss
+    curves); None: only a finished job's folder is known, beside its adapter."""
+
+    def __init__(
+        self, queue: JobQueue, hub: ProgressHub, default_base_model: str, adapters_dir: Path | None = None
+    ) -> None:
         self._queue = queue
         self._hub = hub
         self._default_base_model = default_base_model
+        self._adapters_dir = adapters_dir
 
     async def StartJob(
         self, request: trainer_pb2.StartJobRequest, context: grpc.aio.ServicerContext
@@ -86,6 +99,13 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServicer):
         self, request: trainer_pb2.ListJobsRequest, context: grpc.aio.ServicerContext
     ) -> trainer_pb2.ListJobsResponse:
         return trainer_pb2.ListJobsResponse(jobs=[job_to_proto(job) for job in self._queue.list()])
+
+    async def GetJob(
+        self, request: trainer_pb2.GetJobRequest, context: grpc.aio.ServicerContext
+    ) -> trainer_pb2.JobDetail:
+        job = self._queue.get(request.job_id)
+        detail = await asyncio.to_thread(read_job_detail, job, self._adapters_dir)
+        return job_detail_to_proto(detail, self._hub.where(job))
 
     async def StreamProgress(
         self, request: trainer_pb2.StreamProgressRequest, context: grpc.aio.ServicerContext

@@ -1,9 +1,10 @@
 """LoRA SFT of a base model on a dataset directory with TRL's SFTTrainer (domain: no grpc/nats).
 
 Layout of `output_dir`: `checkpoints/checkpoint-N` (every `recipe.save_steps`; a run resumes
-from the last complete one), `tensorboard/` (event files, when tensorboard is installed) and
-`adapter/` (adapter_model.safetensors + adapter_config.json + tokenizer), written atomically
-at the end: a reader never sees a half-written adapter.
+from the last complete one), `loss.jsonl` (the loss curve and recipe, loss_log.py),
+`tensorboard/` (event files, when tensorboard is installed) and `adapter/`
+(adapter_model.safetensors + adapter_config.json + tokenizer), written atomically at the end:
+a reader never sees a half-written adapter.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tracewheel.trainer.base_model import (
     training_max_length,
 )
 from tracewheel.trainer.data import TrainingData, load_training_data, read_dataset_manifest
+from tracewheel.trainer.loss_log import loss_log_callback
 from tracewheel.trainer.qlora import require_device
 from tracewheel.trainer.recipe import Recipe
 from tracewheel.trainer.sft_trainer import (  # noqa: F401 - build_sft_config is imported from here by callers
@@ -289,7 +291,11 @@ def train(
     recipe = _run_recipe(recipe, init_adapter)
     data, tokenizer, seen, keys = _training_rows(dataset_dir, base_model_dir, recipe, init_adapter)
     output_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [_make_progress_callback(progress_callback, should_stop), *_tensorboard_callbacks(output_dir)]
+    callbacks = [
+        _make_progress_callback(progress_callback, should_stop),
+        loss_log_callback(output_dir, recipe),
+        *_tensorboard_callbacks(output_dir),
+    ]
     trainer = build_trainer(data, base_model_dir, output_dir, recipe, callbacks, init_adapter, tokenizer=tokenizer)
     started = time.monotonic()
     output, resumed_from = _fit(trainer, output_dir, should_stop)
