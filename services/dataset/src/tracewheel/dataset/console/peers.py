@@ -122,6 +122,13 @@ class Peers:
             "trainer", lambda ch: trainer_pb2_grpc.TrainerStub(ch).CancelJob(request, **self._options())
         )
 
+    async def get_job(self, job_id: str) -> trainer_pb2.JobDetail:
+        """A job with its recipe, where it stands and its loss curve (NotFound for an unknown id)."""
+        request = trainer_pb2.GetJobRequest(job_id=job_id)
+        return await self._call(
+            "trainer", lambda ch: trainer_pb2_grpc.TrainerStub(ch).GetJob(request, **self._options())
+        )
+
     async def job_progress(self, job_id: str) -> events_pb2.TrainingProgress:
         """Where a job stands: the first message of its progress stream (a running job's last report)."""
 
