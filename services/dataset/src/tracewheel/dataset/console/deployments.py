@@ -189,8 +189,11 @@ async def _deployment_page(ctx: ConsoleContext, request: Request, adapter_name: 
 
 async def _run_page(ctx: ConsoleContext, request: Request, trace_id: str, adapter: str) -> HTMLResponse:
     """An evaluation run's trace from the agent; unknown: 404, not a trace file name: 400, agent down: 503."""
-    back = f"/console/deployments/{path_part(adapter)}" if adapter else "/console/deployments"
-    base: dict[str, Any] = {"trace_id": trace_id, "back_url": back, "missing": "", "peer_message": "", "trace": None}
+    base: dict[str, Any] = {"trace_id": trace_id, "missing": "", "peer_message": "", "trace": None}
+    if adapter:
+        base.update(back_url=f"/console/deployments/{path_part(adapter)}", back_label="Back to the deployment")
+    else:
+        base.update(back_url="/console/deployments", back_label="All deployments")
     try:
         trace = trace_from_proto(await ctx.peers.get_eval_trace(trace_id))
     except (NotFound, InvalidArgument) as exc:
