@@ -168,3 +168,30 @@ def test_bad_addresses_are_a_404_that_says_why(client: tuple[TestClient, str]) -
         answer = http.get(path)
         assert answer.status_code == 404, path
         assert message in answer.text.replace("&#39;", "'"), path
+
+
+def test_a_packed_row_shows_its_branches_and_a_foreign_tokenizer_is_named(
+    store: TraceStore, tokenizer: Any, tmp_path: Path
+) -> None:
+    from tracewheel.inference.testing import TEST_CACHE, smollm2_tokenizer_dir
+
+    shared, first, second = (tokenizer(text)["input_ids"] for text in ("Shared prompt.", " One.", " Two."))
+    ids = shared + first + second
+    parents = [
+        *range(-1, len(shared) + len(first) - 1),
+        len(shared) - 1,
+        *range(len(shared) + len(first), len(ids) - 1),
+    ]
+    labels = [-100] * len(shared) + first + second
+    folder = tmp_path / "datasets" / "packed"
+    folder.mkdir(parents=True)
+    table = {"trace_id": ["run-9"], "input_ids": [ids], "labels": [labels], "parents": [parents]}
+    pq.write_table(pa.table(table), folder / "train.parquet")
+    base_model = str(smollm2_tokenizer_dir(TEST_CACHE))
+    write_manifest(folder, Manifest(version="packed", base_model=base_model, tokenizer_sha256="0" * 64))
+    app = create_app(store, None, console=ConsoleConfig(artifacts_dir=tmp_path / "datasets"))  # type: ignore[arg-type]
+    with TestClient(app) as http:
+        page = http.get("/console/datasets/packed/rows/train/0").text
+    assert "a packed row (a prefix tree)" in page and "is not the one this build recorded" in page
+    assert f"⤷ branch from token {len(shared) - 1}</span>" in page
+    assert '<span class="trained" data-start="' in page and "Two." in page and "Shared prompt." in page
