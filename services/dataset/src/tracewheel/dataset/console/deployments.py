@@ -17,7 +17,7 @@ only: they are not published, so other replicas keep their target until the next
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -54,7 +54,7 @@ class AliasRollback(BaseModel):
     alias: str = Field(min_length=1, max_length=200)
 
 
-def _evaluation(message: inference_pb2.Deployment, field: str) -> EvalResult | None:
+def _evaluation(message: inference_pb2.Deployment, field: Literal["candidate", "compared_with"]) -> EvalResult | None:
     return eval_result_from_proto(getattr(message, field)) if message.HasField(field) else None
 
 
