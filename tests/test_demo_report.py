@@ -105,3 +105,9 @@ def test_the_report_folder_holds_markdown_plot_and_results(tmp_path) -> None:
     result = json.loads(paths["result"].read_text())
     assert [r["deployed"] for r in result] == ["base", "failed: x"] and result[1]["evaluation"] is None
     assert EvalResult.model_validate(result[0]["evaluation"]) == rows[0].metrics
+
+
+def test_a_reason_with_a_pipe_stays_in_its_cell() -> None:
+    rows = [RoundRow(1, "job|1", None, 5, "no: success 0.1 | 0.2\nbelow")]
+    (line,) = [line for line in rounds_markdown(rows, {}, []).splitlines() if line.startswith("| 1 ")]
+    assert line.endswith("| job\\|1 | - | - | - | - | 0 | 5 | no: success 0.1 \\| 0.2 below |")

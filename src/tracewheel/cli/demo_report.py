@@ -84,7 +84,7 @@ def rounds_markdown(
     """The report; `suite` is what every round was evaluated on (`evaluated_on` says what it is)."""
     lines = [f"# {title}", "", f"Evaluated on `{suite}` ({evaluated_on}).", ""]
     lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row.cells()) + " |" for row in rows]
     lines += template_markdown(rows)
     lines += paired_markdown(rows)
     lines += tasks_markdown(rows)
