@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.events import EvalTraceFiles
 from tracewheel.agent.runner import AgentRunner
@@ -27,7 +29,7 @@ from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
 from tracewheel.inference.deploy import Decision, Deployer, DeploymentRecord
 from tracewheel.inference.gate import DeployGate
 from tracewheel.inference.server import InferenceControlServicer
-from tracewheel.v1 import agent_pb2_grpc, inference_pb2_grpc
+from tracewheel.v1 import agent_pb2_grpc, inference_pb2, inference_pb2_grpc
 
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
 HOSTILE_ADAPTER = "a3<img src=x onerror=alert(1)>"
@@ -143,6 +145,13 @@ async def _serve(service: str, add: Any, servicer: Any) -> tuple[GrpcServer, str
     add(servicer, server.server)
     await server.start()
     return server, f"127.0.0.1:{port}"
+
+
+async def served_aliases(address: str) -> dict[str, str]:
+    """Each alias and its target, as inference's ListModels answers."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        listed = await inference_pb2_grpc.InferenceControlStub(channel).ListModels(inference_pb2.ListModelsRequest())
+    return {model.name: model.target for model in listed.models if model.kind == "alias"}
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
 from tracewheel.gateway.browser_options import DEFAULT_LAUNCH_ARGS
 
-from .console_deployment_peers import HOSTILE_ADAPTER, DeploymentPeers, deployment_peers
+from .console_deployment_peers import HOSTILE_ADAPTER, DeploymentPeers, deployment_peers, served_aliases
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +122,7 @@ async def test_deploy_roll_back_and_move_the_alias_from_the_page(
     await page.get_by_role("button", name="Roll back alias agent").click()
     await expect(page.locator("#notice")).to_have_text("alias agent: a2 -> a1 (rolled back)")
     assert answers[-1] == "Roll back alias agent (now on a2) to its previous target?"
-    assert {m.name: m.target for m in peers.registry.list() if m.kind == "alias"}["agent"] == "a1"
+    assert (await served_aliases(peers.inference))["agent"] == "a1"
     await expect(page.locator(".alias-now")).to_have_text("a1")
 
     await page.goto(f"{base_url}/console/deployments")
@@ -130,7 +130,7 @@ async def test_deploy_roll_back_and_move_the_alias_from_the_page(
     await page.get_by_role("button", name="Move alias agent").click()
     await expect(page.locator("#notice")).to_have_text("alias agent: a1 -> tiny")
     await expect(page.locator("tr[data-alias='agent'] .alias-target")).to_have_text("tiny")
-    assert peers.registry.aliases["agent"] == "tiny"
+    assert await served_aliases(peers.inference) == {"agent": "tiny", "canary": "tiny"}
 
     await page.get_by_role("button", name="Roll back alias canary").click()  # canary never moved
     await expect(page.locator("#banner-text")).to_contain_text("alias 'canary' has no earlier target")
