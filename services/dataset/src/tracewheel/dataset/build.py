@@ -3,9 +3,10 @@
 A build takes every approved trace at its current revision, unrolls it (at user turns, or per
 turn as served for a trace run with an observation window, packed as a prefix tree), drops
 duplicate rows, splits by trace id, renders each row with the training chat template and masks
-exactly its target assistant turns (`render.render_row`, checked per row), drops rows over
-`max_length` (reported in the manifest), writes the directory atomically and only then records
-the build in the store. The same selection is never built twice (`store.find_build`).
+exactly its target assistant turns (`render.render_row`'s rows, made in batches by
+`render_batch.render_rows`, checked per row), drops rows over `max_length` (reported in the
+manifest), writes the directory atomically and only then records the build in the store. The
+same selection is never built twice (`store.find_build`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tracewheel.dataset.artifacts import EncodedRow, write_dataset_dir
 from tracewheel.dataset.build_options import BuildOptions
 from tracewheel.dataset.pack import pack_prefix_tree
 from tracewheel.dataset.records import BuildRecord
-from tracewheel.dataset.render import render_row
+from tracewheel.dataset.render_batch import render_rows
 from tracewheel.dataset.split import split_of, split_rows
 from tracewheel.dataset.store import TraceStore
 from tracewheel.dataset.store_schema import selection_sha256
@@ -123,8 +124,9 @@ def encode_rows(
     """
     kept: list[EncodedRow] = []
     dropped: list[DroppedRow] = []
+    every = iter(render_rows(tokenizer, config.chat_template, rows))  # in row order, as the groups are
     for group in packing_groups(rows):
-        rendered = [render_row(tokenizer, config.chat_template, row) for row in group]
+        rendered = [next(every) for _ in group]
         if group[0].window:
             encoded = EncodedRow(row=packed_row(group), rendered=pack_prefix_tree(rendered, group[0].trace_id))
         else:

@@ -71,16 +71,19 @@ def row_tools_json(row: TrainingRow) -> str:
 
 
 def masked_runs(mask: list[int]) -> list[tuple[int, int]]:
-    """The `[start, end)` token ranges where the mask is 1, in order."""
+    """The `[start, end)` token ranges where the mask (of 0s and 1s) is 1, in order."""
     runs: list[tuple[int, int]] = []
-    start = None
-    for index, bit in enumerate([*mask, 0]):
-        if bit and start is None:
-            start = index
-        elif not bit and start is not None:
-            runs.append((start, index))
-            start = None
-    return runs
+    end = 0
+    while True:  # list.index runs in C: rows are thousands of tokens
+        try:
+            start = mask.index(1, end)
+        except ValueError:
+            return runs
+        try:
+            end = mask.index(0, start)
+        except ValueError:
+            end = len(mask)
+        runs.append((start, end))
 
 
 def assistant_spans(text: str) -> list[str]:
@@ -114,6 +117,18 @@ def render_row(tokenizer: Any, chat_template: str, row: TrainingRow) -> Rendered
     )
     input_ids, all_assistant = list(encoded["input_ids"]), list(encoded["assistant_masks"])
     text = tokenizer.apply_chat_template(messages, tools=tools or None, chat_template=chat_template, tokenize=False)
+    return target_mask(tokenizer, row, input_ids, all_assistant, text)
+
+
+def target_mask(
+    tokenizer: Any, row: TrainingRow, input_ids: list[int], all_assistant: list[int], text: str
+) -> RenderedRow:
+    """The row with only its targets' turns masked, from its tokens, the template's mask of every
+    generated span (`all_assistant`) and the rendered text, each target checked by decoding it.
+
+    Raises:
+        RenderError: the mask cannot be matched to the row's assistant turns (names the trace).
+    """
     assistant_indices = [index for index, message in enumerate(row.messages) if message.role == "assistant"]
     runs, spans = masked_runs(all_assistant), assistant_spans(text)
     if len(spans) != len(assistant_indices) or len(runs) > len(spans):
