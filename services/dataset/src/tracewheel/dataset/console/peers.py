@@ -139,7 +139,9 @@ class Peers:
                 message = await call.read()
             finally:
                 call.cancel()
-            return events_pb2.TrainingProgress(job_id=job_id) if message is grpc.aio.EOF else message
+            if isinstance(message, events_pb2.TrainingProgress):
+                return message
+            return events_pb2.TrainingProgress(job_id=job_id)  # the stream ended without a word
 
         return await self._call("trainer", first)
 

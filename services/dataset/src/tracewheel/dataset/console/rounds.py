@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from tracewheel.dataset.records import BuildRecord
 from tracewheel.v1 import evaluation_pb2, events_pb2, inference_pb2, trainer_pb2
@@ -34,7 +35,7 @@ class JobProgress:
 
     @property
     def summary(self) -> str:
-        """"step 3/10, loss 1.234" while training; the phase otherwise ("evaluating")."""
+        """While training `step 3/10, loss 1.234`; otherwise the phase (`evaluating`)."""
         if self.phase != "training" or self.total_steps <= 0:
             return self.phase
         loss = f", loss {self.loss:.3f}" if math.isfinite(self.loss) else ""
@@ -101,24 +102,32 @@ class Timeline:
         return adapters, compared
 
 
-def job_state_name(state: int) -> str:
+def job_state_name(state: trainer_pb2.JobState.ValueType) -> str:
     """`JOB_STATE_RUNNING` -> "running"."""
     return trainer_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
 
 
-def _moment(message: trainer_pb2.Job, name: str) -> datetime | None:
-    if not message.HasField(name):
+def _moment(job: trainer_pb2.Job, name: Literal["created_at", "updated_at"]) -> datetime | None:
+    if not job.HasField(name):
         return None
-    return getattr(message, name).ToDatetime(tzinfo=UTC)
+    moment: datetime = (job.created_at if name == "created_at" else job.updated_at).ToDatetime(tzinfo=UTC)
+    return moment
 
 
-def _evaluation(
-    message: trainer_pb2.Job | inference_pb2.Deployment | None, name: str
+def _job_result(
+    job: trainer_pb2.Job | None, name: Literal["metrics", "baseline_metrics"]
 ) -> evaluation_pb2.EvalResult | None:
-    if message is None or not message.HasField(name):
+    if job is None or not job.HasField(name):
         return None
-    result: evaluation_pb2.EvalResult = getattr(message, name)
-    return result
+    return job.metrics if name == "metrics" else job.baseline_metrics
+
+
+def _decision_result(
+    decision: inference_pb2.Deployment | None, name: Literal["candidate", "compared_with"]
+) -> evaluation_pb2.EvalResult | None:
+    if decision is None or not decision.HasField(name):
+        return None
+    return decision.candidate if name == "candidate" else decision.compared_with
 
 
 def _first(*results: evaluation_pb2.EvalResult | None) -> evaluation_pb2.EvalResult | None:
@@ -139,8 +148,8 @@ def _round(
     progress: Mapping[str, events_pb2.TrainingProgress],
 ) -> Round:
     """One round from what is known of it (any of the three may be missing)."""
-    adapter = _first(_evaluation(job, "metrics"), _evaluation(deployment, "candidate"))
-    compared = _first(_evaluation(deployment, "compared_with"), _evaluation(job, "baseline_metrics"))
+    adapter = _first(_job_result(job, "metrics"), _decision_result(deployment, "candidate"))
+    compared = _first(_decision_result(deployment, "compared_with"), _job_result(job, "baseline_metrics"))
     compared_model = deployment.previous_target if deployment and deployment.previous_target else ""
     return Round(
         number=number,
