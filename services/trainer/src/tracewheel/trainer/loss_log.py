@@ -110,7 +110,7 @@ def read_loss_log(output_dir: Path) -> LossLog:
             continue
         values = {name: _finite(message[name]) for name in _VALUES if name in message}
         steps.setdefault(step, {}).update(values)
-    points = [LossPoint(step, **values) for step, values in sorted(steps.items())]  # type: ignore[arg-type]
+    points = [LossPoint(step, **values) for step, values in sorted(steps.items())]
     return LossLog(recipe, points)
 
 

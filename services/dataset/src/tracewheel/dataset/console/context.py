@@ -61,10 +61,11 @@ class ConsoleContext:
 
 def add_console_routes(app: FastAPI, ctx: ConsoleContext) -> None:
     """Adds every console page and its JSON feeds to `app` (each page module adds its own)."""
-    from tracewheel.dataset.console import datasets, deployments, reports, rounds_page, suites
+    from tracewheel.dataset.console import datasets, deployments, jobs, reports, rounds_page, suites
 
     datasets.add_routes(app, ctx)
     suites.add_routes(app, ctx)
     reports.add_routes(app, ctx)
     rounds_page.add_routes(app, ctx)
     deployments.add_routes(app, ctx)
+    jobs.add_routes(app, ctx)
