@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tracewheel.core.http_security import HttpSecurity
+from tracewheel.core.http_server import HttpServer
+from tracewheel.dataset.config import DatasetSettings
 from tracewheel.dataset.console import ConsoleConfig, Peers
 from tracewheel.dataset.console.live import changes
 from tracewheel.dataset.console.rounds import JobProgress, digest, join_rounds
-from tracewheel.dataset.http_api import create_app
+from tracewheel.dataset.http_api import OPEN_PATHS, create_app
 from tracewheel.dataset.records import BuildRecord
+from tracewheel.dataset.signin import SIGN_IN_PATH
 from tracewheel.dataset.store import TraceStore
 from tracewheel.v1 import evaluation_pb2, events_pb2, inference_pb2, trainer_pb2
 
@@ -187,3 +193,36 @@ async def test_the_event_stream_says_changed_at_once_then_on_changes_and_ends_wh
     idle.set()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(waiting, timeout=5)  # not after the 60 s interval
+
+
+async def test_the_event_stream_needs_the_token_says_changed_and_ends_when_the_service_stops(
+    store: TraceStore, tmp_path: Path
+) -> None:
+    token = "console-test-token"
+    settings = DatasetSettings(auth_token=token, TRACEWHEEL_HOME=tmp_path)
+    security = HttpSecurity.from_settings(
+        settings.auth_token, settings, "127.0.0.1", "TW_DATASET_", open_paths=OPEN_PATHS, sign_in_path=SIGN_IN_PATH
+    )
+    config = ConsoleConfig()
+    server = HttpServer(create_app(store, None, None, security, config), "127.0.0.1", 0)  # type: ignore[arg-type]
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as http:
+            assert (await http.get("/console/events")).status_code == 401
+            bearer = {"authorization": f"Bearer {token}"}
+            async with http.stream("GET", "/console/events", headers=bearer) as stream:
+                assert stream.status_code == 200
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.aiter_lines()
+                first_event = []
+                while (line := await anext(lines)) != "":
+                    first_event.append(line)
+                assert "event: changed" in first_event  # at once: the page may have missed a change
+                started = time.monotonic()
+                config.stopping.set()
+                await server.stop()  # returns only once the open stream has ended
+                assert [line async for line in lines] == []
+                assert time.monotonic() - started < 5
+    finally:
+        config.stopping.set()
+        await server.stop()

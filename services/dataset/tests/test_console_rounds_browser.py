@@ -224,6 +224,7 @@ async def test_a_live_round_appears_on_the_open_page_without_a_reload(
         await expect(first.locator(".job-state")).to_have_text("running")
         await expect(first.get_by_role("link", name=job.id)).to_have_attribute("href", f"/console/jobs/{job.id}")
         await expect(page.locator(".chart-empty")).to_be_visible()  # nothing evaluated yet
+        await shoot(page, "rounds-running")
 
         trainer.runner.release.set()
         await expect(first.locator(".job-state")).to_have_text("succeeded")
