@@ -16,7 +16,7 @@ from tracewheel.core.http_security import HttpSecurity
 from tracewheel.core.http_server import HttpServer
 from tracewheel.dataset.config import DatasetSettings
 from tracewheel.dataset.console import ConsoleConfig, Peers
-from tracewheel.dataset.console.live import changes
+from tracewheel.dataset.console.live import SharedLook, changes
 from tracewheel.dataset.console.rounds import JobProgress, digest, join_rounds
 from tracewheel.dataset.http_api import OPEN_PATHS, create_app
 from tracewheel.dataset.records import BuildRecord
@@ -226,3 +226,17 @@ async def test_the_event_stream_needs_the_token_says_changed_and_ends_when_the_s
     finally:
         config.stopping.set()
         await server.stop()
+
+
+async def test_open_streams_share_one_look_per_interval() -> None:
+    looks: list[int] = []
+
+    async def fingerprint() -> str:
+        looks.append(1)
+        return str(len(looks))
+
+    shared = SharedLook(fingerprint, interval_s=3600)
+    assert await asyncio.gather(shared(), shared(), shared()) == ["1", "1", "1"]
+    assert len(looks) == 1
+    fresh = SharedLook(fingerprint, interval_s=0)
+    assert [await fresh(), await fresh()] == ["2", "3"]

@@ -12,6 +12,7 @@ responses, and an endless one would hold its shutdown).
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +23,25 @@ CHANGED = "changed"
 INTERVAL_S = 2.0
 KEEPALIVE_S = 15.0  # a comment line, so proxies keep an idle stream open
 _TICK_S = 0.2  # how soon a stopping service ends the stream
+
+
+class SharedLook:
+    """One fingerprint per interval, however many streams ask: open tabs do not multiply the
+    reads of the store and the peers."""
+
+    def __init__(self, fingerprint: Callable[[], Awaitable[str]], interval_s: float = INTERVAL_S) -> None:
+        self._fingerprint = fingerprint
+        self._max_age_s = interval_s / 2
+        self._value = ""
+        self._taken_at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> str:
+        async with self._lock:
+            if time.monotonic() - self._taken_at >= self._max_age_s:
+                self._value = await self._fingerprint()
+                self._taken_at = time.monotonic()
+            return self._value
 
 
 async def _wait(stopping: threading.Event, seconds: float) -> bool:

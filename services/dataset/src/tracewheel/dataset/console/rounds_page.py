@@ -25,7 +25,7 @@ from sse_starlette import EventSourceResponse
 from tracewheel.core.errors import DeadlineExceeded, NotFound, Unavailable
 from tracewheel.dataset.console.chart import Series, line_chart
 from tracewheel.dataset.console.context import ConsoleContext
-from tracewheel.dataset.console.live import change_events
+from tracewheel.dataset.console.live import SharedLook, change_events
 from tracewheel.dataset.console.rounds import Timeline, digest, job_state_name, join_rounds
 from tracewheel.dataset.records import BuildRecord
 from tracewheel.v1 import events_pb2, inference_pb2, trainer_pb2
@@ -129,9 +129,11 @@ def add_routes(app: FastAPI, ctx: ConsoleContext) -> None:
         sources = await fetch_round_sources(ctx)
         return ctx.render(request, "console/rounds_fragment.html", rounds_context(sources))
 
+    async def fingerprint() -> str:
+        return (await fetch_round_sources(ctx)).digest()
+
+    look = SharedLook(fingerprint)
+
     @app.get("/console/events", include_in_schema=False)
     async def console_events() -> EventSourceResponse:
-        async def fingerprint() -> str:
-            return (await fetch_round_sources(ctx)).digest()
-
-        return change_events(fingerprint, ctx.stopping)
+        return change_events(look, ctx.stopping)
