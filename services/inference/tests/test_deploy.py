@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tracewheel.core.errors import NotFound
+from tracewheel.core.errors import NotFound, Unavailable
 from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.evaluation_proto import eval_result_from_proto, eval_result_to_proto
 from tracewheel.core.events import (
@@ -26,9 +26,10 @@ from tracewheel.inference.adapters import ModelRegistry, PeftAdapters
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.deploy import Deployer
 from tracewheel.inference.engine import Engine
-from tracewheel.inference.events import TRAINED, make_trained_handler
+from tracewheel.inference.events import TRAINED, make_alias_announcer, make_trained_handler
 from tracewheel.inference.gate import DeployGate
-from tracewheel.v1 import evaluation_pb2, events_pb2
+from tracewheel.inference.server import InferenceControlServicer
+from tracewheel.v1 import evaluation_pb2, events_pb2, inference_pb2
 
 from .conftest import make_adapter
 from .test_gate import solved
@@ -194,3 +195,26 @@ def test_the_base_model_is_compared_on_the_suite_the_candidate_was_scored_on(
     assert not first.deployed and first.compared_with == shop_base
     # the team's suite: the base model's figures on it (from the event), not the shop's recorded earlier
     assert second.deployed and second.previous == "tiny" and second.compared_with == team_base
+
+
+async def test_a_move_by_hand_is_published_each_time_and_says_so_when_it_cannot_be(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    registry = ModelRegistry(PeftAdapters(engine=None), "tiny", adapters={"a1": str(tmp_path / "a1")})
+    deployer = Deployer(registry, tmp_path / "deployments.json", alias="agent")
+    client, js = await connect(nats_server.url, "test")
+    await ensure_streams(js)
+    deployed = await js.pull_subscribe(SUBJECT_MODEL_DEPLOYED, durable="moves", stream="MODELS")
+    control = InferenceControlServicer(registry, deployer, make_alias_announcer(js, deployer))
+
+    for _ in range(2):  # the same move twice is two events: the second is not deduplicated as the first
+        await control.SetAlias(inference_pb2.SetAliasRequest(alias="agent", target="a1"), None)
+        await control.Rollback(inference_pb2.RollbackRequest(alias="agent"), None)
+    events = [events_pb2.ModelDeployed.FromString(m.data) for m in await deployed.fetch(4, timeout=5)]
+    moves = [(e.adapter_name, e.previous_adapter_name, e.rollback, e.adapter_path) for e in events]
+    assert moves == [("a1", "", False, str(tmp_path / "a1")), ("", "a1", True, "")] * 2
+
+    await client.close()  # NATS gone: the move is made here, and the answer says the others were not told
+    with pytest.raises(Unavailable, match="other replicas were not told"):
+        await control.SetAlias(inference_pb2.SetAliasRequest(alias="agent", target="a1"), None)
+    assert registry.aliases["agent"] == "a1"

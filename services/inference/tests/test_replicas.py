@@ -3,7 +3,8 @@
 Two real inference processes on the tiny model, with NATS users and permissions as in production
 (user `inference`), adapters on a folder both read. An adapter is deployed while one replica is
 down; when it comes back it catches up from the stream. A second deployment, while both run,
-reaches both, and only one of them took the decision.
+reaches both, and only one of them took the decision. A rollback or alias move made by hand on one
+replica reaches the other, and one made while a replica is down reaches it when it comes back.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def models(replica: RunningService) -> dict[str, str]:
     with grpc.insecure_channel(replica.grpc_address) as channel:
         listed = inference_pb2_grpc.InferenceControlStub(channel).ListModels(inference_pb2.ListModelsRequest())
     return {m.name: (m.target if m.kind == "alias" else m.kind) for m in listed.models}
+
+
+def control(replica: RunningService) -> inference_pb2_grpc.InferenceControlStub:
+    return inference_pb2_grpc.InferenceControlStub(grpc.insecure_channel(replica.grpc_address))
 
 
 def decisions(replica: RunningService) -> list[str]:
@@ -135,6 +140,16 @@ def test_every_replica_serves_the_deployed_adapter_one_that_was_down_included(
             assert answers(b, "a2")
             # the gate ran once per adapter, on whichever replica took the event
             assert sorted(decisions(a) + decisions(b)) == ["a1", "a2"]
+
+            rolled = control(b).Rollback(inference_pb2.RollbackRequest(alias="agent"))  # by hand, on b
+            assert (rolled.target, rolled.previous_target) == ("a1", "a2")
+            wait_until(lambda: models(a).get("agent") == "a1", "replica a followed the rollback made on b")
+            control(a).SetAlias(inference_pb2.SetAliasRequest(alias="agent", target="a2"))  # and back, on a
+            wait_until(lambda: models(b).get("agent") == "a2", "replica b followed the move made on a")
+        # b down again: a move made meanwhile reaches it when it comes back
+        control(a).Rollback(inference_pb2.RollbackRequest(alias="agent"))
+        with running_inference_service(tiny_model_dir, homes[1], env) as b:
+            wait_until(lambda: models(b).get("agent") == "a1", "replica b caught up with the rollback")
 
 
 def test_following_a_deployment_is_idempotent_and_goes_back_to_the_base(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from tracewheel.inference.capture.http import install_capture
 from tracewheel.inference.capture.runtime import CaptureRuntime, capture_runtime
 from tracewheel.inference.config import InferenceSettings
 from tracewheel.inference.deploy import Deployer
-from tracewheel.inference.events import TRAINED, follow_deployments, make_trained_handler
+from tracewheel.inference.events import TRAINED, follow_deployments, make_alias_announcer, make_trained_handler
 from tracewheel.inference.openai_api import create_app
 from tracewheel.inference.passthrough import NoAdapters, create_passthrough_app
 from tracewheel.inference.provenance import Provenance
@@ -71,9 +71,8 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
         # a trained event is trusted only as far as the trainer's record on the shared volume says
         provenance=Provenance(settings.resolved_adapters_dir(), settings.model),
     )
-    inference_pb2_grpc.add_InferenceControlServicer_to_server(
-        InferenceControlServicer(registry, deployer), server.server
-    )
+    control = InferenceControlServicer(registry, deployer)
+    inference_pb2_grpc.add_InferenceControlServicer_to_server(control, server.server)
     capture, sink = await _start_capture(settings, app) if settings.capture else (None, None)
     http = HttpServer(app, settings.http_host, settings.http_port)
     await http.start()
@@ -86,6 +85,7 @@ async def setup(settings: InferenceSettings, server: GrpcServer) -> Cleanup:
         # the gate runs on one replica (a shared durable); every replica follows what was deployed
         consumers.append(asyncio.create_task(run_consumer(js, TRAINED, make_trained_handler(js, deployer), stop)))
         consumers.append(asyncio.create_task(follow_deployments(js, deployer, stop)))
+        control.announce = make_alias_announcer(js, deployer)  # a move by hand reaches every replica
 
     async def cleanup() -> None:
         stop.set()

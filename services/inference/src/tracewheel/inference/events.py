@@ -5,7 +5,8 @@ models.v1.trained, so one of them loads the adapter, decides and publishes model
 (with the adapter's path and evaluation). Every replica, that one included, follows
 models.v1.deployed with its own ephemeral consumer (`follow_deployments`): at start it reads the
 subject's history, applies the last deployment of each alias (a replica that was down catches
-up), then applies each new one as it comes. The adapter folders must be on storage every
+up), then applies each new one as it comes; an alias moved by hand on one replica (SetAlias,
+Rollback) is published there too (`make_alias_announcer`). The adapter folders must be on storage every
 replica reads at the same path (the adapters volume on Kubernetes).
 """
 
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -75,6 +77,36 @@ def make_trained_handler(js: JetStreamContext, deployer: Deployer) -> Handler[ev
             await publish(js, SUBJECT_MODEL_DEPLOYED, payload, f"deployed:{decision.alias}:{decision.adapter}")
 
     return on_trained
+
+
+AliasAnnouncer = Callable[[str, str, str, bool], Awaitable[None]]
+"""`announce(alias, target, previous, rollback)`: tells every replica an alias moved here by hand."""
+
+
+def make_alias_announcer(js: JetStreamContext, deployer: Deployer) -> AliasAnnouncer:
+    """Publishes a hand-made move (SetAlias, Rollback) on models.v1.deployed, so every replica's
+    follower applies it, a replica that is down when it comes back, and the trainer warm-starts
+    from what is served now. Each move gets its own Msg-Id: rolling back to an adapter deployed
+    before must not be deduplicated as that earlier deployment."""
+    base = deployer.registry.base_name
+
+    async def announce(alias: str, target: str, previous: str, rollback: bool) -> None:
+        moved_at = Timestamp()
+        moved_at.GetCurrentTime()
+        evaluation = deployer.record.evaluation(target)
+        payload = events_pb2.ModelDeployed(
+            alias=alias,
+            adapter_name="" if target == base else target,
+            previous_adapter_name="" if previous == base else previous,
+            rollback=rollback,
+            reason="rolled back by hand" if rollback else "moved by hand",
+            deployed_at=moved_at,
+            adapter_path=deployer.registry.adapters.get(target, ""),
+            metrics=eval_result_to_proto(evaluation) if evaluation is not None else None,
+        )
+        await publish(js, SUBJECT_MODEL_DEPLOYED, payload, f"moved:{alias}:{target}:{uuid.uuid4().hex}")
+
+    return announce
 
 
 def _apply(deployer: Deployer, event: events_pb2.ModelDeployed) -> None:

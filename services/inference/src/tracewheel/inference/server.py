@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tracewheel.core.errors import NotFound
+from tracewheel.core.errors import NotFound, Unavailable
 from tracewheel.core.evaluation_proto import eval_result_to_proto
 from tracewheel.inference.adapters import ModelRegistry, ServedModel
 from tracewheel.inference.deploy import Decision, Deployer
+from tracewheel.inference.events import AliasAnnouncer
 from tracewheel.v1 import inference_pb2, inference_pb2_grpc
 
 
@@ -40,9 +41,15 @@ def _deployment(decision: Decision) -> inference_pb2.Deployment:
 
 
 class InferenceControlServicer(inference_pb2_grpc.InferenceControlServicer):
-    def __init__(self, registry: ModelRegistry, deployer: Deployer | None = None) -> None:
+    """`announce` (set once NATS is connected) tells the other replicas about an alias moved here;
+    None: this replica is alone (no events)."""
+
+    def __init__(
+        self, registry: ModelRegistry, deployer: Deployer | None = None, announce: AliasAnnouncer | None = None
+    ) -> None:
         self.registry = registry
         self.deployer = deployer
+        self.announce = announce
 
     async def ListDeployments(self, request: Any, context: Any) -> inference_pb2.ListDeploymentsResponse:
         decisions = self.deployer.decisions() if self.deployer is not None else []
@@ -66,8 +73,23 @@ class InferenceControlServicer(inference_pb2_grpc.InferenceControlServicer):
 
     async def SetAlias(self, request: Any, context: Any) -> inference_pb2.SetAliasResponse:
         previous = self.registry.set_alias(request.alias, request.target)
+        await self._tell_replicas(request.alias, request.target, previous, rollback=False)
         return inference_pb2.SetAliasResponse(alias=request.alias, target=request.target, previous_target=previous)
 
     async def Rollback(self, request: Any, context: Any) -> inference_pb2.SetAliasResponse:
         target, left = self.registry.rollback(request.alias)
+        await self._tell_replicas(request.alias, target, left, rollback=True)
         return inference_pb2.SetAliasResponse(alias=request.alias, target=target, previous_target=left)
+
+    async def _tell_replicas(self, alias: str, target: str, previous: str, *, rollback: bool) -> None:
+        """Raises:
+        Unavailable: the move is made here but could not be published to the other replicas."""
+        if self.announce is None:
+            return
+        try:
+            await self.announce(alias, target, previous, rollback)
+        except Exception as exc:  # NATS down or refusing: this replica moved, the others did not
+            raise Unavailable(
+                f"alias {alias} now points at {target} on this replica, but the other replicas were not told "
+                f"({type(exc).__name__}: {exc}); repeat the move when NATS is back"
+            ) from exc

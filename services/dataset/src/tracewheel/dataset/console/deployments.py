@@ -39,9 +39,9 @@ from tracewheel.dataset.trace_view import message_views, pretty_json
 from tracewheel.v1 import inference_pb2
 
 REPLICA_NOTE = (
-    "A move or rollback reaches only the inference replica the console is connected to "
-    "(TW_DATASET_INFERENCE_ADDRESS): with several replicas, the others keep serving their target "
-    "until the next gate decision."
+    "A move or rollback is made on the inference replica the console is connected to "
+    "(TW_DATASET_INFERENCE_ADDRESS), which publishes it on models.v1.deployed: every other replica "
+    "follows it, one that is down when it comes back."
 )
 
 
