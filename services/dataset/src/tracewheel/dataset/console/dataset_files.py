@@ -96,7 +96,7 @@ def _jsonl_lines(folder: Path, split: str) -> Iterator[str]:
 def split_size(folder: Path, split: str) -> int:
     """How many rows the split holds (parquet metadata, else the JSONL's lines, else 0)."""
     if has_parquet(folder, split):
-        return pq.ParquetFile(folder / parquet_file(split)).metadata.num_rows
+        return int(pq.ParquetFile(folder / parquet_file(split)).metadata.num_rows)
     return sum(1 for _ in _jsonl_lines(folder, split))
 
 

@@ -99,9 +99,8 @@ class Peers:
         except grpc.aio.AioRpcError as exc:
             raise _domain_error(peer, self.addresses[peer], exc) from exc
 
-    def _options(self, timeout_s: float | None = None) -> dict[str, object]:
-        metadata = (("authorization", f"Bearer {self.token}"),) if self.token else None
-        return {"timeout": timeout_s or self.timeout_s, "metadata": metadata}
+    def _metadata(self) -> tuple[tuple[str, str], ...] | None:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else None
 
     async def close(self) -> None:
         channels, self._channels = list(self._channels.values()), {}
@@ -112,21 +111,29 @@ class Peers:
     async def list_jobs(self) -> list[trainer_pb2.Job]:
         reply = await self._call(
             "trainer",
-            lambda ch: trainer_pb2_grpc.TrainerStub(ch).ListJobs(trainer_pb2.ListJobsRequest(), **self._options()),
+            lambda ch: trainer_pb2_grpc.TrainerStub(ch).ListJobs(
+                trainer_pb2.ListJobsRequest(), timeout=self.timeout_s, metadata=self._metadata()
+            ),
         )
         return list(reply.jobs)
 
     async def cancel_job(self, job_id: str) -> trainer_pb2.Job:
         request = trainer_pb2.CancelJobRequest(job_id=job_id)
         return await self._call(
-            "trainer", lambda ch: trainer_pb2_grpc.TrainerStub(ch).CancelJob(request, **self._options())
+            "trainer",
+            lambda ch: trainer_pb2_grpc.TrainerStub(ch).CancelJob(
+                request, timeout=self.timeout_s, metadata=self._metadata()
+            ),
         )
 
     async def get_job(self, job_id: str) -> trainer_pb2.JobDetail:
         """A job with its recipe, where it stands and its loss curve (NotFound for an unknown id)."""
         request = trainer_pb2.GetJobRequest(job_id=job_id)
         return await self._call(
-            "trainer", lambda ch: trainer_pb2_grpc.TrainerStub(ch).GetJob(request, **self._options())
+            "trainer",
+            lambda ch: trainer_pb2_grpc.TrainerStub(ch).GetJob(
+                request, timeout=self.timeout_s, metadata=self._metadata()
+            ),
         )
 
     async def job_progress(self, job_id: str) -> events_pb2.TrainingProgress:
@@ -134,7 +141,9 @@ class Peers:
 
         async def first(channel: grpc.aio.Channel) -> events_pb2.TrainingProgress:
             request = trainer_pb2.StreamProgressRequest(job_id=job_id)
-            call = trainer_pb2_grpc.TrainerStub(channel).StreamProgress(request, **self._options())
+            call = trainer_pb2_grpc.TrainerStub(channel).StreamProgress(
+                request, timeout=self.timeout_s, metadata=self._metadata()
+            )
             try:
                 message = await call.read()
             finally:
@@ -151,7 +160,7 @@ class Peers:
         reply = await self._call(
             "inference",
             lambda ch: inference_pb2_grpc.InferenceControlStub(ch).ListModels(
-                inference_pb2.ListModelsRequest(), **self._options()
+                inference_pb2.ListModelsRequest(), timeout=self.timeout_s, metadata=self._metadata()
             ),
         )
         return list(reply.models)
@@ -160,7 +169,7 @@ class Peers:
         reply = await self._call(
             "inference",
             lambda ch: inference_pb2_grpc.InferenceControlStub(ch).ListDeployments(
-                inference_pb2.ListDeploymentsRequest(), **self._options()
+                inference_pb2.ListDeploymentsRequest(), timeout=self.timeout_s, metadata=self._metadata()
             ),
         )
         return list(reply.deployments)
@@ -169,19 +178,27 @@ class Peers:
         request = inference_pb2.ExplainDeploymentRequest(adapter_name=adapter_name)
         return await self._call(
             "inference",
-            lambda ch: inference_pb2_grpc.InferenceControlStub(ch).ExplainDeployment(request, **self._options()),
+            lambda ch: inference_pb2_grpc.InferenceControlStub(ch).ExplainDeployment(
+                request, timeout=self.timeout_s, metadata=self._metadata()
+            ),
         )
 
     async def set_alias(self, alias: str, target: str) -> inference_pb2.SetAliasResponse:
         request = inference_pb2.SetAliasRequest(alias=alias, target=target)
         return await self._call(
-            "inference", lambda ch: inference_pb2_grpc.InferenceControlStub(ch).SetAlias(request, **self._options())
+            "inference",
+            lambda ch: inference_pb2_grpc.InferenceControlStub(ch).SetAlias(
+                request, timeout=self.timeout_s, metadata=self._metadata()
+            ),
         )
 
     async def rollback(self, alias: str) -> inference_pb2.SetAliasResponse:
         request = inference_pb2.RollbackRequest(alias=alias)
         return await self._call(
-            "inference", lambda ch: inference_pb2_grpc.InferenceControlStub(ch).Rollback(request, **self._options())
+            "inference",
+            lambda ch: inference_pb2_grpc.InferenceControlStub(ch).Rollback(
+                request, timeout=self.timeout_s, metadata=self._metadata()
+            ),
         )
 
     # the agent
@@ -189,19 +206,29 @@ class Peers:
     async def list_suites(self) -> list[agent_pb2.SuiteInfo]:
         reply = await self._call(
             "agent",
-            lambda ch: agent_pb2_grpc.AgentStub(ch).ListSuites(agent_pb2.ListSuitesRequest(), **self._options()),
+            lambda ch: agent_pb2_grpc.AgentStub(ch).ListSuites(
+                agent_pb2.ListSuitesRequest(), timeout=self.timeout_s, metadata=self._metadata()
+            ),
         )
         return list(reply.suites)
 
     async def get_suite(self, name: str) -> agent_pb2.SuiteInfo:
         request = agent_pb2.GetSuiteRequest(name=name)
-        return await self._call("agent", lambda ch: agent_pb2_grpc.AgentStub(ch).GetSuite(request, **self._options()))
+        return await self._call(
+            "agent",
+            lambda ch: agent_pb2_grpc.AgentStub(ch).GetSuite(
+                request, timeout=self.timeout_s, metadata=self._metadata()
+            ),
+        )
 
     async def get_eval_trace(self, trace_id: str) -> trace_pb2.Trace:
         """An evaluation run's trace, from the agent's evaluation trace files (never in the store)."""
         request = agent_pb2.GetEvalTraceRequest(trace_id=trace_id)
         return await self._call(
-            "agent", lambda ch: agent_pb2_grpc.AgentStub(ch).GetEvalTrace(request, **self._options())
+            "agent",
+            lambda ch: agent_pb2_grpc.AgentStub(ch).GetEvalTrace(
+                request, timeout=self.timeout_s, metadata=self._metadata()
+            ),
         )
 
 
