@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 16, 36
+LEFT, RIGHT, TOP, BOTTOM = 48, 16, 32, 36  # the legend sits in the top margin, clear of the data
 COLOURS = ("#2f6fdf", "#d9822b", "#2e9d5b", "#b03a8c")
 
 
@@ -106,7 +106,7 @@ def line_chart(
             )
         parts.append(
             Markup('<text class="legend" x="{}" y="{}" fill="{}">{}</text>').format(
-                LEFT + 8 + 150 * index, TOP + 4, colour, line.name
+                LEFT + 8 + 150 * index, TOP - 14, colour, line.name
             )
         )
     parts.append(Markup("</svg>"))
