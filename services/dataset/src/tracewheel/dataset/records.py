@@ -29,6 +29,30 @@ class StoredTrace(_Record):
     updated_at: datetime
 
 
+class TraceSummary(_Record):
+    """What a list page shows of a trace, read from the store's columns without its messages."""
+
+    id: str
+    created_at: datetime
+    model: str
+    suite: str = ""
+    task_id: str = ""
+    verdict: str = "unspecified"
+    status: CurationStatus
+    reason: str = ""
+    revision: int
+    """The latest revision."""
+    tags: tuple[str, ...] = ()
+    updated_at: datetime
+
+
+class SummaryPage(_Record):
+    """One page of summaries, newest first; `next_page_token` is empty on the last page."""
+
+    traces: list[TraceSummary]
+    next_page_token: str = ""
+
+
 class IngestResult(_Record):
     created: bool
     """False: the id was already stored and nothing changed (a redelivery)."""

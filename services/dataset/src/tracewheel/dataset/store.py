@@ -29,26 +29,20 @@ from tracewheel.dataset.curation import (
     is_held_out,
 )
 from tracewheel.dataset.navigation import TraceNavigation
-from tracewheel.dataset.records import IngestResult, RevisionInfo, StoredTrace, TracePage, TraceQuery
+from tracewheel.dataset.records import IngestResult, RevisionInfo, StoredTrace
 from tracewheel.dataset.store_db import Connection, Row, open_database
 from tracewheel.dataset.store_edits import TraceEditing, now_iso, validated
-from tracewheel.dataset.store_schema import (
-    decode_page_token,
-    encode_page_token,
-    from_iso,
-    iso,
-    where_clauses,
-)
+from tracewheel.dataset.store_listing import TRACE_COLUMNS, TraceListing
+from tracewheel.dataset.store_schema import from_iso, iso
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGE_SIZE = 500
 MAX_TAG_LENGTH = 64
-_TRACE_COLUMNS = "t.id, t.status, t.reason, t.notes, t.revision AS latest, t.ingested_at, t.updated_at, t.created_at"
 
 
-class TraceStore(BuildLog, TraceNavigation, TraceEditing):
-    """Traces with curation state, revisions (edits: `TraceEditing`), tags, notes, builds (`BuildLog`), neighbours."""
+class TraceStore(BuildLog, TraceNavigation, TraceEditing, TraceListing):
+    """Traces with curation state, revisions (edits: `TraceEditing`), tags, notes, builds (`BuildLog`),
+    lists and counts (`TraceListing`), neighbours."""
 
     def __init__(
         self,
@@ -107,6 +101,7 @@ class TraceStore(BuildLog, TraceNavigation, TraceEditing):
             )
             if inserted.rowcount == 0:  # another replica stored it since the check above
                 return self._already_stored(db, trace.id)  # type: ignore[return-value]
+            db.execute("UPDATE status_counts SET n = n + 1 WHERE status = ?", (decision.status,))
             self._insert_revision(db, trace, 0, "ingest", now)
             self._insert_tags(db, trace.id, decision.tags)
         logger.info("stored trace %s as %s", trace.id, decision.status)
@@ -174,7 +169,7 @@ class TraceStore(BuildLog, TraceNavigation, TraceEditing):
 
     def _get(self, db: Connection, trace_id: str, revision: int | None = None) -> StoredTrace:
         row = db.execute(
-            f"SELECT {_TRACE_COLUMNS}, r.revision AS shown, r.body FROM traces t JOIN revisions r"
+            f"SELECT {TRACE_COLUMNS}, r.revision AS shown, r.body FROM traces t JOIN revisions r"
             " ON r.trace_id = t.id AND r.revision = COALESCE(?, t.revision) WHERE t.id = ?",
             (revision, trace_id),
         ).fetchone()
@@ -211,47 +206,6 @@ class TraceStore(BuildLog, TraceNavigation, TraceEditing):
             for r in rows
         ]
 
-    # listing
-
-    def list_traces(self, query: TraceQuery | None = None, page_size: int = 50, page_token: str = "") -> TracePage:
-        """One page of the traces matching `query`, newest first (keyset pagination).
-
-        Raises:
-            InvalidArgument: page_size is outside 1..MAX_PAGE_SIZE, or page_token is not from this query.
-        """
-        query = query or TraceQuery()
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidArgument(f"page_size: must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
-        clauses, params = where_clauses(query)
-        if page_token:
-            created_at, last_id = decode_page_token(page_token, query.key())
-            clauses.append("(t.created_at < ? OR (t.created_at = ? AND t.id < ?))")
-            params += [created_at, created_at, last_id]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = (
-            f"SELECT {_TRACE_COLUMNS}, r.revision AS shown, r.body FROM traces t JOIN revisions r"
-            f" ON r.trace_id = t.id AND r.revision = t.revision {where}"
-            " ORDER BY t.created_at DESC, t.id DESC LIMIT ?"
-        )
-        with self._transaction("DEFERRED") as db:
-            rows = db.execute(sql, [*params, page_size + 1]).fetchall()
-            stored = self._stored(db, rows[:page_size])
-        token = ""
-        if len(rows) > page_size:
-            last = rows[page_size - 1]
-            token = encode_page_token(last["created_at"], last["id"], query.key())
-        return TracePage(traces=stored, next_page_token=token)
-
-    def count_by_status(self, query: TraceQuery | None = None) -> dict[CurationStatus, int]:
-        """How many traces match `query`, per curation status (the status filter is ignored)."""
-        clauses, params = where_clauses((query or TraceQuery()).model_copy(update={"status": None}))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        counts = dict.fromkeys(CurationStatus, 0)
-        with self._transaction("DEFERRED") as db:
-            for row in db.execute(f"SELECT t.status, COUNT(*) AS n FROM traces t {where} GROUP BY t.status", params):
-                counts[CurationStatus(row["status"])] = row["n"]
-        return counts
-
     # curation state
 
     def _touch(self, db: Connection, trace_id: str, base_revision: int | None) -> int:
@@ -287,9 +241,20 @@ class TraceStore(BuildLog, TraceNavigation, TraceEditing):
                     "so it cannot be approved"
                 )
             self._touch(db, trace_id, base_revision)
+            before = db.execute("SELECT status FROM traces WHERE id = ?", (trace_id,)).fetchone()["status"]
             db.execute("UPDATE traces SET status = ?, reason = ? WHERE id = ?", (status, reason.strip(), trace_id))
+            self._move_count(db, CurationStatus(before), status)
             logger.info("trace %s set to %s", trace_id, status)
             return self._get(db, trace_id)
+
+    @staticmethod
+    def _move_count(db: Connection, before: CurationStatus, after: CurationStatus) -> None:
+        """One trace less in `before`'s count and one more in `after`'s."""
+        if before == after:
+            return
+        # rows locked in one order by every writer, so two opposite moves cannot deadlock
+        for status in sorted((before, after)):
+            db.execute("UPDATE status_counts SET n = n + ? WHERE status = ?", (1 if status == after else -1, status))
 
     def add_tags(self, trace_id: str, tags: Iterable[str]) -> StoredTrace:
         """Adds tags (already present ones are kept once).

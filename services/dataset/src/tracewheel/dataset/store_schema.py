@@ -22,7 +22,7 @@ from typing import Any
 from tracewheel.core.errors import FailedPrecondition, InvalidArgument
 from tracewheel.dataset.records import TraceQuery
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS traces (
@@ -82,9 +82,28 @@ CREATE TABLE IF NOT EXISTS build_traces (
 );
 """
 
+# Lists filter on one column and sort newest first: each filter column leads an index that goes
+# on with the sort key, so a page is read in index order and stops after it, and ends with the
+# status, so the counts per status under that filter are read from the index alone.
+# `status_counts` holds the traces per status (the store changes it with every status it
+# writes), so the unfiltered counts are three rows, not a scan of every trace.
+_SCHEMA_V2 = """
+CREATE INDEX IF NOT EXISTS traces_by_suite ON traces (suite, created_at, id, status);
+CREATE INDEX IF NOT EXISTS traces_by_task ON traces (task_id, created_at, id, status);
+CREATE INDEX IF NOT EXISTS traces_by_model ON traces (model, created_at, id, status);
+CREATE INDEX IF NOT EXISTS traces_by_verdict ON traces (verdict, created_at, id, status);
+CREATE TABLE IF NOT EXISTS status_counts (
+    status TEXT PRIMARY KEY,
+    n      INTEGER NOT NULL
+);
+INSERT INTO status_counts (status, n) SELECT 'pending', COUNT(*) FROM traces WHERE status = 'pending';
+INSERT INTO status_counts (status, n) SELECT 'approved', COUNT(*) FROM traces WHERE status = 'approved';
+INSERT INTO status_counts (status, n) SELECT 'rejected', COUNT(*) FROM traces WHERE status = 'rejected'
+"""
+
 # version -> DDL that brings the previous version to it; append, never edit. Statements are
 # split on ";", so comments in the DDL must not contain one.
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 def migration_statements(version: int, dialect: str = "sqlite") -> list[str]:

@@ -71,7 +71,7 @@ def _render(
 
 def _listing(store: TraceStore, filters: dict[str, str], query: TraceQuery, page_token: str) -> dict[str, Any]:
     """The list page's traces, counts by status and next page's URL."""
-    listed = store.list_traces(query, PAGE_SIZE, page_token)
+    listed = store.list_summaries(query, PAGE_SIZE, page_token)  # the columns shown, no trace parsed
     counts = store.count_by_status(query)
     next_url = f"/?{urlencode({**filters, 'page_token': listed.next_page_token})}" if listed.next_page_token else ""
     return {
