@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tracewheel.core.errors import NotFound
 from tracewheel.dataset.curation import CurationSettings, CurationStatus
 from tracewheel.dataset.records import TraceQuery
 from tracewheel.dataset.store import TraceStore
@@ -147,3 +148,15 @@ def test_summaries_page_like_the_traces_with_their_columns(any_store: TraceStore
             )
     late = any_store.list_summaries(page_size=1).traces[0]
     assert (late.id, late.tags, late.task_id) == ("run-late", ("again", "look", "verified"), "other")
+
+
+def test_a_build_reads_the_traces_at_the_asked_revisions(any_store: TraceStore, make_trace: TraceFactory) -> None:
+    fill(any_store, make_trace, 3)
+    any_store.edit_message("run-01", 0, 4, "Edited.")
+    asked = {"run-02": 0, "run-01": 1, "run-00": 0}
+    traces = any_store.traces_at(asked)
+    assert [t.id for t in traces] == list(asked)
+    assert traces == [any_store.get(trace_id, revision).trace for trace_id, revision in asked.items()]
+    assert traces[1].messages[4].content == "Edited." and any_store.traces_at({"run-01": 0})[0].messages[4].content
+    with pytest.raises(NotFound, match="'run-01' revision 2"):
+        any_store.traces_at({"run-00": 0, "run-01": 2})

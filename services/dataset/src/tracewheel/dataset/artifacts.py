@@ -35,7 +35,7 @@ from tracewheel.core.dataset_layout import (
     write_manifest,
 )
 from tracewheel.core.files import staging_dir
-from tracewheel.dataset.render import RenderedRow, chat_messages, row_messages_json, row_tools_json
+from tracewheel.dataset.render import RenderedRow, chat_messages, masked_runs, row_messages_json, row_tools_json
 from tracewheel.dataset.unroll import TrainingRow
 
 FEATURES = Features(
@@ -74,8 +74,16 @@ def _columns(rows: list[EncodedRow], features: Features) -> dict[str, list[Any]]
         columns[TARGETS].append(encoded.row.targets)
         columns[INPUT_IDS].append(ids)
         columns[ASSISTANT_MASKS].append(mask)
-        columns[LABELS].append([token if bit else IGNORE_INDEX for token, bit in zip(ids, mask, strict=True)])
+        columns[LABELS].append(_labels(ids, mask))
     return columns
+
+
+def _labels(ids: list[int], mask: list[int]) -> list[int]:
+    """The token where the mask is 1, IGNORE_INDEX elsewhere (copied run by run: a row has few)."""
+    labels = [IGNORE_INDEX] * len(ids)
+    for start, end in masked_runs(mask):
+        labels[start:end] = ids[start:end]
+    return labels
 
 
 def _write_jsonl(path: Path, rows: list[EncodedRow]) -> None:

@@ -202,8 +202,7 @@ class DatasetBuilder:
             FailedPrecondition: no row is left.
             RenderError: a row's mask failed its check.
         """
-        traces = [self.store.get(trace_id, revision).trace for trace_id, revision in revisions.items()]
-        traces.sort(key=row_order)
+        traces = sorted(self.store.traces_at(revisions), key=row_order)
         rows = [row for trace in traces for row in unroll(trace)]
         split = split_rows(
             rows if self.config.reasoning else [without_reasoning(row) for row in rows],
