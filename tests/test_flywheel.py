@@ -47,7 +47,8 @@ def test_quick_demo_deploys_a_trained_adapter_and_resumes_without_redoing(tmp_pa
     assert round1["state"] == "SUCCEEDED" and round1["deployed"], round1
     assert round1["metrics"]["tasks"] == 2 and round1["baseline_metrics"]["model"] == state["baseline"]["model"]
     assert Path(round1["adapter_path"], "adapter_config.json").exists()
-    assert (out / "rounds.png").stat().st_size > 0 and "| 1 |" in (out / "report.md").read_text()
+    report = tmp_path / "quick" / "reports" / "demo-quick"  # where the console lists reports
+    assert (report / "rounds.png").stat().st_size > 0 and "| 1 |" in (report / "report.md").read_text()
 
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr

@@ -79,6 +79,7 @@ class Demo:
         self.eval_suite = suite or "heldout"  # its held-out split
         self.train_suite = suite or "train"  # its train split
         self.out_dir = home / "demo" / profile.name
+        self.report_dir = home / "reports" / f"demo-{profile.name}"  # where the console lists reports
         self.state = DemoState(self.out_dir / "state.json")
         self.notes: list[str] = []
 
@@ -179,14 +180,15 @@ class Demo:
 
     def report(self, rows: list[RoundRow], total_s: float) -> Path:
         self.console.print(rounds_table(rows, self.eval_suite))
-        where = {"report": str(self.out_dir / "report.md"), "state": str(self.state.path)}
+        where = {"report": str(self.report_dir / "report.md"), "state": str(self.state.path)}
         for name in ("round1", "round2"):
             if name in self.state.steps:
                 where[f"{name} adapter"] = self.state.steps[name]["adapter_path"]
                 where[f"{name} dataset"] = self.state.steps[name]["dataset_path"]
         notes = [*self.notes, f"whole demo: {total_s:.0f} s of wall time in this run (steps done earlier not counted)"]
         markdown = rounds_markdown(rows, where, notes, self.eval_suite)
-        report = write_report(self.out_dir, rows, markdown, rounds_json(rows))["markdown"]
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        report = write_report(self.report_dir, rows, markdown, rounds_json(rows))["markdown"]
         for name, path in where.items():
             self.console.print(f"  {name}: {path}")
         for note in notes:
