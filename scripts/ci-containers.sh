@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 export TAG=${TAG:-ci}
 # the dnsname CNI plugin resolves network aliases (nats, inference, ...) inside containers: without it
 # (podman installed with --no-install-recommends on a fresh machine) every service waits on "nats" forever
-PODMAN_PACKAGES=(podman runc debootstrap uidmap golang-github-containernetworking-plugin-dnsname)
+# catatonit is the init of the pause image podman builds locally for pods (`podman kube play`,
+# tests/containers/test_kube_play.py): without it no pod starts
+PODMAN_PACKAGES=(podman runc debootstrap uidmap golang-github-containernetworking-plugin-dnsname catatonit)
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   export ENGINE=docker
