@@ -90,6 +90,7 @@ class BatchRenderer:
         Raises:
             RenderError: a row's mask cannot be matched to its assistant turns (names the trace).
         """
+        self._prepare_backend()
         rendered: list[RenderedRow] = []
         for start in range(0, len(rows), CHUNK_ROWS):
             rendered += self._render_chunk(rows[start : start + CHUNK_ROWS])
@@ -126,15 +127,20 @@ class BatchRenderer:
         """Ids and character offsets of each text, in one call of the fast tokenizer."""
         if not texts:
             return []
+        encodings = self.tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [(e.ids, e.offsets) for e in encodings]
+
+    def _prepare_backend(self) -> None:
+        """The settings `tokenizer(texts, add_special_tokens=False)` makes before the same Rust call,
+        whose encodings are read here directly (its conversion to Python lists costs as much as encoding)."""
         backend = self.tokenizer.backend_tokenizer
-        # the settings `tokenizer(texts, add_special_tokens=False)` sets before the same call, whose
-        # encodings are read here directly (its conversion to Python lists costs as much as encoding)
         if backend.truncation is not None:
             backend.no_truncation()
         if backend.padding is not None:
             backend.no_padding()
-        backend.encode_special_tokens = bool(getattr(self.tokenizer, "split_special_tokens", False))
-        return [(e.ids, e.offsets) for e in backend.encode_batch(texts, add_special_tokens=False)]
+        split_special = bool(getattr(self.tokenizer, "split_special_tokens", False))
+        if backend.encode_special_tokens != split_special:
+            backend.encode_special_tokens = split_special
 
     def _render_chunk(self, rows: Sequence[TrainingRow]) -> list[RenderedRow]:
         texts = [self._text(row) for row in rows]
