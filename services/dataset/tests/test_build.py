@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,32 @@ def test_a_build_without_a_base_model_is_refused_with_what_to_set(store, make_tr
     store.ingest(make_trace("run-1"))
     with pytest.raises(FailedPrecondition, match="set TW_DATASET_BASE_MODEL"):
         make_builder(base_model="", chat_template="").build()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_replicas_triggered_by_the_same_traces_build_them_once(
+    database, request, make_trace, tokenizer, train_template, tmp_path
+) -> None:
+    from tracewheel.dataset.build import BuildConfig, DatasetBuilder
+
+    location = str(tmp_path / "traces.db") if database == "sqlite" else request.getfixturevalue("postgres_url")
+    config = BuildConfig(base_model="tiny-qwen3", chat_template=train_template, eval_ratio=0.0)
+    with TraceStore(location) as first, TraceStore(location) as second:  # two replicas on one database
+        for index in range(6):
+            first.ingest(make_trace(f"run-{index}"))
+        builders = [DatasetBuilder(store, tokenizer, config, tmp_path / "datasets") for store in (first, second)]
+        together = threading.Barrier(2)
+        results: list[Any] = [None, None]
+
+        def build(index: int) -> None:
+            together.wait()
+            results[index] = builders[index].build()
+
+        threads = [threading.Thread(target=build, args=(index,)) for index in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert sorted(result.created for result in results) == [False, True]
+        assert results[0].record.version == results[1].record.version
+        assert len(first.list_builds()) == 1

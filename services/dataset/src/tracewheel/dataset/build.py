@@ -224,6 +224,8 @@ class DatasetBuilder:
 
     def build(self, built_at: datetime | None = None) -> BuildResult:
         """Builds every approved trace (current revisions), unless this exact set was built already.
+        Builds take turns under the store's build lock, so replicas sharing a store that are
+        triggered by the same traces build them once (the second finds the selection built).
 
         Raises:
             FailedPrecondition: no approved traces, or no row left after dropping over-length ones.
@@ -231,6 +233,10 @@ class DatasetBuilder:
         """
         if not self.config.chat_template:
             raise FailedPrecondition("no base model to build for; set TW_DATASET_BASE_MODEL to its directory")
+        with self.store.build_lock():
+            return self._build_now(built_at)
+
+    def _build_now(self, built_at: datetime | None) -> BuildResult:
         revisions = self.store.approved_revisions()
         if not revisions:
             raise FailedPrecondition("no approved traces to build from; approve traces (curate) first")

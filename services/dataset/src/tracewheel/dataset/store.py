@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from tracewheel.core.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from tracewheel.core.trace import Trace
@@ -65,6 +65,10 @@ class TraceStore(BuildLog, TraceNavigation, TraceEditing, TraceListing):
 
     def close(self) -> None:
         self._db.close()
+
+    def build_lock(self) -> AbstractContextManager[None]:
+        """Held for a whole build: one build at a time among every process sharing this store."""
+        return cast(AbstractContextManager[None], self._db.build_lock())
 
     def __enter__(self) -> TraceStore:
         return self

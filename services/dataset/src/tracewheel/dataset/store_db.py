@@ -11,6 +11,7 @@ writers at once) is a `Conflict`. `open_database` picks the kind from the locati
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,6 +54,9 @@ class StoreDatabase(Protocol):
     location: str  # what to show people: a path, or a URL without its password
 
     def transaction(self, write: bool) -> Any:  # a context manager yielding a Connection
+        ...
+
+    def build_lock(self) -> Any:  # a context manager held for a whole build, across processes
         ...
 
     def close(self) -> None: ...
@@ -103,6 +107,17 @@ class SqliteDatabase:
     def _rollback(self) -> None:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
+
+    @contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """One build at a time among the processes sharing this file (an exclusive flock on a
+        `.build-lock` file beside it), so two of them never build the same selection twice."""
+        with open(f"{self.location}.build-lock", "a+b") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def close(self) -> None:
         with self._lock:

@@ -7,7 +7,8 @@ shared by its threads under a lock (as the SQLite one), in autocommit mode with 
 transactions; a connection the server dropped is opened again at the next transaction. Writers
 in other replicas are met by the SQL itself: ingest inserts with `ON CONFLICT (id) DO NOTHING`,
 changes lock the trace's row (`FOR UPDATE`), and a unique key taken by another writer in the
-meantime (a build version) is a `Conflict`. A server that cannot be reached is `Unavailable`,
+meantime (a build version) is a `Conflict`, and builds take turns under an advisory lock (one
+replica builds, the next finds that selection built). A server that cannot be reached is `Unavailable`,
 within `CONNECT_TIMEOUT_S`: at start-up that stops the service with the reason, not a hang.
 """
 
@@ -25,6 +26,7 @@ from tracewheel.dataset.store_schema import SCHEMA_VERSION, migration_statements
 
 CONNECT_TIMEOUT_S = 10
 _MIGRATION_LOCK = 7_100_523  # pg_advisory_xact_lock key: one replica migrates at a time
+_BUILD_LOCK = 7_100_524  # pg_advisory_lock key: one replica builds at a time
 
 
 def redacted(url: str) -> str:
@@ -124,6 +126,25 @@ class PostgresDatabase:
                 raise Conflict(f"another writer stored the same key first ({exc.diag.message_detail}); retry") from None
             except psycopg.OperationalError as exc:
                 raise Unavailable(f"the trace database at {self.location} failed: {exc}") from None
+
+    @contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """One build at a time among every replica on this database: a session advisory lock on a
+        connection of its own (the shared one runs transactions meanwhile), released at the end or
+        by the server if this replica dies mid-build.
+
+        Raises:
+            Unavailable: the server cannot be reached.
+        """
+        conn = self._connect()
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_BUILD_LOCK,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_BUILD_LOCK,))
+        finally:
+            conn.close()
 
     def close(self) -> None:
         with self._lock:
