@@ -3,8 +3,10 @@
 Run: `.venv/bin/python bench/scale.py [--traces 100000] [--build-traces 10000] [--stores sqlite,postgresql]
 [--no-fanout]`. For each store: ingest the generated traces one by one, as the ingest consumer
 does (traces/s); then list and filter latency at that size (p50/p99 ms over `--repeats` calls
-each: the first page, a status, a suite, a tag, the 20th page, the counts per status). Then a
-build over `--build-traces` approved traces on SQLite (traces/s, the tiny test model's SmolLM2
+each) of what the curation list page calls: a page of 50 (`list_summaries`) first, by status,
+suite and tag, pages 1 to 20 in turn, the counts per status without and with a filter; and a
+page of 50 whole traces (`list_traces`, the REST and gRPC lists). Then a build of the approved
+traces among `--build-traces` generated ones on SQLite (traces/s, the tiny test model's SmolLM2
 tokenizer), and the time from a models.v1.trained event to two inference replicas serving the
 adapter (the tiny model, NATS). PostgreSQL is a throwaway local cluster (`pgserver.py`, fsync
 off) unless TW_TEST_POSTGRES_URL names a server. Peak RSS is this process's (not the
@@ -70,18 +72,22 @@ def ingest(store: TraceStore, count: int) -> float:
 def twentieth_page(store: TraceStore) -> None:
     token = ""
     for _ in range(20):
-        token = store.list_traces(page_size=50, page_token=token).next_page_token
+        token = store.list_summaries(page_size=50, page_token=token).next_page_token
 
 
 def list_latencies(store: TraceStore, repeats: int) -> dict[str, tuple[float, float]]:
-    tag = (store.list_traces(page_size=1).traces[0].tags or ("verified",))[0]
+    """The list page's calls (`list_summaries`, `count_by_status`), then a page of whole traces (REST, gRPC)."""
+    tag = (store.list_summaries(page_size=1).traces[0].tags or ("verified",))[0]
+    suite = TraceQuery(suite="suite-3")
     queries: dict[str, Callable[[], object]] = {
-        "first page (50)": lambda: store.list_traces(page_size=50),
-        "status=approved": lambda: store.list_traces(TraceQuery(status=CurationStatus.APPROVED), 50),
-        "suite=suite-3": lambda: store.list_traces(TraceQuery(suite="suite-3"), 50),
-        f"tag={tag}": lambda: store.list_traces(TraceQuery(tag=tag), 50),
+        "first page (50)": lambda: store.list_summaries(page_size=50),
+        "status=approved": lambda: store.list_summaries(TraceQuery(status=CurationStatus.APPROVED), 50),
+        "suite=suite-3": lambda: store.list_summaries(suite, 50),
+        f"tag={tag}": lambda: store.list_summaries(TraceQuery(tag=tag), 50),
         "pages 1-20 (20 calls)": lambda: twentieth_page(store),
         "count by status": store.count_by_status,
+        "count, suite=suite-3": lambda: store.count_by_status(suite),
+        "whole traces (50)": lambda: store.list_traces(page_size=50),
     }
     return {name: timed(query, repeats) for name, query in queries.items()}
 
