@@ -103,3 +103,22 @@ def test_a_special_token_inside_a_message_fails_both_paths_alike(make_trace, tok
     with pytest.raises(RenderError) as batched:
         render_rows(tokenizer, train_template, [row])
     assert str(batched.value) == str(per_row.value)
+
+
+def test_a_build_pauses_the_collector_and_restores_it() -> None:
+    import gc
+
+    from tracewheel.dataset.build import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a failed build")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # off before, off after
+    finally:
+        gc.enable()
