@@ -8,7 +8,7 @@ editing a built trace makes the next selection differ.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Literal
@@ -32,23 +32,28 @@ class BuildLog:
         raise NotImplementedError
 
     @staticmethod
+    def _by_id(db: Connection, select: str, column: str, ids: Sequence[str]) -> Iterator[Row]:
+        """The rows of `select` whose `column` is one of `ids`, 500 ids a query."""
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            yield from db.execute(f"{select} WHERE {column} IN ({','.join('?' * len(chunk))})", chunk)
+
+    @staticmethod
     def _resolve(db: Connection, selection: TraceSelection) -> dict[str, int]:
         if isinstance(selection, Mapping):
             revisions = dict(selection)
+            pairs = BuildLog._by_id(db, "SELECT trace_id, revision FROM revisions", "trace_id", list(revisions))
+            stored = {(row["trace_id"], int(row["revision"])) for row in pairs}
             for trace_id, revision in revisions.items():
-                found = db.execute(
-                    "SELECT 1 FROM revisions WHERE trace_id = ? AND revision = ?", (trace_id, revision)
-                ).fetchone()
-                if found is None:
+                if (trace_id, revision) not in stored:
                     raise NotFound(f"trace {trace_id!r} revision {revision} is not in the store")
             return revisions
-        revisions = {}
-        for trace_id in selection:
-            row = db.execute("SELECT revision FROM traces WHERE id = ?", (trace_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"trace {trace_id!r} is not in the store")
-            revisions[trace_id] = int(row["revision"])
-        return revisions
+        ids = list(selection)
+        rows = BuildLog._by_id(db, "SELECT id, revision FROM traces", "id", ids)
+        current = {row["id"]: int(row["revision"]) for row in rows}
+        if missing := [trace_id for trace_id in ids if trace_id not in current]:
+            raise NotFound(f"trace {missing[0]!r} is not in the store")
+        return {trace_id: current[trace_id] for trace_id in ids}
 
     @staticmethod
     def _record(db: Connection, row: Row) -> BuildRecord:
@@ -81,13 +86,9 @@ class BuildLog:
         bodies: dict[str, str] = {}
         ids = list(revisions)
         with self._transaction("DEFERRED") as db:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                sql = f"SELECT trace_id, revision, body FROM revisions WHERE trace_id IN ({marks})"
-                for row in db.execute(sql, chunk):
-                    if revisions[row["trace_id"]] == row["revision"]:
-                        bodies[row["trace_id"]] = row["body"]
+            for row in self._by_id(db, "SELECT trace_id, revision, body FROM revisions", "trace_id", ids):
+                if revisions[row["trace_id"]] == row["revision"]:
+                    bodies[row["trace_id"]] = row["body"]
         if missing := [trace_id for trace_id in ids if trace_id not in bodies]:
             raise NotFound(f"trace {missing[0]!r} revision {revisions[missing[0]]} is not in the store")
         return [Trace.model_validate_json(bodies[trace_id]) for trace_id in ids]
