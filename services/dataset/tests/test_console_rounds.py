@@ -169,7 +169,7 @@ async def test_the_page_lists_builds_with_notices_when_peers_are_missing(client:
     assert "127.0.0.1:1" in page.text and "TW_DATASET_INFERENCE_ADDRESS" in page.text
     assert 'data-live="/console/fragment/rounds"' in page.text and 'aria-current="page">Rounds' in page.text
     fragment = await client.get("/console/fragment/rounds")
-    assert fragment.status_code == 200 and "<html" not in fragment.text and "3 train / 1 held-out rows" in fragment.text
+    assert fragment.status_code == 200 and "<html" not in fragment.text and "3 train / 1 eval rows" in fragment.text
 
 
 async def test_the_event_stream_says_changed_at_once_then_on_changes_and_ends_when_stopping() -> None:

@@ -215,7 +215,7 @@ async def test_a_live_round_appears_on_the_open_page_without_a_reload(
 
         store.record_build("ds-1", ["run-1"], train_rows=4, eval_rows=1)
         first = page.locator("#round-1")
-        await expect(first.locator(".step-dataset")).to_contain_text("4 train / 1 held-out rows")
+        await expect(first.locator(".step-dataset")).to_contain_text("4 train / 1 eval rows")
         await expect(first.get_by_role("link", name="ds-1")).to_have_attribute("href", "/console/datasets/ds-1")
         await expect(first.locator(".step-job")).to_contain_text("no job yet")
 
