@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from tracewheel.core.errors import InvalidArgument, NotFound, Unavailable
+from tracewheel.core.errors import InvalidArgument, NotFound
 from tracewheel.core.evaluation import EvalResult, TaskResult
 from tracewheel.core.evaluation_proto import eval_result_from_proto
 from tracewheel.core.trace_proto import trace_from_proto
@@ -35,6 +35,7 @@ from tracewheel.dataset.console.gate_view import (
     path_part,
     template_rows,
 )
+from tracewheel.dataset.console.peers import PEER_DOWN
 from tracewheel.dataset.trace_view import message_views, pretty_json
 from tracewheel.v1 import inference_pb2
 
@@ -147,7 +148,7 @@ def add_routes(app: FastAPI, ctx: ConsoleContext) -> None:
         try:
             context.update(_aliases(await ctx.peers.list_models()))
             context["decisions"] = [_decision_row(d) for d in reversed(await ctx.peers.list_deployments())]
-        except Unavailable as exc:
+        except PEER_DOWN as exc:
             return ctx.render(request, "console/deployments.html", {**context, "peer_message": str(exc)}, 503)
         return ctx.render(request, "console/deployments.html", context)
 
@@ -178,7 +179,7 @@ async def _deployment_page(ctx: ConsoleContext, request: Request, adapter_name: 
         base.update(_aliases(await ctx.peers.list_models()))
     except NotFound as exc:
         return ctx.render(request, "console/deployment.html", {**base, "missing": str(exc)}, 404)
-    except Unavailable as exc:
+    except PEER_DOWN as exc:
         return ctx.render(request, "console/deployment.html", {**base, "peer_message": str(exc)}, 503)
     context = {**base, **_decision_context(message)}
     alias_target = next((a["target"] for a in base["aliases"] if a["name"] == message.alias), "")
@@ -198,7 +199,7 @@ async def _run_page(ctx: ConsoleContext, request: Request, trace_id: str, adapte
         trace = trace_from_proto(await ctx.peers.get_eval_trace(trace_id))
     except (NotFound, InvalidArgument) as exc:
         return ctx.render(request, "console/run.html", {**base, "missing": str(exc)}, exc.http_status)
-    except Unavailable as exc:
+    except PEER_DOWN as exc:
         return ctx.render(request, "console/run.html", {**base, "peer_message": str(exc)}, 503)
     task_url = ""
     if trace.task and trace.task.suite and trace.task.task_id:

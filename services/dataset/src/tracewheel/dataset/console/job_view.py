@@ -20,17 +20,13 @@ from markupsafe import Markup
 from tracewheel.core.evaluation_proto import eval_result_from_proto
 from tracewheel.dataset.console.chart import Series, line_chart
 from tracewheel.dataset.console.gate_view import FigureRow, figure_rows, path_part
+from tracewheel.dataset.console.rounds import job_state_name as state_name
 from tracewheel.v1 import events_pb2, trainer_pb2
 
 MAX_CHART_POINTS = 300
 LATEST_STEPS = 20
 """The logged steps the job page lists under its chart, newest first."""
 UNFINISHED = frozenset({"queued", "running"})
-
-
-def state_name(state: trainer_pb2.JobState.ValueType) -> str:
-    """`JOB_STATE_RUNNING` -> "running"."""
-    return trainer_pb2.JobState.Name(state).removeprefix("JOB_STATE_").lower()
 
 
 def _when(message: trainer_pb2.Job, name: Literal["created_at", "updated_at"]) -> str:

@@ -16,39 +16,25 @@ answer leaves a notice (the pages answer 503); an unknown job is a 404 page.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from tracewheel.core.errors import DeadlineExceeded, NotFound, Unavailable
+from tracewheel.core.errors import NotFound
 from tracewheel.dataset.console.context import ConsoleContext
-from tracewheel.dataset.console.job_view import job_page_context, job_row, state_name
-from tracewheel.v1 import events_pb2, trainer_pb2
-
-_PEER_DOWN = (Unavailable, DeadlineExceeded)
-
-
-async def _progress(ctx: ConsoleContext, jobs: list[trainer_pb2.Job]) -> dict[str, events_pb2.TrainingProgress]:
-    """Running jobs' last progress reports (a job that ended meanwhile has none)."""
-    running = [job.id for job in jobs if state_name(job.state) == "running"]
-    reports = await asyncio.gather(*(ctx.peers.job_progress(job_id) for job_id in running), return_exceptions=True)
-    found: dict[str, events_pb2.TrainingProgress] = {}
-    for job_id, report in zip(running, reports, strict=True):
-        if isinstance(report, events_pb2.TrainingProgress):
-            found[job_id] = report
-        elif not isinstance(report, (*_PEER_DOWN, NotFound)):
-            raise report
-    return found
+from tracewheel.dataset.console.job_view import job_page_context, job_row
+from tracewheel.dataset.console.peers import PEER_DOWN
+from tracewheel.dataset.console.rounds import job_state_name as state_name
+from tracewheel.v1 import trainer_pb2
 
 
 async def _list_context(ctx: ConsoleContext) -> tuple[dict[str, Any], int]:
     """The jobs newest first with where the running ones stand; a trainer down: none and a notice."""
     try:
         jobs = await ctx.peers.list_jobs()
-        progress = await _progress(ctx, jobs)
-    except _PEER_DOWN as exc:
+        progress = await ctx.peers.running_progress(jobs)
+    except PEER_DOWN as exc:
         return {"jobs": [], "peer_message": str(exc)}, 503
     rows = [job_row(job, progress.get(job.id)) for job in reversed(jobs)]  # the trainer lists oldest first
     return {"jobs": rows, "peer_message": ""}, 200
@@ -61,7 +47,7 @@ async def _job_context(ctx: ConsoleContext, job_id: str) -> tuple[dict[str, Any]
         detail = await ctx.peers.get_job(job_id)
     except NotFound as exc:
         return {**base, "missing": str(exc)}, 404
-    except _PEER_DOWN as exc:
+    except PEER_DOWN as exc:
         return {**base, "peer_message": str(exc)}, 503
     return {**base, **job_page_context(detail)}, 200
 

@@ -53,6 +53,10 @@ _DOMAIN_ERRORS: dict[grpc.StatusCode, type[TracewheelError]] = {
 T = TypeVar("T")
 
 
+PEER_DOWN = (Unavailable, DeadlineExceeded)
+"""What a peer that is missing, down or slow raises: pages catch these and show a notice."""
+
+
 class PeerNotConfigured(Unavailable):
     """The console has no address for this peer."""
 
@@ -153,6 +157,19 @@ class Peers:
             return events_pb2.TrainingProgress(job_id=job_id)  # the stream ended without a word
 
         return await self._call("trainer", first)
+
+    async def running_progress(self, jobs: list[trainer_pb2.Job]) -> dict[str, events_pb2.TrainingProgress]:
+        """The last progress report of each running job in `jobs`; a job that ended meanwhile, or a
+        trainer gone, leaves its job out (any other error is raised)."""
+        running = [job.id for job in jobs if job.state == trainer_pb2.JOB_STATE_RUNNING]
+        reports = await asyncio.gather(*(self.job_progress(job_id) for job_id in running), return_exceptions=True)
+        found: dict[str, events_pb2.TrainingProgress] = {}
+        for job_id, report in zip(running, reports, strict=True):
+            if isinstance(report, events_pb2.TrainingProgress):
+                found[job_id] = report
+            elif not isinstance(report, (*PEER_DOWN, NotFound)):
+                raise report
+        return found
 
     # the inference service
 

@@ -22,15 +22,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from sse_starlette import EventSourceResponse
 
-from tracewheel.core.errors import DeadlineExceeded, NotFound, Unavailable
 from tracewheel.dataset.console.chart import Series, line_chart
 from tracewheel.dataset.console.context import ConsoleContext
 from tracewheel.dataset.console.live import SharedLook, change_events
-from tracewheel.dataset.console.rounds import Timeline, digest, job_state_name, join_rounds
+from tracewheel.dataset.console.peers import PEER_DOWN
+from tracewheel.dataset.console.rounds import Timeline, digest, join_rounds
 from tracewheel.dataset.records import BuildRecord
 from tracewheel.v1 import events_pb2, inference_pb2, trainer_pb2
-
-_PEER_DOWN = (Unavailable, DeadlineExceeded)
 
 
 @dataclass
@@ -50,19 +48,6 @@ class RoundSources:
         return digest(self.builds, self.jobs, self.deployments, self.progress, self.notices)
 
 
-async def _progress(ctx: ConsoleContext, jobs: list[trainer_pb2.Job]) -> dict[str, events_pb2.TrainingProgress]:
-    """Running jobs' last progress reports (a job that finished meanwhile, or a trainer gone, has none)."""
-    running = [job.id for job in jobs if job_state_name(job.state) == "running"]
-    reports = await asyncio.gather(*(ctx.peers.job_progress(job_id) for job_id in running), return_exceptions=True)
-    found: dict[str, events_pb2.TrainingProgress] = {}
-    for job_id, report in zip(running, reports, strict=True):
-        if isinstance(report, events_pb2.TrainingProgress):
-            found[job_id] = report
-        elif not isinstance(report, (*_PEER_DOWN, NotFound)):
-            raise report
-    return found
-
-
 async def fetch_round_sources(ctx: ConsoleContext) -> RoundSources:
     """Builds from the store, jobs (with progress) from the trainer, decisions from the inference service."""
     sources = RoundSources(await asyncio.to_thread(ctx.store.list_builds))
@@ -70,14 +55,14 @@ async def fetch_round_sources(ctx: ConsoleContext) -> RoundSources:
     async def jobs() -> None:
         try:
             sources.jobs = await ctx.peers.list_jobs()
-            sources.progress = await _progress(ctx, sources.jobs)
-        except _PEER_DOWN as exc:
+            sources.progress = await ctx.peers.running_progress(sources.jobs)
+        except PEER_DOWN as exc:
             sources.notices.append(f"Jobs and evaluations are not shown: {exc}")
 
     async def deployments() -> None:
         try:
             sources.deployments = await ctx.peers.list_deployments()
-        except _PEER_DOWN as exc:
+        except PEER_DOWN as exc:
             sources.notices.append(f"Deployment decisions are not shown: {exc}")
 
     await asyncio.gather(jobs(), deployments())

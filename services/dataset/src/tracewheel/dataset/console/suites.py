@@ -18,9 +18,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from tracewheel.core.errors import NotFound, Unavailable
+from tracewheel.core.errors import NotFound
 from tracewheel.core.evaluation_proto import eval_result_from_proto
 from tracewheel.dataset.console.context import ConsoleContext
+from tracewheel.dataset.console.peers import PEER_DOWN
 from tracewheel.dataset.console.task_runs import recorded_evaluations, runs_by_model
 from tracewheel.dataset.records import TraceQuery
 from tracewheel.v1 import agent_pb2, inference_pb2
@@ -83,7 +84,7 @@ def add_routes(app: FastAPI, ctx: ConsoleContext) -> None:
     async def suites_page(request: Request) -> HTMLResponse:
         try:
             suites = [_suite_row(info) for info in await ctx.peers.list_suites()]
-        except Unavailable as exc:
+        except PEER_DOWN as exc:
             return ctx.render(request, "console/suites.html", {"suites": [], "peer_message": str(exc)}, 503)
         return ctx.render(request, "console/suites.html", {"suites": suites, "peer_message": ""})
 
@@ -91,7 +92,7 @@ def add_routes(app: FastAPI, ctx: ConsoleContext) -> None:
     async def suite_page(request: Request, name: str) -> HTMLResponse:
         try:
             info = await ctx.peers.get_suite(name)
-        except Unavailable as exc:
+        except PEER_DOWN as exc:
             context: dict[str, Any] = {"name": name, "suite": None, "tasks": [], "peer_message": str(exc)}
             return ctx.render(request, "console/suite.html", context, 503)
         tasks = [_task_row(task) for task in info.tasks]
@@ -116,11 +117,11 @@ async def _task_page(ctx: ConsoleContext, request: Request, name: str, task_id: 
         task = next((_task_row(t) for t in info.tasks if t.task_id == task_id), None)
         if task is None:
             raise NotFound(f"suite {name!r} has no task {task_id!r}")
-    except Unavailable as exc:
+    except PEER_DOWN as exc:
         notices.append(str(exc))
     try:
         evaluations = await _evaluations(ctx)
-    except Unavailable as exc:
+    except PEER_DOWN as exc:
         evaluations = []
         notices.append(f"evaluation runs are not shown: {exc}")
     stored, more = _stored_traces(ctx, task_id)
