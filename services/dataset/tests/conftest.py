@@ -195,3 +195,30 @@ async def servers(store: TraceStore, make_builder: Callable[..., Any]) -> AsyncI
     http.should_exit = True
     await serving
     await grpc_server.stop(0)
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Any]:
+    """A headless Chromium page at the desktop size (tests/web.py)."""
+    from .web import open_page
+
+    async with open_page() as opened:
+        yield opened
+
+
+@pytest.fixture
+async def peers(tmp_path: Path) -> AsyncIterator[Any]:
+    """The inference and agent servicers the deployment pages read (tests/console_deployment_peers.py)."""
+    from .console_deployment_peers import deployment_peers
+
+    async with deployment_peers(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def trainer(tmp_path: Path) -> AsyncIterator[Any]:
+    """The trainer's servicer over a real JobQueue the jobs pages read (tests/console_job_peers.py)."""
+    from .console_job_peers import running_trainer
+
+    async with running_trainer(tmp_path) as running:
+        yield running

@@ -8,21 +8,18 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
-from tracewheel.core.http_server import HttpServer
 from tracewheel.dataset.console import ConsoleConfig
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
-from tracewheel.gateway.browser_options import DEFAULT_LAUNCH_ARGS
 
 from .conftest import TraceFactory
+from .web import serving, shoot, url_of
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path("/tmp/console-shots")
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='img'\"> The Red kettle."
 
 
@@ -57,52 +54,24 @@ async def served(
     builder = make_builder(base_model=str(smollm2_tokenizer_dir(TEST_CACHE)), eval_ratio=0.3, max_length=2048)
     folder = Path(builder.build().record.path)
     app = create_app(store, None, console=ConsoleConfig(artifacts_dir=folder.parent))  # type: ignore[arg-type]
-    server = HttpServer(app, "127.0.0.1", 0)
-    await server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}", folder
-    finally:
-        await server.stop()
+    async with serving(app) as server:
+        yield url_of(server), folder
 
 
-@pytest.fixture
-async def browser_page() -> AsyncIterator[Page]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(DEFAULT_LAUNCH_ARGS)
-        )
-        opened = await browser.new_page(viewport={"width": 1280, "height": 800})
-        opened.set_default_timeout(10_000)
-        try:
-            yield opened
-        finally:
-            await browser.close()
-
-
-async def _shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    for device, size in (("desktop", {"width": 1280, "height": 800}), ("phone", {"width": 390, "height": 844})):
-        await page.set_viewport_size(size)
-        await page.screenshot(path=SHOTS / f"datasets-{name}-{device}.png", full_page=True)
-        width = await page.evaluate("document.documentElement.scrollWidth")
-        assert width <= size["width"], f"{name} is {width}px wide at {size['width']}px"
-    await page.set_viewport_size({"width": 1280, "height": 800})
-
-
-async def test_a_build_and_a_hostile_row_as_trained(browser_page: Page, served: tuple[str, Path]) -> None:
-    page, (base_url, folder) = browser_page, served
+async def test_a_build_and_a_hostile_row_as_trained(page: Page, served: tuple[str, Path]) -> None:
+    base_url, folder = served
     version = folder.name
     await page.goto(f"{base_url}/console/datasets")
     await expect(page.locator("nav.sections a[aria-current]")).to_have_text("Datasets")
     await expect(page.locator(f"tr[data-version='{version}'] td").nth(6)).to_have_text("1")  # run-long dropped
-    await _shoot(page, "list")
+    await shoot(page, "datasets-list")
 
     await page.get_by_role("link", name=version).click()
     await expect(page.get_by_role("heading", level=1)).to_have_text(version)
     await expect(page.locator("table.dropped")).to_contain_text("run-long")
     await expect(page.locator("table.dropped")).to_contain_text("> max_length 2048")
     await expect(page.locator("dl.manifest")).to_contain_text("smollm2_tools_train (sha256")
-    await _shoot(page, "manifest")
+    await shoot(page, "datasets-manifest")
 
     split, index = _row_of(folder, "run-hostile")
     await page.locator(f"section[data-split={split}] a.row-link", has_text=str(index)).first.click()
@@ -118,7 +87,7 @@ async def test_a_build_and_a_hostile_row_as_trained(browser_page: Page, served: 
     assert "<|im_start|>user\nWhich <b>product</b>?" in context and HOSTILE not in context
     count = int(await page.locator("#trained-count").text_content() or "0")
     assert count == sum(label != -100 for label in _labels(folder, split, index))
-    await _shoot(page, "row")
+    await shoot(page, "datasets-row")
     assert await page.title() == f"{split} row {index} · {version} · tracewheel"
 
     await _neighbours(page, split, index)

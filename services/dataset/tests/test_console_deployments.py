@@ -4,40 +4,22 @@ escaping, peers down, the alias actions' answers and their auth."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tracewheel.core.http_security import HttpSecurity, allowed_hosts
-from tracewheel.dataset.console import ConsoleConfig, Peers
-from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
 
-from .console_deployment_peers import HOSTILE_ADAPTER, DeploymentPeers, deployment_peers
+from .console_deployment_peers import HOSTILE_ADAPTER, DeploymentPeers
+from .web import console_client
 
 TOKEN = "deployments-test-token"
 
 
-async def _no_build(*, force: bool) -> None:
-    raise AssertionError("no build in this test")
-
-
-def _client(store: TraceStore, addresses: dict[str, str], security: HttpSecurity | None = None) -> httpx.AsyncClient:
-    console = ConsoleConfig(Peers(addresses))  # type: ignore[arg-type]
-    app = create_app(store, _no_build, None, security, console=console)  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
-
-
-@pytest.fixture
-async def peers(tmp_path: Path) -> AsyncIterator[DeploymentPeers]:
-    async with deployment_peers(tmp_path) as running:
-        yield running
-
-
 @pytest.fixture
 async def client(store: TraceStore, peers: DeploymentPeers) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(store, {"inference": peers.inference, "agent": peers.agent}) as opened:
+    async with console_client(store, {"inference": peers.inference, "agent": peers.agent}) as opened:
         yield opened
 
 
@@ -59,7 +41,7 @@ async def test_a_decision_links_both_runs_of_each_task_won_and_lost(client: http
     page = await client.get("/console/deployments/a2")
     assert page.status_code == 200
     text = " ".join(page.text.split())
-    assert "won 1</span> · <span class=\"lost\">lost 3</span> · both solved 3" in text
+    assert 'won 1</span> · <span class="lost">lost 3</span> · both solved 3' in text
     for task in ("t7", "t2", "t5", "t6"):  # won t7; lost t2, t5, t6
         assert f'href="/console/runs/trace-a2-{task}?adapter=a2"' in text
         assert f'href="/console/runs/trace-a1-{task}?adapter=a2"' in text
@@ -93,7 +75,7 @@ async def test_alias_actions_answer_previous_and_new_or_the_refusal(
 
 
 async def test_peers_down_or_not_configured_leave_a_notice(store: TraceStore) -> None:
-    async with _client(store, {"inference": "127.0.0.1:1", "agent": ""}) as client:
+    async with console_client(store, {"inference": "127.0.0.1:1", "agent": ""}) as client:
         listed = await client.get("/console/deployments")
         assert listed.status_code == 503 and 'class="notice-peer">the inference at 127.0.0.1:1' in listed.text
         run = await client.get("/console/runs/trace-a2-t1")
@@ -104,7 +86,7 @@ async def test_peers_down_or_not_configured_leave_a_notice(store: TraceStore) ->
 
 async def test_alias_actions_need_the_token(store: TraceStore, peers: DeploymentPeers) -> None:
     security = HttpSecurity(token=TOKEN, hosts=allowed_hosts([], "127.0.0.1"), setting_prefix="TW_DATASET_")
-    async with _client(store, {"inference": peers.inference}, security) as client:
+    async with console_client(store, {"inference": peers.inference}, security) as client:
         refused = await client.post("/console/api/alias/rollback", json={"alias": "agent"})
         assert refused.status_code == 401 and peers.registry.aliases["agent"] == "a1"
         allowed = await client.post(

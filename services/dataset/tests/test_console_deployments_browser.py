@@ -5,68 +5,25 @@ move of the alias through the page (confirmed), a refusal in the banner, screens
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Dialog, Page, async_playwright, expect
+from playwright.async_api import Dialog, Page, expect
 
-from tracewheel.core.http_server import HttpServer
 from tracewheel.dataset.console import ConsoleConfig, Peers
 from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
-from tracewheel.gateway.browser_options import DEFAULT_LAUNCH_ARGS
 
-from .console_deployment_peers import HOSTILE_ADAPTER, DeploymentPeers, deployment_peers, served_aliases
+from .console_deployment_peers import HOSTILE_ADAPTER, DeploymentPeers, served_aliases
+from .web import accept_dialogs, no_build, serving, shoot, url_of
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path("/tmp/console-shots")
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-
-
-async def _no_build(*, force: bool) -> None:
-    raise AssertionError("no build in this test")
-
-
-@pytest.fixture
-async def peers(tmp_path: Path) -> AsyncIterator[DeploymentPeers]:
-    async with deployment_peers(tmp_path) as running:
-        yield running
 
 
 @pytest.fixture
 async def base_url(store: TraceStore, peers: DeploymentPeers) -> AsyncIterator[str]:
     console = ConsoleConfig(Peers({"inference": peers.inference, "agent": peers.agent}))
-    server = HttpServer(create_app(store, _no_build, None, console=console), "127.0.0.1", 0)  # type: ignore[arg-type]
-    await server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(DEFAULT_LAUNCH_ARGS)
-        )
-        opened = await browser.new_page(viewport=VIEWPORTS["desktop"])  # type: ignore[arg-type]
-        opened.set_default_timeout(15_000)
-        try:
-            yield opened
-        finally:
-            await browser.close()
-
-
-async def _shoot(page: Page, name: str) -> None:
-    """Full-page screenshots at both widths; the page is left at the desktop width."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for label, size in VIEWPORTS.items():
-        await page.set_viewport_size(size)  # type: ignore[arg-type]
-        await page.screenshot(path=SHOTS / f"{name}-{label}.png", full_page=True)
-    await page.set_viewport_size(VIEWPORTS["desktop"])  # type: ignore[arg-type]
+    async with serving(create_app(store, no_build, None, console=console)) as server:  # type: ignore[arg-type]
+        yield url_of(server)
 
 
 async def test_decisions_won_and_lost_tasks_open_both_runs(page: Page, base_url: str) -> None:
@@ -75,7 +32,7 @@ async def test_decisions_won_and_lost_tasks_open_both_runs(page: Page, base_url:
     await expect(page.locator("table.decisions tbody tr")).to_have_count(3)
     await expect(page.locator("tr[data-adapter='a1']")).to_contain_text("deployed")
     await expect(page.get_by_role("link", name=HOSTILE_ADAPTER)).to_be_visible()  # shown as text
-    await _shoot(page, "deployments")
+    await shoot(page, "deployments")
 
     await page.get_by_role("link", name="a2", exact=True).click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Adapter a2")
@@ -83,7 +40,7 @@ async def test_decisions_won_and_lost_tasks_open_both_runs(page: Page, base_url:
     await expect(page.locator("tr[data-figure='success'] td")).to_have_text(["50.0% (4/8)", "75.0% (6/8)"])
     await expect(page.locator(".won-tasks tbody tr")).to_have_count(1)
     await expect(page.locator(".lost-tasks tbody tr")).to_have_count(3)
-    await _shoot(page, "deployments-decision")
+    await shoot(page, "deployments-decision")
 
     await page.get_by_role("link", name="candidate run of t7").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Evaluation run trace-a2-t7")
@@ -99,19 +56,13 @@ async def test_decisions_won_and_lost_tasks_open_both_runs(page: Page, base_url:
     await expect(page.locator(".checker-detail")).to_contain_text("expected price 2.50 <script>document.title=")
     await expect(page.locator("article[data-index='2'] pre")).to_contain_text("<img src=x onerror=")
     assert await page.title() == "Run trace-a2-t2 · tracewheel console"  # the hostile script did not run
-    await _shoot(page, "run")
+    await shoot(page, "run")
 
 
 async def test_deploy_roll_back_and_move_the_alias_from_the_page(
     page: Page, base_url: str, peers: DeploymentPeers
 ) -> None:
-    answers: list[str] = []
-
-    async def accept(dialog: Dialog) -> None:
-        answers.append(dialog.message)
-        await dialog.accept()
-
-    page.on("dialog", accept)
+    answers = accept_dialogs(page)
     await page.goto(f"{base_url}/console/deployments/a2")
     await page.get_by_role("button", name="Deploy this adapter").click()
     await expect(page.locator("#notice")).to_have_text("alias agent: a1 -> a2")

@@ -4,40 +4,23 @@ cancelling, bad input, escaping, the trainer down; and the page's view functions
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tracewheel.core.natsserver import free_port
-from tracewheel.dataset.console import ConsoleConfig, Peers
 from tracewheel.dataset.console.job_view import latest_steps, loss_chart, progress_summary, recipe_rows, thin
-from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
 from tracewheel.trainer.jobs import JobState
 from tracewheel.v1 import events_pb2, trainer_pb2
 
-from .console_job_peers import RunningTrainer, running_trainer
-
-
-async def _no_build(*, force: bool) -> None:
-    raise AssertionError("no build in this test")
-
-
-def _client(store: TraceStore, addresses: dict[str, str]) -> httpx.AsyncClient:
-    app = create_app(store, _no_build, None, console=ConsoleConfig(Peers(addresses)))  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
-
-
-@pytest.fixture
-async def trainer(tmp_path: Path) -> AsyncIterator[RunningTrainer]:
-    async with running_trainer(tmp_path) as running:
-        yield running
+from .console_job_peers import RunningTrainer
+from .web import console_client
 
 
 @pytest.fixture
 async def client(store: TraceStore, trainer: RunningTrainer) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(store, {"trainer": trainer.address}) as opened:
+    async with console_client(store, {"trainer": trainer.address}) as opened:
         yield opened
 
 
@@ -113,11 +96,11 @@ async def test_an_unknown_job_is_a_404_page(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_trainer_missing_or_down_is_a_notice(store: TraceStore) -> None:
-    async with _client(store, {}) as client:
+    async with console_client(store, {}) as client:
         listed = await client.get("/console/jobs")
         assert listed.status_code == 503 and "set TW_DATASET_TRAINER_ADDRESS" in listed.text
     address = f"127.0.0.1:{free_port()}"
-    async with _client(store, {"trainer": address}) as client:
+    async with console_client(store, {"trainer": address}) as client:
         page = await client.get("/console/jobs/agent-1")
         assert page.status_code == 503 and f"the trainer at {address} did not answer" in page.text
         refused = await client.post("/console/api/jobs/agent-1/cancel", json={})

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from tracewheel.core.evaluation import EvalResult
 from tracewheel.core.grpc_server import GrpcServer
@@ -27,7 +27,6 @@ from tracewheel.core.http_server import HttpServer
 from tracewheel.dataset.console import ConsoleConfig, Peers
 from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
-from tracewheel.gateway.browser_options import DEFAULT_LAUNCH_ARGS
 from tracewheel.inference.server import InferenceControlServicer
 from tracewheel.trainer.jobs import Job, JobQueue, JobStore, RunOutput
 from tracewheel.trainer.server import ProgressHub, TrainerServicer
@@ -35,17 +34,12 @@ from tracewheel.trainer.train import Progress
 from tracewheel.v1 import inference_pb2_grpc, trainer_pb2_grpc
 
 from .conftest import TraceFactory
+from .web import no_build, open_page, serving, shoot, url_of
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path("/tmp/console-shots")
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
 SUITE = "shop:heldout"
-
-
-async def _no_build(*, force: bool) -> None:
-    raise AssertionError("no build in this test")
 
 
 class HeldRunner:
@@ -162,43 +156,20 @@ async def serve_console(store: TraceStore, addresses: dict[str, str]) -> AsyncIt
     """The dataset service's web app with the console connected to `addresses`."""
     peers = Peers(addresses, timeout_s=5.0)  # type: ignore[arg-type]
     config = ConsoleConfig(peers)
-    server = HttpServer(create_app(store, _no_build, None, console=config), "127.0.0.1", 0)  # type: ignore[arg-type]
-    await server.start()
     try:
-        yield Console(f"http://127.0.0.1:{server.port}", config, server)
+        async with serving(create_app(store, no_build, None, console=config), config.stopping) as server:  # type: ignore[arg-type]
+            yield Console(url_of(server), config, server)
     finally:
-        config.stopping.set()
-        await server.stop()
         await peers.close()
 
 
 @pytest.fixture
 async def browser_page() -> AsyncIterator[Page]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(DEFAULT_LAUNCH_ARGS)
-        )
-        opened = await browser.new_page(viewport={"width": 1280, "height": 800})
-        opened.set_default_timeout(20_000)
-        dialogs: list[str] = []
+    dialogs: list[str] = []
+    async with open_page(timeout_ms=20_000) as opened:
         opened.on("dialog", lambda dialog: dialogs.append(dialog.message))
-        try:
-            yield opened
-        finally:
-            await browser.close()
-        assert not dialogs, f"a script ran: {dialogs}"
-
-
-async def shoot(page: Page, name: str) -> None:
-    """Desktop and phone screenshots of the page as it is."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.set_viewport_size({"width": 1280, "height": 800})
-    await page.screenshot(path=SHOTS / f"{name}-desktop.png", full_page=True)
-    await page.set_viewport_size({"width": 390, "height": 844})
-    await page.screenshot(path=SHOTS / f"{name}-phone.png", full_page=True)
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
-    await page.set_viewport_size({"width": 1280, "height": 800})
+        yield opened
+    assert not dialogs, f"a script ran: {dialogs}"
 
 
 async def test_a_live_round_appears_on_the_open_page_without_a_reload(

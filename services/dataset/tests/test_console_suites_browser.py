@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from tracewheel.agent.conversation import LoopOptions
 from tracewheel.agent.runner import AgentRunner
@@ -21,11 +21,9 @@ from tracewheel.cli.client_commands import write_eval_report
 from tracewheel.core.evaluation import EvalResult, TaskResult
 from tracewheel.core.files import write_json_atomically
 from tracewheel.core.grpc_server import GrpcServer
-from tracewheel.core.http_server import HttpServer
 from tracewheel.dataset.console import ConsoleConfig, Peers
 from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
-from tracewheel.gateway.browser_options import DEFAULT_LAUNCH_ARGS
 from tracewheel.inference.adapters import ModelRegistry
 from tracewheel.inference.deploy import Decision, Deployer, DeploymentRecord
 from tracewheel.inference.passthrough import NoAdapters
@@ -33,11 +31,10 @@ from tracewheel.inference.server import InferenceControlServicer
 from tracewheel.v1 import agent_pb2_grpc, inference_pb2_grpc
 
 from .conftest import TraceFactory
+from .web import serving, shoot, url_of
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path("/tmp/console-shots")
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
 HOSTILE_MODEL = "<script>alert('model')</script>"
 
@@ -107,40 +104,13 @@ async def console(store: TraceStore, make_trace: TraceFactory, tmp_path: Path) -
     servers, addresses = await _peers(tmp_path)
     peers = Peers(addresses)  # type: ignore[arg-type]
     app = create_app(store, None, console=ConsoleConfig(peers, None, reports))  # type: ignore[arg-type]
-    http = HttpServer(app, "127.0.0.1", 0)
-    await http.start()
     try:
-        yield Console(f"http://127.0.0.1:{http.port}", reports)
+        async with serving(app) as http:
+            yield Console(url_of(http), reports)
     finally:
-        await http.stop()
         await peers.close()
         for server in servers:
             await server.stop(0)
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(DEFAULT_LAUNCH_ARGS)
-        )
-        opened = await browser.new_page(viewport={"width": 1280, "height": 800})
-        opened.set_default_timeout(10_000)
-        try:
-            yield opened
-        finally:
-            await browser.close()
-
-
-async def _shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.set_viewport_size({"width": 1280, "height": 800})
-    await page.screenshot(path=SHOTS / f"{name}-desktop.png", full_page=True)
-    await page.set_viewport_size({"width": 390, "height": 844})
-    await page.screenshot(path=SHOTS / f"{name}-phone.png", full_page=True)
-    overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"{name} scrolls sideways on a phone by {overflow}px"
-    await page.set_viewport_size({"width": 1280, "height": 800})
 
 
 async def test_suites_their_tasks_and_a_tasks_runs_by_model(page: Page, console: Console) -> None:
@@ -149,7 +119,7 @@ async def test_suites_their_tasks_and_a_tasks_runs_by_model(page: Page, console:
     await expect(team).to_contain_text(f"The team's checks {HOSTILE}")
     await expect(team.locator("td").nth(2)).to_have_text("1")  # train
     await expect(page.locator("tr[data-suite=shop] td").nth(3)).to_have_text("2")  # held-out
-    await _shoot(page, "suites")
+    await shoot(page, "suites")
 
     await team.get_by_role("link", name="team").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Suite team")
@@ -158,7 +128,7 @@ async def test_suites_their_tasks_and_a_tasks_runs_by_model(page: Page, console:
     await expect(first.locator("td").nth(2)).to_have_text("lookup")
     await page.get_by_text("The registered file").click()
     await expect(page.locator("details.suite-file pre")).to_contain_text("name: team")
-    await _shoot(page, "suites-suite")
+    await shoot(page, "suites-suite")
 
     await first.get_by_role("link", name="t1").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Task t1")
@@ -172,7 +142,7 @@ async def test_suites_their_tasks_and_a_tasks_runs_by_model(page: Page, console:
     await expect(base.locator("table.stored-runs a")).to_have_attribute("href", "/traces/stored-1")
     await expect(base.locator("table.eval-runs")).to_contain_text(f"answer checked {HOSTILE}")
     await expect(base.locator("table.eval-runs")).to_contain_text("compared with")
-    await _shoot(page, "suites-task")
+    await shoot(page, "suites-task")
     assert await page.title() != "pwned" and await page.locator("main img").count() == 0
 
 
@@ -184,7 +154,7 @@ async def test_reports_are_listed_rendered_and_their_plot_shown(page: Page, cons
     plot = report.locator("img")
     await expect(plot).to_have_attribute("src", "/console/reports/eval-job-1/rounds.png")
     assert await plot.evaluate("image => image.complete && image.naturalWidth > 0")
-    await _shoot(page, "reports")
+    await shoot(page, "reports")
     assert await page.title() != "pwned"
 
     served = await page.request.get(f"{console.url}/console/reports/eval-job-1/result.json")

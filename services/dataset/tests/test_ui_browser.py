@@ -6,23 +6,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
-from tracewheel.core.http_server import HttpServer
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
-from tracewheel.gateway.browser_options import DEFAULT_LAUNCH_ARGS
 
 from .conftest import TraceFactory
+from .web import no_build, open_page, serving, url_of
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-async def _no_build(*, force: bool) -> None:
-    raise AssertionError("no build in this test")
 
 
 def _fill(store: TraceStore, make_trace: TraceFactory, attachments: Path) -> None:
@@ -44,26 +37,14 @@ def _fill(store: TraceStore, make_trace: TraceFactory, attachments: Path) -> Non
 async def base_url(store: TraceStore, make_trace: TraceFactory, tmp_path: Path) -> AsyncIterator[str]:
     attachments = tmp_path / "attachments"
     _fill(store, make_trace, attachments)
-    server = HttpServer(create_app(store, _no_build, attachments), "127.0.0.1", 0)  # type: ignore[arg-type]
-    await server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.stop()
+    async with serving(create_app(store, no_build, attachments)) as server:  # type: ignore[arg-type]
+        yield url_of(server)
 
 
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(DEFAULT_LAUNCH_ARGS)
-        )
-        opened = await browser.new_page(viewport={"width": 1280, "height": 900})
-        opened.set_default_timeout(10_000)
-        try:
-            yield opened
-        finally:
-            await browser.close()
+    async with open_page({"width": 1280, "height": 900}, timeout_ms=10_000) as opened:
+        yield opened
 
 
 async def test_review_in_the_browser(page: Page, base_url: str, store: TraceStore, tmp_path: Path) -> None:

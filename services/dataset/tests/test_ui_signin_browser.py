@@ -7,26 +7,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from tracewheel.core.http_security import HttpSecurity, allowed_hosts
-from tracewheel.core.http_server import HttpServer
 from tracewheel.dataset.curation import CurationStatus
 from tracewheel.dataset.http_api import OPEN_PATHS, create_app
 from tracewheel.dataset.signin import SIGN_IN_PATH
 from tracewheel.dataset.store import TraceStore
-from tracewheel.gateway.browser_options import DEFAULT_LAUNCH_ARGS
 
 from .conftest import TraceFactory
+from .web import no_build, open_page, serving, url_of
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 TOKEN = "browser-test-token"
-
-
-async def _no_build(*, force: bool) -> None:
-    raise AssertionError("no build in this test")
 
 
 @pytest.fixture
@@ -39,26 +33,14 @@ async def base_url(store: TraceStore, make_trace: TraceFactory, tmp_path: Path) 
         sign_in_path=SIGN_IN_PATH,
         setting_prefix="TW_DATASET_",
     )
-    server = HttpServer(create_app(store, _no_build, None, security), "127.0.0.1", 0)  # type: ignore[arg-type]
-    await server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.stop()
+    async with serving(create_app(store, no_build, None, security)) as server:  # type: ignore[arg-type]
+        yield url_of(server)
 
 
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(DEFAULT_LAUNCH_ARGS)
-        )
-        opened = await browser.new_page()
-        opened.set_default_timeout(10_000)
-        try:
-            yield opened
-        finally:
-            await browser.close()
+    async with open_page(None, timeout_ms=10_000) as opened:
+        yield opened
 
 
 async def test_sign_in_approve_and_sign_out(page: Page, base_url: str, store: TraceStore) -> None:
