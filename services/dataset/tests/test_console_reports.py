@@ -15,8 +15,10 @@ from tracewheel.dataset.console.reports import report_folders, resolve_report_fi
 from tracewheel.dataset.http_api import create_app
 from tracewheel.dataset.store import TraceStore
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6300010000050001"
-                    "0d0a2db40000000049454e44ae426082")  # fmt: skip
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)
 HOSTILE = "<script>alert(1)</script>"
 
 
