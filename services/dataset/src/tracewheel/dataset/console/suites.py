@@ -24,33 +24,10 @@ from tracewheel.dataset.console.context import ConsoleContext
 from tracewheel.dataset.console.peers import PEER_DOWN
 from tracewheel.dataset.console.task_runs import recorded_evaluations, runs_by_model
 from tracewheel.dataset.records import TraceQuery
-from tracewheel.v1 import agent_pb2, inference_pb2
+from tracewheel.v1 import inference_pb2
 
 STORED_RUNS_SHOWN = 200
 """The newest stored traces of a task that its page lists."""
-
-
-def _suite_row(info: agent_pb2.SuiteInfo) -> dict[str, Any]:
-    return {
-        "name": info.name,
-        "description": info.description,
-        "source": info.source,
-        "train_tasks": info.train_tasks,
-        "heldout_tasks": info.heldout_tasks,
-        "check_kinds": list(info.check_kinds),
-        "error": info.error,
-    }
-
-
-def _task_row(task: agent_pb2.SuiteTaskInfo) -> dict[str, Any]:
-    return {
-        "task_id": task.task_id,
-        "split": task.split,
-        "template": task.group,
-        "prompt": task.prompt,
-        "check_kinds": list(task.check_kinds),
-        "has_reference": task.has_reference,
-    }
 
 
 async def _evaluations(ctx: ConsoleContext) -> list[Any]:
@@ -83,7 +60,7 @@ def add_routes(app: FastAPI, ctx: ConsoleContext) -> None:
     @app.get("/console/suites", response_class=HTMLResponse, include_in_schema=False)
     async def suites_page(request: Request) -> HTMLResponse:
         try:
-            suites = [_suite_row(info) for info in await ctx.peers.list_suites()]
+            suites = await ctx.peers.list_suites()
         except PEER_DOWN as exc:
             return ctx.render(request, "console/suites.html", {"suites": [], "peer_message": str(exc)}, 503)
         return ctx.render(request, "console/suites.html", {"suites": suites, "peer_message": ""})
@@ -95,8 +72,7 @@ def add_routes(app: FastAPI, ctx: ConsoleContext) -> None:
         except PEER_DOWN as exc:
             context: dict[str, Any] = {"name": name, "suite": None, "tasks": [], "peer_message": str(exc)}
             return ctx.render(request, "console/suite.html", context, 503)
-        tasks = [_task_row(task) for task in info.tasks]
-        context = {"name": name, "suite": _suite_row(info), "content": info.content, "tasks": tasks, "peer_message": ""}
+        context = {"name": name, "suite": info, "content": info.content, "tasks": info.tasks, "peer_message": ""}
         return ctx.render(request, "console/suite.html", context)
 
     @app.get("/console/suites/{name}/tasks/{task_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -114,7 +90,7 @@ async def _task_page(ctx: ConsoleContext, request: Request, name: str, task_id: 
     task = None
     try:
         info = await ctx.peers.get_suite(name)
-        task = next((_task_row(t) for t in info.tasks if t.task_id == task_id), None)
+        task = next((t for t in info.tasks if t.task_id == task_id), None)
         if task is None:
             raise NotFound(f"suite {name!r} has no task {task_id!r}")
     except PEER_DOWN as exc:
