@@ -236,3 +236,12 @@ def test_replicas_triggered_by_the_same_traces_build_them_once(
         assert sorted(result.created for result in results) == [False, True]
         assert results[0].record.version == results[1].record.version
         assert len(first.list_builds()) == 1
+
+
+def test_a_listing_without_traces_is_the_same_records_without_their_revisions(store, make_trace, make_builder) -> None:
+    store.ingest(make_trace("run-1"))
+    built = make_builder().build().record
+    (listed,) = store.list_builds(with_traces=False)
+    assert listed.trace_revisions == {} and set(built.trace_revisions) == {"run-1"}
+    assert listed == built.model_copy(update={"trace_revisions": {}})
+    assert store.list_builds() == [built]

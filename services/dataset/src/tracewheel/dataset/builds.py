@@ -8,7 +8,7 @@ editing a built trace makes the next selection differ.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Literal
@@ -56,8 +56,12 @@ class BuildLog:
         return {trace_id: current[trace_id] for trace_id in ids}
 
     @staticmethod
-    def _record(db: Connection, row: Row) -> BuildRecord:
-        pairs = db.execute("SELECT trace_id, revision FROM build_traces WHERE build_seq = ?", (row["seq"],))
+    def _record(db: Connection, row: Row, *, with_traces: bool = True) -> BuildRecord:
+        pairs: Iterable[Row] = (
+            db.execute("SELECT trace_id, revision FROM build_traces WHERE build_seq = ?", (row["seq"],))
+            if with_traces
+            else []
+        )
         return BuildRecord(
             version=row["version"],
             selection_sha256=row["selection_sha256"],
@@ -166,10 +170,12 @@ class BuildLog:
             ).fetchone()
             return None if row is None else self._record(db, row)
 
-    def list_builds(self) -> list[BuildRecord]:
-        """Every recorded build, newest first."""
+    def list_builds(self, *, with_traces: bool = True) -> list[BuildRecord]:
+        """Every recorded build, newest first; `with_traces=False` leaves each record's
+        `trace_revisions` empty (one query, for listings polled often, such as the console's)."""
         with self._transaction("DEFERRED") as db:
-            return [self._record(db, row) for row in db.execute("SELECT * FROM builds ORDER BY seq DESC").fetchall()]
+            rows = db.execute("SELECT * FROM builds ORDER BY seq DESC").fetchall()
+            return [self._record(db, row, with_traces=with_traces) for row in rows]
 
     def get_build(self, version: str) -> BuildRecord:
         """One build by version.

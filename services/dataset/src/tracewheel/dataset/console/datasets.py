@@ -103,7 +103,7 @@ def _manifest(artifacts_dir: Path | None, version: str) -> tuple[Manifest | None
 
 def build_summaries(ctx: ConsoleContext) -> list[BuildSummary]:
     """The store's builds, newest first, then the folders it did not record."""
-    records = {record.version: record for record in ctx.store.list_builds()}
+    records = {record.version: record for record in ctx.store.list_builds(with_traces=False)}
     versions = [*records, *(v for v in reversed(folder_versions(ctx.artifacts_dir)) if v not in records)]
     return [_summary(v, records.get(v), *_manifest(ctx.artifacts_dir, v)) for v in versions]
 
@@ -127,7 +127,10 @@ def manifest_context(ctx: ConsoleContext, version: str, starts: dict[str, int]) 
     Raises:
         NotFound: neither the store nor the artifacts directory knows the version.
     """
-    record = next((r for r in ctx.store.list_builds() if r.version == version), None)
+    try:
+        record: BuildRecord | None = ctx.store.get_build(version)
+    except NotFound:
+        record = None
     try:
         folder = build_folder(ctx.artifacts_dir, version)
     except NotFound:

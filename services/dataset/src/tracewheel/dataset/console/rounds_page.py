@@ -50,7 +50,7 @@ class RoundSources:
 
 async def fetch_round_sources(ctx: ConsoleContext) -> RoundSources:
     """Builds from the store, jobs (with progress) from the trainer, decisions from the inference service."""
-    sources = RoundSources(await asyncio.to_thread(ctx.store.list_builds))
+    sources = RoundSources(await asyncio.to_thread(ctx.store.list_builds, with_traces=False))
 
     async def jobs() -> None:
         try:
