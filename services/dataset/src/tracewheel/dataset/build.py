@@ -33,6 +33,7 @@ from tracewheel.dataset.artifacts import EncodedRow, write_dataset_dir
 from tracewheel.dataset.build_options import BuildOptions
 from tracewheel.dataset.pack import pack_prefix_tree
 from tracewheel.dataset.records import BuildRecord
+from tracewheel.dataset.render import ChatDicts
 from tracewheel.dataset.render_batch import render_rows
 from tracewheel.dataset.split import split_of, split_rows
 from tracewheel.dataset.store import TraceStore
@@ -127,13 +128,13 @@ def encode_rows(
     """
     kept: list[EncodedRow] = []
     dropped: list[DroppedRow] = []
-    every = iter(render_rows(tokenizer, config.chat_template, rows))  # in row order, as the groups are
+    chat = ChatDicts()
+    every = iter(render_rows(tokenizer, config.chat_template, rows, chat))  # in row order, as the groups are
     for group in packing_groups(rows):
         rendered = [next(every) for _ in group]
-        if group[0].window:
-            encoded = EncodedRow(row=packed_row(group), rendered=pack_prefix_tree(rendered, group[0].trace_id))
-        else:
-            encoded = EncodedRow(row=group[0], rendered=rendered[0])
+        row = packed_row(group) if group[0].window else group[0]
+        tree = pack_prefix_tree(rendered, row.trace_id) if group[0].window else rendered[0]
+        encoded = EncodedRow(row, tree, messages_json=chat.messages_json(row), tools_json=chat.tools_json(row))
         tokens = len(encoded.rendered.input_ids)
         if tokens > config.max_length:
             reason = f"{tokens} tokens > max_length {config.max_length}"

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tracewheel.core.chat import as_written, openai_messages, openai_tools
 from tracewheel.core.errors import FailedPrecondition
+from tracewheel.core.trace import Message, Tool
 from tracewheel.dataset.unroll import TrainingRow
 
 ASSISTANT_HEADER = "<|im_start|>assistant\n"
@@ -60,6 +61,54 @@ def chat_messages(row: TrainingRow) -> list[dict[str, Any]]:
 
 def chat_tools(row: TrainingRow) -> list[dict[str, Any]]:
     return openai_tools(row.tools)
+
+
+class ChatDicts:
+    """Rows as `chat_messages`, `chat_tools` and their JSON give them, each distinct message and
+    tool list converted once: a trace's rows share its Message and Tool objects (unroll slices
+    the trace's lists), so a build converts each trace's messages once instead of once per row.
+    The objects are kept with their conversion, so their ids stay theirs while the cache lives."""
+
+    def __init__(self) -> None:
+        self._messages: dict[int, tuple[Message, dict[str, Any], str, dict[str, Any]]] = {}
+        self._tools: dict[tuple[int, ...], tuple[list[Tool], list[dict[str, Any]], str]] = {}
+
+    def _message(self, message: Message) -> tuple[Message, dict[str, Any], str, dict[str, Any]]:
+        found = self._messages.get(id(message))
+        if found is None:
+            [converted] = openai_messages([as_written(message)])
+            json_text = json.dumps(converted, ensure_ascii=False)
+            given = {key: value for key, value in converted.items() if value is not None}
+            found = self._messages[id(message)] = (message, converted, json_text, given)
+        return found
+
+    def _tool_list(self, row: TrainingRow) -> tuple[list[Tool], list[dict[str, Any]], str]:
+        key = tuple(id(tool) for tool in row.tools)
+        found = self._tools.get(key)
+        if found is None:
+            tools = chat_tools(row)
+            found = self._tools[key] = (row.tools, tools, json.dumps(tools, ensure_ascii=False))
+        return found
+
+    def messages(self, row: TrainingRow) -> list[dict[str, Any]]:
+        """`chat_messages(row)`; the dicts are shared between rows: read them, never change them."""
+        return [self._message(message)[1] for message in row.messages]
+
+    def template_messages(self, row: TrainingRow) -> list[dict[str, Any]]:
+        """`messages(row)` as `apply_chat_template` hands them to the template: keys set to None left out."""
+        return [self._message(message)[3] for message in row.messages]
+
+    def tools(self, row: TrainingRow) -> list[dict[str, Any]]:
+        """`chat_tools(row)`, shared as `messages` is."""
+        return self._tool_list(row)[1]
+
+    def messages_json(self, row: TrainingRow) -> str:
+        """`row_messages_json(row)`: the messages' JSON joined as `json.dumps` joins list items."""
+        return "[" + ", ".join(self._message(message)[2] for message in row.messages) + "]"
+
+    def tools_json(self, row: TrainingRow) -> str:
+        """`row_tools_json(row)`."""
+        return self._tool_list(row)[2]
 
 
 def row_messages_json(row: TrainingRow) -> str:
@@ -146,14 +195,24 @@ def target_mask(
         )
     mask = [0] * len(input_ids)
     targets = set(row.targets)
+    decode = _decoder(tokenizer)
     for (start, end), span, index in zip(runs, spans[first_marked:], marked, strict=True):
         if index not in targets:
             continue
-        decoded = tokenizer.decode(input_ids[start:end], skip_special_tokens=False)
+        decoded = decode(input_ids[start:end])
         if decoded != span:
             raise RenderError(
                 f"trace {row.trace_id!r}: the loss mask of messages[{index}] decodes to {decoded[:80]!r},"
                 f" expected {span[:80]!r}"
             )
         mask[start:end] = [1] * (end - start)
-    return RenderedRow(input_ids=input_ids, assistant_masks=mask)
+    return RenderedRow.model_construct(input_ids=input_ids, assistant_masks=mask)  # lists of ints, made here
+
+
+def _decoder(tokenizer: Any) -> Any:
+    """`tokenizer.decode(ids, skip_special_tokens=False)`: the fast tokenizer's Rust decode itself when
+    transformers would not clean its output up (transformers first checks every id in Python)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or getattr(tokenizer, "clean_up_tokenization_spaces", True):
+        return lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
+    return lambda ids: backend.decode(ids, skip_special_tokens=False)

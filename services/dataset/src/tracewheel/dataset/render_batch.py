@@ -2,8 +2,9 @@
 
 `render_row` renders a row's template twice (its text, then its tokens with the generation
 mask) and tokenizes the whole text, row by row. Here each row is rendered once, keeping the
-text and its generation spans (transformers' `render_jinja_template`, what `apply_chat_template`
-calls), and the text is cut at the tokenizer's added tokens (`<|im_start|>`, `<|im_end|>`, ...).
+text and its generation spans (as `apply_chat_template` renders them, in template_sandbox.py's
+faster sandbox, from the build's messages converted once: `render.ChatDicts`), and the text is
+cut at the tokenizer's added tokens (`<|im_start|>`, `<|im_end|>`, ...).
 A fast tokenizer splits its input at added tokens before anything else and never merges across
 one, so each piece tokenizes on its own to the ids it gets inside the row. The distinct pieces
 of a chunk of rows are tokenized in one call of the fast tokenizer, with their offsets: the
@@ -23,37 +24,48 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from transformers.utils.chat_template_utils import render_jinja_template
-
-from tracewheel.dataset.render import RenderedRow, chat_messages, chat_tools, render_row, target_mask
+from tracewheel.dataset.render import ChatDicts, RenderedRow, render_row, target_mask
+from tracewheel.dataset.template_sandbox import compile_template, render_with_spans
 from tracewheel.dataset.unroll import TrainingRow
 
 CHUNK_ROWS = 256
 """Rows rendered and tokenized together: pieces repeat within a chunk (a trace's rows are adjacent)."""
 
 
-@dataclass(frozen=True)
 class _Piece:
-    """A piece's tokens and their character spans inside the piece (an added token: one token over all of it)."""
+    """A piece's tokens and, read when first asked, their character spans inside the piece (an added
+    token: one token over all of it). Only pieces holding a generation span's edge are asked."""
 
-    ids: list[int]
-    starts: list[int]
-    ends: list[int]
-    ordered: bool  # starts and ends never decrease, so a character's token is found by bisection
+    __slots__ = ("_encoding", "_ends", "_ordered", "_starts", "ids")
+
+    def __init__(self, ids: list[int], encoding: Any = None, spans: list[tuple[int, int]] | None = None) -> None:
+        self.ids = ids
+        self._encoding = encoding  # a tokenizers Encoding, whose offsets are converted on first use
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._ordered = False
+        if spans is not None:
+            self._read(spans)
+
+    def _read(self, offsets: list[tuple[int, int]]) -> None:
+        self._starts, self._ends = [s for s, _ in offsets], [e for _, e in offsets]
+        # starts and ends never decrease (checked in C: linear on sorted input): find by bisection
+        self._ordered = self._starts == sorted(self._starts) and self._ends == sorted(self._ends)
+        self._encoding = None
 
     def token_at(self, char: int) -> int | None:
         """The first token whose span holds `char` (tokenizers' `char_to_token`), or None."""
-        if self.ordered:
-            index = bisect_right(self.ends, char)
-            return index if index < len(self.ids) and self.starts[index] <= char else None
-        return next((i for i, (s, e) in enumerate(zip(self.starts, self.ends, strict=True)) if s <= char < e), None)
-
-
-def _ordered(values: list[int]) -> bool:
-    return values == sorted(values)  # linear on sorted input, and in C
+        if self._encoding is not None:
+            self._read(self._encoding.offsets)
+        if self._ordered:
+            index = bisect_right(self._ends, char)
+            return index if index < len(self.ids) and self._starts[index] <= char else None
+        spans = zip(self._starts, self._ends, strict=True)
+        return next((i for i, (s, e) in enumerate(spans) if s <= char < e), None)
 
 
 def _added_token_splitter(tokenizer: Any) -> tuple[re.Pattern[str] | None, dict[str, int]]:
@@ -72,16 +84,28 @@ def _added_token_splitter(tokenizer: Any) -> tuple[re.Pattern[str] | None, dict[
     return re.compile("(" + "|".join(re.escape(content) for content in alternatives) + ")"), ids
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """Rendered rows waiting for their pieces' tokens."""
+
+    rows: Sequence[TrainingRow]
+    texts: list[tuple[str, list[tuple[int, int]]]]
+    split: list[list[str]]  # each row's text cut at added tokens
+    distinct: list[str]  # the chunk's distinct pieces, in order of first appearance
+    encodings: Future[list[Any]]
+
+
 class BatchRenderer:
     """Renders rows in chunks with one tokenizer call each; the same rows as `render_row`, row by row."""
 
-    def __init__(self, tokenizer: Any, chat_template: str) -> None:
+    def __init__(self, tokenizer: Any, chat_template: str, chat: ChatDicts | None = None) -> None:
         self.tokenizer = tokenizer
-        self.chat_template = chat_template
+        self.chat = chat or ChatDicts()
+        self._template = compile_template(chat_template)
         self._template_kwargs = dict(tokenizer.special_tokens_map)  # what apply_chat_template passes
         self._splitter, self._added = _added_token_splitter(tokenizer)
         self._added_pieces = {
-            content: _Piece([token_id], [0], [len(content)], True) for content, token_id in self._added.items()
+            content: _Piece([token_id], spans=[(0, len(content))]) for content, token_id in self._added.items()
         }
 
     def render(self, rows: Sequence[TrainingRow]) -> list[RenderedRow]:
@@ -92,43 +116,41 @@ class BatchRenderer:
         """
         self._prepare_backend()
         rendered: list[RenderedRow] = []
-        for start in range(0, len(rows), CHUNK_ROWS):
-            rendered += self._render_chunk(rows[start : start + CHUNK_ROWS])
+        # A chunk's pieces are tokenized (in Rust, without the GIL) while the previous chunk's rows
+        # are put together and the next chunk is rendered (Python): both cores stay busy.
+        with ThreadPoolExecutor(1, thread_name_prefix="tokenize") as tokenizer_thread:
+            previous: _Chunk | None = None
+            for start in range(0, len(rows), CHUNK_ROWS):
+                chunk = self._rendered_chunk(rows[start : start + CHUNK_ROWS], tokenizer_thread)
+                if previous is not None:
+                    rendered += self._rows(previous)
+                previous = chunk
+            if previous is not None:
+                rendered += self._rows(previous)
         return rendered
 
     def _text(self, row: TrainingRow) -> tuple[str, list[tuple[int, int]]]:
         """The row's rendered text and its generation spans (characters), rendered once."""
-        messages = [{k: v for k, v in message.items() if v is not None} for message in chat_messages(row)]
-        tools = chat_tools(row)
-        texts, spans = render_jinja_template(
-            [messages],
-            tools=tools or None,
-            chat_template=self.chat_template,
-            return_assistant_tokens_mask=True,
-            **self._template_kwargs,
-        )
-        return texts[0], spans[0]
+        messages, tools = self.chat.template_messages(row), self.chat.tools(row)
+        return render_with_spans(self._template, messages, tools or None, **self._template_kwargs)
 
     def _split(self, text: str) -> list[str]:
         if self._splitter is None:
             return [text]
         return [piece for piece in self._splitter.split(text) if piece]
 
-    def _tokenized(self, pieces: set[str]) -> dict[str, _Piece]:
-        """The pieces' tokens: added tokens by id, every other piece in one call of the tokenizer."""
-        found = {piece: self._added_pieces[piece] for piece in pieces if piece in self._added_pieces}
-        texts = [piece for piece in pieces if piece not in found]
-        for text, (ids, offsets) in zip(texts, self._encode(texts), strict=True):
-            starts, ends = [s for s, _ in offsets], [e for _, e in offsets]
-            found[text] = _Piece(ids, starts, ends, _ordered(starts) and _ordered(ends))
+    def _tokenized(self, texts: list[str], encodings: Future[list[Any]]) -> dict[str, _Piece]:
+        """The pieces' tokens: added tokens by id, every other piece from its encoding."""
+        found = {text: self._added_pieces[text] for text in texts if text in self._added_pieces}
+        encoded = [text for text in texts if text not in found]
+        for text, encoding in zip(encoded, encodings.result(), strict=True):
+            found[text] = _Piece(encoding.ids, encoding)
         return found
 
-    def _encode(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
-        """Ids and character offsets of each text, in one call of the fast tokenizer."""
-        if not texts:
-            return []
-        encodings = self.tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
-        return [(e.ids, e.offsets) for e in encodings]
+    def _encode(self, texts: list[str]) -> list[Any]:
+        """The encodings (ids, offsets) of texts that are no added token, in one call of the fast tokenizer."""
+        texts = [text for text in texts if text not in self._added_pieces]
+        return self.tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False) if texts else []
 
     def _prepare_backend(self) -> None:
         """The settings `tokenizer(texts, add_special_tokens=False)` makes before the same Rust call,
@@ -142,13 +164,18 @@ class BatchRenderer:
         if backend.encode_special_tokens != split_special:
             backend.encode_special_tokens = split_special
 
-    def _render_chunk(self, rows: Sequence[TrainingRow]) -> list[RenderedRow]:
+    def _rendered_chunk(self, rows: Sequence[TrainingRow], tokenizer_thread: ThreadPoolExecutor) -> _Chunk:
+        """The rows rendered and cut into pieces; the distinct pieces handed to the tokenizer thread."""
         texts = [self._text(row) for row in rows]
         split = [self._split(text) for text, _ in texts]
-        tokenized = self._tokenized({piece for pieces in split for piece in pieces})
+        distinct = list(dict.fromkeys(piece for pieces in split for piece in pieces))
+        return _Chunk(rows, texts, split, distinct, tokenizer_thread.submit(self._encode, distinct))
+
+    def _rows(self, chunk: _Chunk) -> list[RenderedRow]:
+        tokenized = self._tokenized(chunk.distinct, chunk.encodings)
         return [
             self._row(row, text, spans, [tokenized[piece] for piece in pieces], pieces)
-            for row, (text, spans), pieces in zip(rows, texts, split, strict=True)
+            for row, (text, spans), pieces in zip(chunk.rows, chunk.texts, chunk.split, strict=True)
         ]
 
     def _row(
@@ -186,12 +213,15 @@ def generation_mask(char_to_token: Any, spans: list[tuple[int, int]], length: in
     return mask
 
 
-def render_rows(tokenizer: Any, chat_template: str, rows: Sequence[TrainingRow]) -> list[RenderedRow]:
-    """`[render_row(tokenizer, chat_template, row) for row in rows]`, rendered and tokenized in batches.
+def render_rows(
+    tokenizer: Any, chat_template: str, rows: Sequence[TrainingRow], chat: ChatDicts | None = None
+) -> list[RenderedRow]:
+    """`[render_row(tokenizer, chat_template, row) for row in rows]`, rendered and tokenized in batches
+    (`chat`: the build's converted messages, to share with what writes the rows).
 
     Raises:
         RenderError: a row's mask cannot be matched to its assistant turns (names the trace).
     """
     if not getattr(tokenizer, "is_fast", False):  # a Python tokenizer has no batched Rust encoder
         return [render_row(tokenizer, chat_template, row) for row in rows]
-    return BatchRenderer(tokenizer, chat_template).render(rows)
+    return BatchRenderer(tokenizer, chat_template, chat).render(rows)
