@@ -10,6 +10,7 @@ its own `assistant_only_loss` would train every assistant turn of the row.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -136,10 +137,14 @@ def write_dataset_dir(root: Path, version: str, splits: dict[str, list[EncodedRo
         packed = any(encoded.rendered.parents is not None for rows in splits.values() for encoded in rows)
         features = Features({**FEATURES, **TREE_FEATURES}) if packed else FEATURES
         tables = {name: _table(splits[name], features, f"{manifest.selection_sha256[:16]}-{name}") for name in SPLITS}
-        # One shard per split even when empty: datasets cannot load back a split saved as 0 shards.
-        DatasetDict(tables).save_to_disk(str(staging / HF_DIR), num_shards=dict.fromkeys(SPLITS, 1))
-        for name, table in tables.items():
-            table.to_parquet(str(staging / parquet_file(name)))
-            _write_jsonl(staging / jsonl_file(name), splits[name])
+        with ThreadPoolExecutor(2, thread_name_prefix="write") as writers:  # Arrow writes without the GIL
+            # One shard per split even when empty: datasets cannot load back a split saved as 0 shards.
+            shards = dict.fromkeys(SPLITS, 1)
+            written = [writers.submit(DatasetDict(tables).save_to_disk, str(staging / HF_DIR), num_shards=shards)]
+            written += [writers.submit(t.to_parquet, str(staging / parquet_file(n))) for n, t in tables.items()]
+            for name in SPLITS:
+                _write_jsonl(staging / jsonl_file(name), splits[name])
+            for future in written:
+                future.result()
         write_manifest(staging, manifest)
     return target
