@@ -54,10 +54,9 @@ class ProgressHub:
         self._subscribers[job_id].add(queue)
         try:
             job = get_job(job_id)  # read after subscribing, so no update falls in between
+            yield self.where(job)
             if job.state in FINAL_STATES:
-                yield progress_to_proto(job, None)
                 return
-            yield self._latest.get(job_id) or progress_to_proto(job, None)
             while (message := await queue.get()) is not None:
                 yield message
         finally:
