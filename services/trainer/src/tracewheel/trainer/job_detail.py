@@ -2,8 +2,9 @@
 
 The job's folder is `<adapters_dir>/<job id>/` (jobs.training_runner); the curve and the
 recipe come from its `loss.jsonl` (loss_log.py), which the training process appends to while it
-runs, so a running job's curve is as fresh as its last log. An adapter trained before the loss
-log existed still names its recipe in its training record (training_record.py).
+runs, so a running job's curve is as fresh as its last log. A job trained before the loss log
+existed has its curve only in its TensorBoard event files (loss_events.py, read when the folder
+has no `loss.jsonl` at all) and its recipe in its adapter's training record (training_record.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from tracewheel.trainer.jobs import Job
-from tracewheel.trainer.loss_log import LossPoint, read_loss_log
+from tracewheel.trainer.loss_events import read_loss_events
+from tracewheel.trainer.loss_log import LOSS_LOG, LossLog, LossPoint, read_loss_log
+from tracewheel.trainer.train import TENSORBOARD
 from tracewheel.trainer.training_record import read_training_record
 
 
@@ -43,7 +46,10 @@ def read_job_detail(job: Job, adapters_dir: Path | None) -> JobDetail:
     folder = job_dir(job, adapters_dir)
     if folder is None:
         return JobDetail(job, None, [])
-    log = read_loss_log(folder)
+    if (folder / LOSS_LOG).exists():
+        log = read_loss_log(folder)
+    else:  # a job from before the loss log: its TensorBoard event files name no recipe
+        log = LossLog(None, read_loss_events(folder / TENSORBOARD))
     recipe = log.recipe
     if recipe is None and job.adapter_path:
         record = read_training_record(Path(job.adapter_path))

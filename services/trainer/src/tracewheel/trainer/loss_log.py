@@ -5,7 +5,8 @@ events and flushes them every two minutes, so a running job's curve would lag be
 reading them takes tensorboard's event reader, an optional install (without tensorboard no event
 files are written at all); and a line here is appended the moment the trainer logs, readable as
 plain text by the trainer service following a Kubernetes Job on the shared adapters volume.
-Only the first process of a torchrun run writes.
+Only the first process of a torchrun run writes. A job trained before this file existed has only
+its event files; its curve is read from those (loss_events.py, called by job_detail.py).
 
 Lines, in the order the run writes them:
 - `{"begin": STEP, "recipe": {...}}` when a run starts or resumes: STEP is the step it resumed
