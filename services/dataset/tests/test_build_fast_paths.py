@@ -70,7 +70,7 @@ def test_converted_messages_are_the_per_row_conversion(make_trace: Any) -> None:
     rows = _rows(make_trace)
     assert len(rows) >= 3
     for row in rows:
-        assert chat.messages(row) == chat_messages(row)
+        assert json.loads(chat.messages_json(row)) == chat_messages(row)
         assert chat.tools(row) == chat_tools(row)
         assert chat.messages_json(row) == row_messages_json(row)
         assert chat.tools_json(row) == row_tools_json(row)

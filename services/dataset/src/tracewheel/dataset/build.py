@@ -132,8 +132,10 @@ def encode_rows(
     every = iter(render_rows(tokenizer, config.chat_template, rows, chat))  # in row order, as the groups are
     for group in packing_groups(rows):
         rendered = [next(every) for _ in group]
-        row = packed_row(group) if group[0].window else group[0]
-        tree = pack_prefix_tree(rendered, row.trace_id) if group[0].window else rendered[0]
+        if group[0].window:
+            row, tree = packed_row(group), pack_prefix_tree(rendered, group[0].trace_id)
+        else:
+            row, tree = group[0], rendered[0]
         encoded = EncodedRow(row, tree, messages_json=chat.messages_json(row), tools_json=chat.tools_json(row))
         tokens = len(encoded.rendered.input_ids)
         if tokens > config.max_length:

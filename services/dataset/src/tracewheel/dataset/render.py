@@ -70,16 +70,15 @@ class ChatDicts:
     The objects are kept with their conversion, so their ids stay theirs while the cache lives."""
 
     def __init__(self) -> None:
-        self._messages: dict[int, tuple[Message, dict[str, Any], str, dict[str, Any]]] = {}
+        self._messages: dict[int, tuple[Message, str, dict[str, Any]]] = {}
         self._tools: dict[tuple[int, ...], tuple[list[Tool], list[dict[str, Any]], str]] = {}
 
-    def _message(self, message: Message) -> tuple[Message, dict[str, Any], str, dict[str, Any]]:
+    def _message(self, message: Message) -> tuple[Message, str, dict[str, Any]]:
         found = self._messages.get(id(message))
         if found is None:
             [converted] = openai_messages([as_written(message)])
-            json_text = json.dumps(converted, ensure_ascii=False)
             given = {key: value for key, value in converted.items() if value is not None}
-            found = self._messages[id(message)] = (message, converted, json_text, given)
+            found = self._messages[id(message)] = (message, json.dumps(converted, ensure_ascii=False), given)
         return found
 
     def _tool_list(self, row: TrainingRow) -> tuple[list[Tool], list[dict[str, Any]], str]:
@@ -90,21 +89,18 @@ class ChatDicts:
             found = self._tools[key] = (row.tools, tools, json.dumps(tools, ensure_ascii=False))
         return found
 
-    def messages(self, row: TrainingRow) -> list[dict[str, Any]]:
-        """`chat_messages(row)`; the dicts are shared between rows: read them, never change them."""
-        return [self._message(message)[1] for message in row.messages]
-
     def template_messages(self, row: TrainingRow) -> list[dict[str, Any]]:
-        """`messages(row)` as `apply_chat_template` hands them to the template: keys set to None left out."""
-        return [self._message(message)[3] for message in row.messages]
+        """`chat_messages(row)` as `apply_chat_template` hands them to the template (keys set to None
+        left out); the dicts are shared between rows: read them, never change them."""
+        return [self._message(message)[2] for message in row.messages]
 
     def tools(self, row: TrainingRow) -> list[dict[str, Any]]:
-        """`chat_tools(row)`, shared as `messages` is."""
+        """`chat_tools(row)`, shared as `template_messages` is."""
         return self._tool_list(row)[1]
 
     def messages_json(self, row: TrainingRow) -> str:
         """`row_messages_json(row)`: the messages' JSON joined as `json.dumps` joins list items."""
-        return "[" + ", ".join(self._message(message)[2] for message in row.messages) + "]"
+        return "[" + ", ".join(self._message(message)[1] for message in row.messages) + "]"
 
     def tools_json(self, row: TrainingRow) -> str:
         """`row_tools_json(row)`."""

@@ -91,8 +91,8 @@ class _Chunk:
     rows: Sequence[TrainingRow]
     texts: list[tuple[str, list[tuple[int, int]]]]
     split: list[list[str]]  # each row's text cut at added tokens
-    distinct: list[str]  # the chunk's distinct pieces, in order of first appearance
-    encodings: Future[list[Any]]
+    encoded: list[str]  # the chunk's distinct pieces that are no added token, sent to the tokenizer
+    encodings: Future[list[Any]]  # their encodings, in that order
 
 
 class BatchRenderer:
@@ -139,17 +139,15 @@ class BatchRenderer:
             return [text]
         return [piece for piece in self._splitter.split(text) if piece]
 
-    def _tokenized(self, texts: list[str], encodings: Future[list[Any]]) -> dict[str, _Piece]:
-        """The pieces' tokens: added tokens by id, every other piece from its encoding."""
-        found = {text: self._added_pieces[text] for text in texts if text in self._added_pieces}
-        encoded = [text for text in texts if text not in found]
-        for text, encoding in zip(encoded, encodings.result(), strict=True):
+    def _tokenized(self, chunk: _Chunk) -> dict[str, _Piece]:
+        """The chunk's pieces' tokens: added tokens by id, every other piece from its encoding."""
+        found = dict(self._added_pieces)
+        for text, encoding in zip(chunk.encoded, chunk.encodings.result(), strict=True):
             found[text] = _Piece(encoding.ids, encoding)
         return found
 
     def _encode(self, texts: list[str]) -> list[Any]:
-        """The encodings (ids, offsets) of texts that are no added token, in one call of the fast tokenizer."""
-        texts = [text for text in texts if text not in self._added_pieces]
+        """The encodings (ids, offsets) of the texts, in one call of the fast tokenizer."""
         return self.tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False) if texts else []
 
     def _prepare_backend(self) -> None:
@@ -168,11 +166,12 @@ class BatchRenderer:
         """The rows rendered and cut into pieces; the distinct pieces handed to the tokenizer thread."""
         texts = [self._text(row) for row in rows]
         split = [self._split(text) for text, _ in texts]
-        distinct = list(dict.fromkeys(piece for pieces in split for piece in pieces))
-        return _Chunk(rows, texts, split, distinct, tokenizer_thread.submit(self._encode, distinct))
+        distinct = dict.fromkeys(piece for pieces in split for piece in pieces)
+        encoded = [piece for piece in distinct if piece not in self._added_pieces]
+        return _Chunk(rows, texts, split, encoded, tokenizer_thread.submit(self._encode, encoded))
 
     def _rows(self, chunk: _Chunk) -> list[RenderedRow]:
-        tokenized = self._tokenized(chunk.distinct, chunk.encodings)
+        tokenized = self._tokenized(chunk)
         return [
             self._row(row, text, spans, [tokenized[piece] for piece in pieces], pieces)
             for row, (text, spans), pieces in zip(chunk.rows, chunk.texts, chunk.split, strict=True)

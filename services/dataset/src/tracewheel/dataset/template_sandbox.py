@@ -70,7 +70,6 @@ def render_with_spans(
     """The conversation's text and its `{% generation %}` spans (characters), as
     `render_jinja_template(..., return_assistant_tokens_mask=True)` gives them for plain JSON data
     (which its copying into plain types leaves as it is)."""
-    text, spans = _render_with_assistant_indices(
+    return _render_with_assistant_indices(  # type: ignore[no-any-return]
         template, _alias_reasoning_fields(messages), tools, None, False, **template_kwargs
     )
-    return text, spans
